@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything and runs the whole test suite, stopping at the first failure:
+# formatting, clippy, Rust tests, UI type check and unit tests, and the end-to-end test of the
+# real app window (Xvfb + tauri-driver + WebKitWebDriver, with a real keyring and notification
+# server). Ends with a one-line summary. `.ci/run` runs exactly this.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+started=$SECONDS
+summary=()
+current=""
+trap 'rc=$?; if [ $rc -ne 0 ]; then echo; echo "TESTS FAILED at step: ${current:-setup} (exit $rc) after $((SECONDS - started)) s"; fi' EXIT
+
+step() {
+  current="$1"
+  shift
+  printf '\n\033[1m==> %s\033[0m\n' "$current"
+  local t0=$SECONDS
+  "$@"
+  summary+=("$current $((SECONDS - t0))s")
+}
+
+step "setup" scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+export SQLX_OFFLINE=true
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step "ui build" bash -c 'cd ui && npm run --silent build -- --logLevel warn'
+step "cargo fmt" cargo fmt --all --check
+step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+step "rust tests" cargo nextest run --workspace --locked --no-fail-fast
+step "svelte-check" bash -c 'cd ui && npm run --silent check'
+step "vitest" bash -c 'cd ui && npm run --silent test'
+step "app build" cargo build --locked -p coworker-app
+step "e2e (real app)" xvfb-run -a -s "-screen 0 1280x800x24" \
+  dbus-run-session -- scripts/with-desktop-services.sh node --test tests/e2e/
+
+current=""
+printf '\nALL TESTS PASSED in %ss: %s\n' "$((SECONDS - started))" "$(IFS=,; echo "${summary[*]}" | sed 's/,/, /g')"

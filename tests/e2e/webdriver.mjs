@@ -1,0 +1,107 @@
+// A minimal W3C WebDriver client: just what our end-to-end tests use, over fetch.
+// Spec: https://www.w3.org/TR/webdriver2/ (sessions, elements, screenshots).
+import { spawn } from "node:child_process";
+import net from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+
+export class WebDriverError extends Error {}
+
+async function call(base, method, path, body) {
+  const response = await fetch(base + path, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const v = json.value ?? {};
+    throw new WebDriverError(`${method} ${path}: ${v.error ?? response.status}: ${v.message ?? ""}`);
+  }
+  return json.value;
+}
+
+export async function waitForPort(port, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const open = await new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port} after ${ms} ms`);
+    await sleep(100);
+  }
+}
+
+/** Starts tauri-driver (which starts WebKitWebDriver) and waits until it accepts sessions. */
+export async function startTauriDriver(port = 4444) {
+  const child = spawn("tauri-driver", ["--port", String(port), "--native-port", String(port + 1)], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const exited = new Promise((_, reject) =>
+    child.once("exit", (code) => reject(new Error(`tauri-driver exited with ${code}`))),
+  );
+  await Promise.race([waitForPort(port), exited]);
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() };
+}
+
+export class Session {
+  constructor(base, id) {
+    this.base = `${base}/session/${id}`;
+  }
+
+  /** Starts the Tauri app at `application` in a new session. */
+  static async start(driverUrl, application) {
+    const value = await call(driverUrl, "POST", "/session", {
+      capabilities: { alwaysMatch: { "tauri:options": { application } } },
+    });
+    return new Session(driverUrl, value.sessionId);
+  }
+
+  async find(css) {
+    const value = await call(this.base, "POST", "/element", { using: "css selector", value: css });
+    return value[ELEMENT];
+  }
+
+  async text(css) {
+    return call(this.base, "GET", `/element/${await this.find(css)}/text`);
+  }
+
+  async click(css) {
+    await call(this.base, "POST", `/element/${await this.find(css)}/click`, {});
+  }
+
+  async title() {
+    return call(this.base, "GET", "/title");
+  }
+
+  /** Polls `css`'s text until `predicate` accepts it; returns that text. */
+  async waitForText(css, predicate, ms = 10_000) {
+    const deadline = Date.now() + ms;
+    let last = "(no element)";
+    for (;;) {
+      try {
+        last = await this.text(css);
+        if (predicate(last)) return last;
+      } catch (e) {
+        if (!(e instanceof WebDriverError)) throw e;
+      }
+      if (Date.now() > deadline) throw new Error(`${css}: text still ${JSON.stringify(last)} after ${ms} ms`);
+      await sleep(50);
+    }
+  }
+
+  /** A PNG of the webview. */
+  async screenshot() {
+    return Buffer.from(await call(this.base, "GET", "/screenshot"), "base64");
+  }
+
+  async end() {
+    await call(this.base, "DELETE", "");
+  }
+}

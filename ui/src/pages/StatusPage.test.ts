@@ -1,0 +1,71 @@
+import { afterEach, expect, test } from "vitest";
+import { cleanup, fireEvent, render, screen } from "@testing-library/svelte";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { emit } from "@tauri-apps/api/event";
+import StatusPage from "./StatusPage.svelte";
+import type { AppStatus } from "../lib/bindings";
+
+// Unmount (which unlistens) while the IPC mock is still installed, then remove the mock.
+afterEach(() => {
+  cleanup();
+  clearMocks();
+});
+
+const base: AppStatus = {
+  version: "0.1.0",
+  data_dir: "/home/ada/.local/share/dev.coworker.app",
+  backend: { state: "starting" },
+  startup_ms: null,
+  checked_at_ms: null,
+};
+
+test("shows the backend's status from the typed command", async () => {
+  mockIPC((cmd) => (cmd === "app_status" ? { ...base, backend: { state: "ready" }, startup_ms: 42 } : null), {
+    shouldMockEvents: true,
+  });
+  render(StatusPage);
+  expect((await screen.findByText("Ready")).id).toBe("backend-state");
+  expect(screen.getByText(base.data_dir)).toBeTruthy();
+  expect(screen.getByText("42 ms")).toBeTruthy();
+  expect(screen.getByText("never")).toBeTruthy();
+});
+
+test("follows status-changed events pushed by the backend", async () => {
+  mockIPC((cmd) => (cmd === "app_status" ? base : null), { shouldMockEvents: true });
+  render(StatusPage);
+  await screen.findByText("Starting");
+  await emit("status-changed", { ...base, backend: { state: "failed", reason: "disk full" } });
+  expect(await screen.findByText("Failed")).toBeTruthy();
+  expect(screen.getByText("disk full")).toBeTruthy();
+});
+
+test("Check now runs the health check and shows when it ran", async () => {
+  const calls: string[] = [];
+  const checkedAt = Date.UTC(2026, 10, 24, 12, 0, 0);
+  mockIPC(
+    (cmd) => {
+      calls.push(cmd);
+      if (cmd === "app_status") return { ...base, backend: { state: "ready" } };
+      if (cmd === "check_backend") return { ...base, backend: { state: "ready" }, checked_at_ms: checkedAt };
+      return null;
+    },
+    { shouldMockEvents: true },
+  );
+  render(StatusPage);
+  await screen.findByText("Ready");
+  await fireEvent.click(screen.getByRole("button", { name: "Check now" }));
+  expect(await screen.findByText(new Date(checkedAt).toLocaleTimeString(undefined, { hour12: false }))).toBeTruthy();
+  expect(calls).toContain("check_backend");
+});
+
+test("reports a backend that cannot be reached", async () => {
+  mockIPC(
+    (cmd) => {
+      if (cmd === "app_status") throw new Error("ipc down");
+      return null;
+    },
+    { shouldMockEvents: true },
+  );
+  render(StatusPage);
+  expect((await screen.findByRole("alert")).textContent).toContain("ipc down");
+});
