@@ -29,10 +29,12 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 step "ui build" bash -c 'cd ui && npm run --silent build -- --logLevel warn'
 step "cargo fmt" cargo fmt --all --check
 step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+# Build every binary with the workspace's unified features first, so the tests and the E2E run
+# reuse one build instead of compiling shared dependencies twice.
+step "cargo build" cargo build --workspace --locked
 step "rust tests" cargo nextest run --workspace --locked --no-fail-fast
 step "svelte-check" bash -c 'cd ui && npm run --silent check'
 step "vitest" bash -c 'cd ui && npm run --silent test'
-step "app build" cargo build --locked -p coworker-app
 step "e2e (real app)" xvfb-run -a -s "-screen 0 1280x800x24" \
   dbus-run-session -- scripts/with-desktop-services.sh node --test tests/e2e/
 
