@@ -17,6 +17,8 @@
 //!
 //! It is the bottom of the XMTP side of the workspace and depends on nothing of ours.
 
+pub mod codec;
+
 /// Generated code, one module per protobuf package.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic, rust_2018_idioms)]
 pub mod xmtp {
@@ -55,6 +57,7 @@ pub mod xmtp {
     }
 }
 
+pub use bytes::Bytes;
 pub use prost::Message;
 pub use xmtp::identity::MlsCredential;
 pub use xmtp::identity::api::v1 as identity_api;
@@ -77,7 +80,7 @@ mod tests {
         let Some(mls_api::group_message::Version::V1(v1)) = message.version else {
             panic!("expected v1")
         };
-        assert_eq!((v1.id, v1.group_id.as_slice(), v1.is_commit), (7, &[0xab][..], true));
+        assert_eq!((v1.id, v1.group_id.as_ref(), v1.is_commit), (7, &[0xab][..], true));
     }
 
     #[test]
@@ -85,7 +88,7 @@ mod tests {
         let input = mls_api::WelcomeMessageInput {
             version: Some(mls_api::welcome_message_input::Version::V1(
                 mls_api::welcome_message_input::V1 {
-                    welcome_metadata: vec![1],
+                    welcome_metadata: vec![1].into(),
                     ..Default::default()
                 },
             )),
@@ -126,6 +129,7 @@ mod tests {
             <identity_api::identity_api_server::IdentityApiServer<()> as tonic::server::NamedService>::NAME,
             "xmtp.identity.api.v1.IdentityApi"
         );
-        let _client: Option<mls_api::mls_api_client::MlsApiClient<tonic::transport::Channel>> = None;
+        let _client: Option<mls_api::mls_api_client::MlsApiClient<tonic::transport::Channel>> =
+            None;
     }
 }

@@ -1,0 +1,892 @@
+//! SQLite storage.
+//!
+//! Reads go through a small connection pool (WAL mode lets them run beside writes). Every write
+//! goes through a single writer task that owns one connection: it drains whatever requests are
+//! queued, applies them in one transaction (so concurrent publishers share one commit), and only
+//! after the commit publishes the new messages to live subscribers, in id order. Because ids are
+//! assigned by that one task in insert order, "id order" and "commit order" are the same thing,
+//! which is what lets subscriptions switch from backlog to live without gaps.
+//!
+//! Durability: WAL with `synchronous = NORMAL`. A write is acknowledged after its transaction
+//! commits; it survives a crash or kill of the node process (the test suite restarts nodes and
+//! checks). An operating-system crash or power loss can lose the last transactions.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use prost::Message;
+use sha2::{Digest, Sha256};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use xmtp_identity::{AssociationState, IdentityError, MemberIdentifier};
+use xmtp_proto::associations::IdentityUpdate;
+use xmtp_proto::mls_api::{GroupMessage, WelcomeMessage, group_message, welcome_message};
+
+use crate::config::Clock;
+use crate::error::NodeError;
+use crate::fanout::Fanout;
+
+/// Most queued writes applied in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// A group message to store; `group_id` and `is_commit` come from validation.
+#[derive(Debug, Clone)]
+pub(crate) struct NewGroupMessage {
+    pub(crate) group_id: Bytes,
+    pub(crate) data: Bytes,
+    pub(crate) sender_hmac: Bytes,
+    pub(crate) should_push: bool,
+    pub(crate) is_commit: bool,
+}
+
+/// The two kinds of welcome the node stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WelcomeKind {
+    /// `WelcomeMessage.V1`: `data` is the sealed welcome.
+    V1 = 0,
+    /// `WelcomeMessage.WelcomePointer`: `data` is the sealed pointer.
+    Pointer = 1,
+}
+
+/// A welcome to store.
+#[derive(Debug, Clone)]
+pub(crate) struct NewWelcome {
+    pub(crate) kind: WelcomeKind,
+    pub(crate) installation_key: Bytes,
+    pub(crate) data: Bytes,
+    pub(crate) hpke_public_key: Bytes,
+    pub(crate) wrapper_algorithm: i32,
+    pub(crate) welcome_metadata: Bytes,
+}
+
+/// A commit-log entry to store (opaque to the node).
+#[derive(Debug, Clone)]
+pub(crate) struct NewCommitLogEntry {
+    pub(crate) group_id: Vec<u8>,
+    pub(crate) entry: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
+}
+
+/// A stored commit-log entry.
+#[derive(Debug, Clone)]
+pub(crate) struct CommitLogRow {
+    pub(crate) id: u64,
+    pub(crate) entry: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
+}
+
+/// A stored identity update.
+#[derive(Debug, Clone)]
+pub(crate) struct InboxLogRow {
+    pub(crate) sequence_id: u64,
+    pub(crate) server_timestamp_ns: u64,
+    pub(crate) update: IdentityUpdate,
+}
+
+/// Why an identity update was not stored.
+#[derive(Debug)]
+pub(crate) enum IdentityWriteError {
+    /// It does not verify against the inbox's log.
+    Invalid(IdentityError),
+    /// The inbox's log already has the maximum number of entries.
+    LogFull(usize),
+    /// Storage failed.
+    Storage(NodeError),
+}
+
+/// Which way a page of results goes, and from where.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Page {
+    pub(crate) ascending: bool,
+    pub(crate) limit: u32,
+    pub(crate) cursor: u64,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
+
+enum Write {
+    GroupMessages(Vec<NewGroupMessage>, Reply<()>),
+    Welcomes(Vec<NewWelcome>, Reply<()>),
+    KeyPackage {
+        installation_key: Vec<u8>,
+        inbox_id: String,
+        key_package: Vec<u8>,
+        done: Reply<()>,
+    },
+    IdentityUpdate {
+        update: IdentityUpdate,
+        max_log_entries: usize,
+        done: oneshot::Sender<Result<(), IdentityWriteError>>,
+    },
+    CommitLog(Vec<NewCommitLogEntry>, Reply<()>),
+}
+
+/// The node's database.
+#[derive(Clone)]
+pub(crate) struct Store {
+    reads: SqlitePool,
+    writes: mpsc::Sender<Write>,
+    groups: Arc<Fanout<GroupMessage>>,
+    welcomes: Arc<Fanout<WelcomeMessage>>,
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn content_hash(topic: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(topic);
+    hasher.update(data);
+    hasher.finalize().to_vec()
+}
+
+fn options(path: &Path) -> Result<SqliteConnectOptions, NodeError> {
+    let url = format!("sqlite://{}", path.display());
+    Ok(SqliteConnectOptions::from_str(&url)
+        .map_err(|e| NodeError::Config(format!("database path {}: {e}", path.display())))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10)))
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the database at `path` and starts the writer.
+    pub(crate) async fn open(
+        path: &Path,
+        clock: Clock,
+    ) -> Result<(Self, JoinHandle<()>), NodeError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await.map_err(|e| {
+                NodeError::Io(format!("cannot create the directory {}: {e}", dir.display()))
+            })?;
+        }
+        let mut writer = SqliteConnection::connect_with(&options(path)?).await?;
+        sqlx::migrate!()
+            .run(&mut writer)
+            .await
+            .map_err(|e| NodeError::Storage(format!("migrating {}: {e}", path.display())))?;
+        let reads = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(options(path)?)
+            .await?;
+        let groups = Arc::new(Fanout::default());
+        let welcomes = Arc::new(Fanout::default());
+        let (writes, queue) = mpsc::channel(4 * MAX_BATCH);
+        let task = tokio::spawn(run_writer(writer, queue, clock, groups.clone(), welcomes.clone()));
+        Ok((Self { reads, writes, groups, welcomes }, task))
+    }
+
+    /// Subscribers of group messages, by group id.
+    pub(crate) fn group_fanout(&self) -> Arc<Fanout<GroupMessage>> {
+        self.groups.clone()
+    }
+
+    /// Subscribers of welcomes, by installation key.
+    pub(crate) fn welcome_fanout(&self) -> Arc<Fanout<WelcomeMessage>> {
+        self.welcomes.clone()
+    }
+
+    /// Closes the read pool. The writer stops once every `Store` clone is gone and its queue is
+    /// drained.
+    pub(crate) async fn close(&self) {
+        self.reads.close().await;
+    }
+
+    async fn write<T>(&self, make: impl FnOnce(Reply<T>) -> Write) -> Result<T, NodeError> {
+        let (done, result) = oneshot::channel();
+        self.writes
+            .send(make(done))
+            .await
+            .map_err(|_| NodeError::Internal("the writer has stopped".into()))?;
+        result.await.map_err(|_| NodeError::Internal("the writer dropped a request".into()))?
+    }
+
+    /// Stores group messages (duplicates are skipped silently) and publishes the new ones.
+    pub(crate) async fn insert_group_messages(
+        &self,
+        messages: Vec<NewGroupMessage>,
+    ) -> Result<(), NodeError> {
+        self.write(|done| Write::GroupMessages(messages, done)).await
+    }
+
+    /// Stores welcomes (duplicates are skipped silently) and publishes the new ones.
+    pub(crate) async fn insert_welcomes(&self, welcomes: Vec<NewWelcome>) -> Result<(), NodeError> {
+        self.write(|done| Write::Welcomes(welcomes, done)).await
+    }
+
+    /// Makes `key_package` the one served for `installation_key`.
+    pub(crate) async fn upsert_key_package(
+        &self,
+        installation_key: Vec<u8>,
+        inbox_id: String,
+        key_package: Vec<u8>,
+    ) -> Result<(), NodeError> {
+        self.write(|done| Write::KeyPackage { installation_key, inbox_id, key_package, done }).await
+    }
+
+    /// Verifies `update` against its inbox's log and appends it.
+    pub(crate) async fn append_identity_update(
+        &self,
+        update: IdentityUpdate,
+        max_log_entries: usize,
+    ) -> Result<(), IdentityWriteError> {
+        let (done, result) = oneshot::channel();
+        let request = Write::IdentityUpdate { update, max_log_entries, done };
+        if self.writes.send(request).await.is_err() {
+            return Err(IdentityWriteError::Storage(NodeError::Internal(
+                "the writer has stopped".into(),
+            )));
+        }
+        result.await.unwrap_or_else(|_| {
+            Err(IdentityWriteError::Storage(NodeError::Internal(
+                "the writer dropped a request".into(),
+            )))
+        })
+    }
+
+    /// Stores commit-log entries.
+    pub(crate) async fn insert_commit_log(
+        &self,
+        entries: Vec<NewCommitLogEntry>,
+    ) -> Result<(), NodeError> {
+        self.write(|done| Write::CommitLog(entries, done)).await
+    }
+
+    /// A page of a group's messages.
+    pub(crate) async fn group_messages(
+        &self,
+        group_id: &[u8],
+        page: Page,
+    ) -> Result<Vec<GroupMessage>, NodeError> {
+        let limit = i64::from(page.limit);
+        let rows = if page.ascending {
+            let cursor = to_i64(page.cursor);
+            sqlx::query_as!(
+                GroupRow,
+                r#"SELECT id, created_ns, group_id, data, sender_hmac,
+                          should_push AS "should_push: bool", is_commit AS "is_commit: bool"
+                   FROM group_messages WHERE group_id = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3"#,
+                group_id,
+                cursor,
+                limit
+            )
+            .fetch_all(&self.reads)
+            .await?
+        } else {
+            let cursor = if page.cursor == 0 { i64::MAX } else { to_i64(page.cursor) };
+            sqlx::query_as!(
+                GroupRow,
+                r#"SELECT id, created_ns, group_id, data, sender_hmac,
+                          should_push AS "should_push: bool", is_commit AS "is_commit: bool"
+                   FROM group_messages WHERE group_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"#,
+                group_id,
+                cursor,
+                limit
+            )
+            .fetch_all(&self.reads)
+            .await?
+        };
+        Ok(rows.into_iter().map(GroupRow::into_proto).collect())
+    }
+
+    /// The newest message of each group, in the order asked (`None` for an empty group).
+    /// Without `content` only the id, timestamp, group id and commit flag are filled in.
+    pub(crate) async fn newest_group_messages(
+        &self,
+        group_ids: &[Bytes],
+        content: bool,
+    ) -> Result<Vec<Option<GroupMessage>>, NodeError> {
+        let mut conn = self.reads.acquire().await?;
+        let mut out = Vec::with_capacity(group_ids.len());
+        for group_id in group_ids {
+            let group_id = group_id.as_ref();
+            let row = sqlx::query_as!(
+                GroupRow,
+                r#"SELECT id, created_ns, group_id, data, sender_hmac,
+                          should_push AS "should_push: bool", is_commit AS "is_commit: bool"
+                   FROM group_messages WHERE group_id = ?1 ORDER BY id DESC LIMIT 1"#,
+                group_id
+            )
+            .fetch_optional(&mut *conn)
+            .await?;
+            out.push(row.map(|mut row| {
+                if !content {
+                    row.data = Vec::new();
+                    row.sender_hmac = Vec::new();
+                    row.should_push = false;
+                }
+                row.into_proto()
+            }));
+        }
+        Ok(out)
+    }
+
+    /// A page of an installation's welcomes.
+    pub(crate) async fn welcomes(
+        &self,
+        installation_key: &[u8],
+        page: Page,
+    ) -> Result<Vec<WelcomeMessage>, NodeError> {
+        let limit = i64::from(page.limit);
+        let rows = if page.ascending {
+            let cursor = to_i64(page.cursor);
+            sqlx::query_as!(
+                WelcomeRow,
+                r#"SELECT id, created_ns, installation_key, message_type, data, hpke_public_key,
+                          wrapper_algorithm, welcome_metadata
+                   FROM welcome_messages WHERE installation_key = ?1 AND id > ?2
+                   ORDER BY id ASC LIMIT ?3"#,
+                installation_key,
+                cursor,
+                limit
+            )
+            .fetch_all(&self.reads)
+            .await?
+        } else {
+            let cursor = if page.cursor == 0 { i64::MAX } else { to_i64(page.cursor) };
+            sqlx::query_as!(
+                WelcomeRow,
+                r#"SELECT id, created_ns, installation_key, message_type, data, hpke_public_key,
+                          wrapper_algorithm, welcome_metadata
+                   FROM welcome_messages WHERE installation_key = ?1 AND id < ?2
+                   ORDER BY id DESC LIMIT ?3"#,
+                installation_key,
+                cursor,
+                limit
+            )
+            .fetch_all(&self.reads)
+            .await?
+        };
+        Ok(rows.into_iter().map(WelcomeRow::into_proto).collect())
+    }
+
+    /// The stored key package of each installation, in the order asked.
+    pub(crate) async fn key_packages(
+        &self,
+        installation_keys: &[Bytes],
+    ) -> Result<Vec<Option<Vec<u8>>>, NodeError> {
+        let mut conn = self.reads.acquire().await?;
+        let mut out = Vec::with_capacity(installation_keys.len());
+        for key in installation_keys {
+            let key = key.as_ref();
+            let row = sqlx::query_scalar!(
+                "SELECT key_package FROM key_packages WHERE installation_key = ?1",
+                key
+            )
+            .fetch_optional(&mut *conn)
+            .await?;
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    /// An inbox's identity updates after `after` (its sequence id), ascending.
+    pub(crate) async fn identity_updates(
+        &self,
+        inbox_id: &str,
+        after: u64,
+    ) -> Result<Vec<InboxLogRow>, NodeError> {
+        let after = to_i64(after);
+        let rows = sqlx::query!(
+            "SELECT sequence_id, server_timestamp_ns, identity_update FROM inbox_log
+             WHERE inbox_id = ?1 AND sequence_id > ?2 ORDER BY sequence_id ASC",
+            inbox_id,
+            after
+        )
+        .fetch_all(&self.reads)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let update =
+                    IdentityUpdate::decode(row.identity_update.as_slice()).map_err(|e| {
+                        NodeError::Storage(format!("stored identity update is corrupt: {e}"))
+                    })?;
+                Ok(InboxLogRow {
+                    sequence_id: to_u64(row.sequence_id),
+                    server_timestamp_ns: to_u64(row.server_timestamp_ns),
+                    update,
+                })
+            })
+            .collect()
+    }
+
+    /// The inbox an identifier currently belongs to.
+    pub(crate) async fn inbox_for(&self, identifier: &str) -> Result<Option<String>, NodeError> {
+        Ok(sqlx::query_scalar!(
+            "SELECT inbox_id FROM identifier_log
+             WHERE identifier = ?1 AND revocation_sequence_id IS NULL
+             ORDER BY association_sequence_id DESC LIMIT 1",
+            identifier
+        )
+        .fetch_optional(&self.reads)
+        .await?)
+    }
+
+    /// A page of a group's commit log, ascending.
+    pub(crate) async fn commit_log(
+        &self,
+        group_id: &[u8],
+        cursor: u64,
+        limit: u32,
+    ) -> Result<Vec<CommitLogRow>, NodeError> {
+        let (cursor, limit) = (to_i64(cursor), i64::from(limit));
+        let rows = sqlx::query!(
+            "SELECT id, entry, signature FROM commit_log
+             WHERE group_id = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3",
+            group_id,
+            cursor,
+            limit
+        )
+        .fetch_all(&self.reads)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| CommitLogRow { id: to_u64(r.id), entry: r.entry, signature: r.signature })
+            .collect())
+    }
+}
+
+struct GroupRow {
+    id: i64,
+    created_ns: i64,
+    group_id: Vec<u8>,
+    data: Vec<u8>,
+    sender_hmac: Vec<u8>,
+    should_push: bool,
+    is_commit: bool,
+}
+
+impl GroupRow {
+    fn into_proto(self) -> GroupMessage {
+        GroupMessage {
+            version: Some(group_message::Version::V1(group_message::V1 {
+                id: to_u64(self.id),
+                created_ns: to_u64(self.created_ns),
+                group_id: self.group_id.into(),
+                data: self.data.into(),
+                sender_hmac: self.sender_hmac.into(),
+                should_push: self.should_push,
+                is_commit: self.is_commit,
+            })),
+        }
+    }
+}
+
+struct WelcomeRow {
+    id: i64,
+    created_ns: i64,
+    installation_key: Vec<u8>,
+    message_type: i64,
+    data: Vec<u8>,
+    hpke_public_key: Vec<u8>,
+    wrapper_algorithm: i64,
+    welcome_metadata: Vec<u8>,
+}
+
+impl WelcomeRow {
+    fn into_proto(self) -> WelcomeMessage {
+        let algorithm = i32::try_from(self.wrapper_algorithm).unwrap_or(0);
+        let version = if self.message_type == WelcomeKind::Pointer as i64 {
+            welcome_message::Version::WelcomePointer(welcome_message::WelcomePointer {
+                id: to_u64(self.id),
+                created_ns: to_u64(self.created_ns),
+                installation_key: self.installation_key.into(),
+                welcome_pointer: self.data.into(),
+                hpke_public_key: self.hpke_public_key.into(),
+                wrapper_algorithm: algorithm,
+            })
+        } else {
+            welcome_message::Version::V1(welcome_message::V1 {
+                id: to_u64(self.id),
+                created_ns: to_u64(self.created_ns),
+                installation_key: self.installation_key.into(),
+                data: self.data.into(),
+                hpke_public_key: self.hpke_public_key.into(),
+                wrapper_algorithm: algorithm,
+                welcome_metadata: self.welcome_metadata.into(),
+            })
+        };
+        WelcomeMessage { version: Some(version) }
+    }
+}
+
+/// What one transaction produced, to publish after it commits.
+#[derive(Default)]
+struct Published {
+    groups: Vec<GroupMessage>,
+    welcomes: Vec<WelcomeMessage>,
+}
+
+/// The reply owed to one queued write.
+enum Outcome {
+    Plain(Reply<()>),
+    Identity(oneshot::Sender<Result<(), IdentityWriteError>>, Result<(), IdentityWriteError>),
+}
+
+async fn run_writer(
+    mut conn: SqliteConnection,
+    mut queue: mpsc::Receiver<Write>,
+    clock: Clock,
+    groups: Arc<Fanout<GroupMessage>>,
+    welcomes: Arc<Fanout<WelcomeMessage>>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let now = clock();
+        let mut published = Published::default();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let result = apply(&mut conn, batch.drain(..), now, &mut published, &mut outcomes).await;
+        match result {
+            Ok(()) => {
+                for message in &published.groups {
+                    if let Some(group_message::Version::V1(v1)) = &message.version {
+                        groups.publish(&v1.group_id, message);
+                    }
+                }
+                for message in &published.welcomes {
+                    welcomes.publish(welcome_topic(message), message);
+                }
+                for outcome in outcomes {
+                    match outcome {
+                        Outcome::Plain(done) => {
+                            let _ = done.send(Ok(()));
+                        }
+                        Outcome::Identity(done, result) => {
+                            let _ = done.send(result);
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "a write transaction failed; nothing in it was stored");
+                for outcome in outcomes {
+                    match outcome {
+                        Outcome::Plain(done) => {
+                            let _ = done.send(Err(NodeError::Storage(error.to_string())));
+                        }
+                        Outcome::Identity(done, _) => {
+                            let _ = done.send(Err(IdentityWriteError::Storage(
+                                NodeError::Storage(error.to_string()),
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Err(error) = conn.close().await {
+        tracing::warn!(%error, "closing the database");
+    }
+}
+
+fn welcome_topic(message: &WelcomeMessage) -> &[u8] {
+    match &message.version {
+        Some(welcome_message::Version::V1(v1)) => &v1.installation_key,
+        Some(welcome_message::Version::WelcomePointer(p)) => &p.installation_key,
+        None => &[],
+    }
+}
+
+/// Applies a batch of writes in one transaction. Every write's reply goes into `outcomes` (also
+/// on error, so the caller can fail them all).
+async fn apply(
+    conn: &mut SqliteConnection,
+    batch: impl Iterator<Item = Write>,
+    now: u64,
+    published: &mut Published,
+    outcomes: &mut Vec<Outcome>,
+) -> Result<(), sqlx::Error> {
+    let now = to_i64(now);
+    let mut tx = match conn.begin().await {
+        Ok(tx) => tx,
+        Err(error) => {
+            outcomes.extend(batch.map(Write::into_outcome));
+            return Err(error);
+        }
+    };
+    let mut failure = None;
+    for write in batch {
+        if failure.is_some() {
+            outcomes.push(write.into_outcome());
+            continue;
+        }
+        let result = match write {
+            Write::GroupMessages(messages, done) => {
+                outcomes.push(Outcome::Plain(done));
+                insert_group_messages(&mut tx, messages, now, published).await
+            }
+            Write::Welcomes(welcomes, done) => {
+                outcomes.push(Outcome::Plain(done));
+                insert_welcomes(&mut tx, welcomes, now, published).await
+            }
+            Write::KeyPackage { installation_key, inbox_id, key_package, done } => {
+                outcomes.push(Outcome::Plain(done));
+                sqlx::query!(
+                    "INSERT INTO key_packages (installation_key, inbox_id, key_package, updated_ns)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (installation_key) DO UPDATE SET
+                        inbox_id = excluded.inbox_id, key_package = excluded.key_package,
+                        updated_ns = excluded.updated_ns",
+                    installation_key,
+                    inbox_id,
+                    key_package,
+                    now
+                )
+                .execute(&mut *tx)
+                .await
+                .map(|_| ())
+            }
+            Write::IdentityUpdate { update, max_log_entries, done } => {
+                match append_identity_update(&mut tx, &update, max_log_entries, now).await {
+                    Ok(result) => {
+                        outcomes.push(Outcome::Identity(done, result));
+                        Ok(())
+                    }
+                    Err(error) => {
+                        outcomes.push(Outcome::Identity(done, Ok(())));
+                        Err(error)
+                    }
+                }
+            }
+            Write::CommitLog(entries, done) => {
+                outcomes.push(Outcome::Plain(done));
+                insert_commit_log(&mut tx, entries).await
+            }
+        };
+        if let Err(error) = result {
+            failure = Some(error);
+        }
+    }
+    match failure {
+        Some(error) => {
+            let _ = tx.rollback().await;
+            published.groups.clear();
+            published.welcomes.clear();
+            Err(error)
+        }
+        None => tx.commit().await,
+    }
+}
+
+impl Write {
+    fn into_outcome(self) -> Outcome {
+        match self {
+            Self::GroupMessages(_, done)
+            | Self::Welcomes(_, done)
+            | Self::KeyPackage { done, .. }
+            | Self::CommitLog(_, done) => Outcome::Plain(done),
+            Self::IdentityUpdate { done, .. } => Outcome::Identity(done, Ok(())),
+        }
+    }
+}
+
+async fn insert_group_messages(
+    tx: &mut SqliteConnection,
+    messages: Vec<NewGroupMessage>,
+    now: i64,
+    published: &mut Published,
+) -> Result<(), sqlx::Error> {
+    for m in messages {
+        let hash = content_hash(&m.group_id, &m.data);
+        let (group_id, data, hmac) = (m.group_id.as_ref(), m.data.as_ref(), m.sender_hmac.as_ref());
+        let id = sqlx::query_scalar!(
+            "INSERT INTO group_messages
+                (created_ns, group_id, data, sender_hmac, should_push, is_commit, content_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (content_hash) DO NOTHING
+             RETURNING id",
+            now,
+            group_id,
+            data,
+            hmac,
+            m.should_push,
+            m.is_commit,
+            hash
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = id {
+            published.groups.push(GroupMessage {
+                version: Some(group_message::Version::V1(group_message::V1 {
+                    id: to_u64(id),
+                    created_ns: to_u64(now),
+                    group_id: m.group_id,
+                    data: m.data,
+                    sender_hmac: m.sender_hmac,
+                    should_push: m.should_push,
+                    is_commit: m.is_commit,
+                })),
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn insert_welcomes(
+    tx: &mut SqliteConnection,
+    welcomes: Vec<NewWelcome>,
+    now: i64,
+    published: &mut Published,
+) -> Result<(), sqlx::Error> {
+    for w in welcomes {
+        let hash = content_hash(&w.installation_key, &w.data);
+        let kind = w.kind as i64;
+        let (key, data, hpke, meta) = (
+            w.installation_key.as_ref(),
+            w.data.as_ref(),
+            w.hpke_public_key.as_ref(),
+            w.welcome_metadata.as_ref(),
+        );
+        let id = sqlx::query_scalar!(
+            "INSERT INTO welcome_messages
+                (created_ns, installation_key, message_type, data, hpke_public_key,
+                 wrapper_algorithm, welcome_metadata, content_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (content_hash) DO NOTHING
+             RETURNING id",
+            now,
+            key,
+            kind,
+            data,
+            hpke,
+            w.wrapper_algorithm,
+            meta,
+            hash
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = id {
+            let row = WelcomeRow {
+                id,
+                created_ns: now,
+                installation_key: w.installation_key.to_vec(),
+                message_type: kind,
+                data: w.data.to_vec(),
+                hpke_public_key: w.hpke_public_key.to_vec(),
+                wrapper_algorithm: i64::from(w.wrapper_algorithm),
+                welcome_metadata: w.welcome_metadata.to_vec(),
+            };
+            published.welcomes.push(row.into_proto());
+        }
+    }
+    Ok(())
+}
+
+async fn insert_commit_log(
+    tx: &mut SqliteConnection,
+    entries: Vec<NewCommitLogEntry>,
+) -> Result<(), sqlx::Error> {
+    for e in entries {
+        sqlx::query!(
+            "INSERT INTO commit_log (group_id, entry, signature) VALUES (?1, ?2, ?3)",
+            e.group_id,
+            e.entry,
+            e.signature
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Verifies `update` against the inbox's stored log and appends it, updating the identifier
+/// index from the state difference. The outer `Result` is a storage failure; the inner one is
+/// the verdict on the update.
+async fn append_identity_update(
+    tx: &mut SqliteConnection,
+    update: &IdentityUpdate,
+    max_log_entries: usize,
+    now: i64,
+) -> Result<Result<(), IdentityWriteError>, sqlx::Error> {
+    let inbox_id = update.inbox_id.as_str();
+    let stored = sqlx::query_scalar!(
+        "SELECT identity_update FROM inbox_log WHERE inbox_id = ?1 ORDER BY sequence_id ASC",
+        inbox_id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    if stored.len() >= max_log_entries {
+        return Ok(Err(IdentityWriteError::LogFull(max_log_entries)));
+    }
+    let mut log = Vec::with_capacity(stored.len());
+    for bytes in &stored {
+        match IdentityUpdate::decode(bytes.as_slice()) {
+            Ok(update) => log.push(update),
+            Err(e) => {
+                return Ok(Err(IdentityWriteError::Storage(NodeError::Storage(format!(
+                    "stored identity update is corrupt: {e}"
+                )))));
+            }
+        }
+    }
+    let before = if log.is_empty() {
+        None
+    } else {
+        match AssociationState::from_log(&log) {
+            Ok(state) => Some(state),
+            Err(e) => {
+                return Ok(Err(IdentityWriteError::Storage(NodeError::Storage(format!(
+                    "stored identity log of {inbox_id} no longer verifies: {e}"
+                )))));
+            }
+        }
+    };
+    let after = match AssociationState::apply(before.as_ref(), update) {
+        Ok(state) => state,
+        Err(e) => return Ok(Err(IdentityWriteError::Invalid(e))),
+    };
+    let diff = match &before {
+        Some(before) => before.diff(&after),
+        None => after.as_diff(),
+    };
+    let encoded = update.encode_to_vec();
+    let sequence_id = sqlx::query_scalar!(
+        "INSERT INTO inbox_log (inbox_id, server_timestamp_ns, identity_update)
+         VALUES (?1, ?2, ?3) RETURNING sequence_id",
+        inbox_id,
+        now,
+        encoded
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    for member in &diff.added {
+        if let MemberIdentifier::Ethereum(address) = member {
+            sqlx::query!(
+                "INSERT OR IGNORE INTO identifier_log
+                    (identifier, inbox_id, association_sequence_id, revocation_sequence_id)
+                 VALUES (?1, ?2, ?3, NULL)",
+                address,
+                inbox_id,
+                sequence_id
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    for member in &diff.removed {
+        if let MemberIdentifier::Ethereum(address) = member {
+            sqlx::query!(
+                "UPDATE identifier_log SET revocation_sequence_id = ?1
+                 WHERE identifier = ?2 AND inbox_id = ?3 AND revocation_sequence_id IS NULL",
+                sequence_id,
+                address,
+                inbox_id
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok(Ok(()))
+}
