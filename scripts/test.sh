@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything and runs the whole test suite, stopping at the first failure:
-# formatting, clippy, Rust tests, UI type check and unit tests, and the end-to-end test of the
+# formatting, clippy, Rust tests, interop tests against the official XMTP client (libxmtp), UI
+# type check and unit tests, and the end-to-end test of the
 # real app window (Xvfb + tauri-driver + WebKitWebDriver, with a real keyring and notification
 # server). Ends with a one-line summary. `.ci/run` runs exactly this.
 set -euo pipefail
@@ -33,6 +34,7 @@ step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnin
 # reuse one build instead of compiling shared dependencies twice.
 step "cargo build" cargo build --workspace --locked
 step "rust tests" cargo nextest run --workspace --locked --no-fail-fast
+step "interop (libxmtp)" env RUST_LOG=warn .venv/bin/python -m pytest tests/interop -q -p no:cacheprovider
 step "svelte-check" bash -c 'cd ui && npm run --silent check'
 step "vitest" bash -c 'cd ui && npm run --silent test'
 step "e2e (real app)" xvfb-run -a -s "-screen 0 1280x800x24" \

@@ -150,6 +150,9 @@ impl Server {
     }
 }
 
+/// How long shutdown waits for clients to finish, and then for pending writes.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// tonic refuses a request over `max_request_bytes` with `OUT_OF_RANGE` before any handler runs
 /// (our handlers never use that code); report it as `RESOURCE_EXHAUSTED`, like other gRPC
 /// servers and like every other limit of this node.
@@ -209,7 +212,8 @@ impl Prepared {
         let addr = listener.local_addr().map_err(|e| NodeError::Io(e.to_string()))?;
         tracing::info!(%addr, tls = config.tls.is_some(), db = %config.database.display(), "XMTP node listening");
 
-        let result = builder
+        let (draining, drained) = tokio::sync::oneshot::channel::<()>();
+        let serving = builder
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
             .layer(tower::util::MapResponseLayer::new(oversize_is_resource_exhausted))
             .add_service(mls)
@@ -218,15 +222,28 @@ impl Prepared {
                 shutdown.await;
                 // End the server streams so the graceful shutdown does not wait on them.
                 let _ = stop.send(true);
-            })
-            .await
-            .map_err(|e| NodeError::Io(format!("server: {e}")));
+                let _ = draining.send(());
+            });
+        // Clients get a grace period to finish in-flight calls and close their connections; one
+        // that ignores the server's GOAWAY does not keep the node alive.
+        let result = tokio::select! {
+            result = serving => result.map_err(|e| NodeError::Io(format!("server: {e}"))),
+            () = async {
+                let _ = drained.await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                tracing::warn!("clients still connected after {SHUTDOWN_GRACE:?}; closing anyway");
+                Ok(())
+            }
+        };
 
         // The writer finishes the queued writes and closes the database once the last `Store`
         // handle is gone.
         store.close().await;
         drop(store);
-        let _ = writer.await;
+        if tokio::time::timeout(SHUTDOWN_GRACE, writer).await.is_err() {
+            tracing::warn!("pending writes did not finish within {SHUTDOWN_GRACE:?}");
+        }
         tracing::info!(%addr, "XMTP node stopped");
         result
     }
