@@ -44,7 +44,8 @@ fn frame(n: u8) -> Vec<u8> {
 
 async fn count(url: &str) -> usize {
     let mut client = MlsApiClient::connect(url.to_owned()).await.unwrap();
-    let request = api::QueryGroupMessagesRequest { group_id: b"g".to_vec().into(), paging_info: None };
+    let request =
+        api::QueryGroupMessagesRequest { group_id: b"g".to_vec().into(), paging_info: None };
     client.query_group_messages(request).await.unwrap().into_inner().messages.len()
 }
 
@@ -57,7 +58,10 @@ async fn send(url: &str, n: u8) {
             should_push: false,
         })),
     };
-    client.send_group_messages(api::SendGroupMessagesRequest { messages: vec![input] }).await.unwrap();
+    client
+        .send_group_messages(api::SendGroupMessagesRequest { messages: vec![input] })
+        .await
+        .unwrap();
 }
 
 // Multi-threaded, so the clients' connection tasks can answer the node's GOAWAY while this
