@@ -1,7 +1,39 @@
-//! A native XMTP v3 client.
+//! A native XMTP v3 client: no FFI, no bridge. Map of the crate:
 //!
-//! Identity (wallet key, inbox id, installation key), key packages, MLS conversations on stock
-//! openmls (DMs and groups that interoperate with libxmtp), message encoding, sync and streams,
-//! with state in SQLite. Depends on `xmtp-proto`; knows nothing about CoWorker.
+//! - [`client`]: [`Client::open`] (keys, database, registration), identity queries, installation
+//!   revocation; the shared state every operation locks.
+//! - [`conversation`]: DMs and groups: create, add/remove members, send, list; the public
+//!   [`Conversation`], [`Message`] and [`Event`] types.
+//! - `sync`: receiving: group messages and commits from per-conversation cursors, welcomes, and
+//!   the [`StreamHandle`] task that follows the node's subscriptions with reconnect and catch-up.
+//! - `mls`: XMTP's MLS profile on stock openmls: group-context extensions, key packages, welcome
+//!   wrapping (Curve25519 HPKE), receiver-side commit/welcome validation, the provider whose
+//!   state is persisted.
+//! - `identity`: this installation's keys and verified identity logs of other inboxes.
+//! - [`keystore`]: where keys live: OS keychain, password-encrypted file, memory.
+//! - [`content`]: `EncodedContent`, content types, the text codec, message ids.
+//! - [`network`]: `dev`, `production` or any node URL (h2c or TLS).
+//! - `store`: SQLite (sqlx): sealed MLS state, conversations, cursors, messages.
 //!
-//! Status: not implemented yet (see `ARCHITECTURE.md`).
+//! Knows nothing about CoWorker; depends on `xmtp-proto` and `xmtp-identity`.
+
+pub mod client;
+pub mod content;
+pub mod conversation;
+pub mod error;
+mod identity;
+pub mod keystore;
+mod mls;
+pub mod network;
+mod store;
+mod sync;
+
+pub use client::{Client, ClientOptions, Clock, SystemClock};
+pub use content::{ContentType, EncodedContent};
+pub use conversation::{
+    Conversation, ConversationId, ConversationKind, Event, GroupOptions, Message, SendOptions,
+};
+pub use error::ClientError;
+pub use keystore::{FileKeyStore, KeyStore, MemoryKeyStore, OsKeyStore};
+pub use network::Network;
+pub use sync::StreamHandle;

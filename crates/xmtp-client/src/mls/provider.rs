@@ -1,0 +1,75 @@
+//! The openmls provider: RustCrypto plus an in-memory store whose changes are written to SQLite
+//! in the same transaction as the cursor that caused them.
+
+use std::collections::HashMap;
+
+use openmls_rust_crypto::{MemoryStorage, RustCrypto};
+use openmls_traits::OpenMlsProvider;
+
+/// One storage change: the key and its new value (`None` = deleted).
+pub(crate) type Change = (Vec<u8>, Option<Vec<u8>>);
+
+#[derive(Default)]
+pub(crate) struct Provider {
+    crypto: RustCrypto,
+    storage: MemoryStorage,
+    /// What the database holds, to compute what changed since the last write.
+    persisted: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider").field("persisted_keys", &self.persisted.len()).finish()
+    }
+}
+
+impl Provider {
+    /// A provider holding `values` (as loaded from the database).
+    pub(crate) fn with_values(values: HashMap<Vec<u8>, Vec<u8>>) -> Self {
+        let storage = MemoryStorage::default();
+        *storage.values.write().unwrap_or_else(|e| e.into_inner()) = values.clone();
+        Self { crypto: RustCrypto::default(), storage, persisted: values }
+    }
+
+    /// What changed since the last call; the caller writes it to the database.
+    pub(crate) fn take_changes(&mut self) -> Vec<Change> {
+        let values = self.storage.values.read().unwrap_or_else(|e| e.into_inner());
+        let mut changes = Vec::new();
+        for (key, value) in values.iter() {
+            if self.persisted.get(key) != Some(value) {
+                changes.push((key.clone(), Some(value.clone())));
+            }
+        }
+        for key in self.persisted.keys() {
+            if !values.contains_key(key) {
+                changes.push((key.clone(), None));
+            }
+        }
+        drop(values);
+        for (key, value) in &changes {
+            match value {
+                Some(value) => self.persisted.insert(key.clone(), value.clone()),
+                None => self.persisted.remove(key),
+            };
+        }
+        changes
+    }
+}
+
+impl OpenMlsProvider for Provider {
+    type CryptoProvider = RustCrypto;
+    type RandProvider = RustCrypto;
+    type StorageProvider = MemoryStorage;
+
+    fn storage(&self) -> &Self::StorageProvider {
+        &self.storage
+    }
+
+    fn crypto(&self) -> &Self::CryptoProvider {
+        &self.crypto
+    }
+
+    fn rand(&self) -> &Self::RandProvider {
+        &self.crypto
+    }
+}

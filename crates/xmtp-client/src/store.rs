@@ -1,0 +1,340 @@
+//! The client's SQLite database: MLS state (sealed), installation facts, key packages,
+//! conversations with their cursors, and messages. Every change caused by one network input is
+//! written in one transaction together with the cursor that consumed it, so a crash never
+//! loses or repeats a message.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::error::{ClientError, Result};
+use crate::mls::provider::Change;
+
+/// Seals MLS values at rest with the storage key (XChaCha20-Poly1305, the row key as AAD).
+struct Sealer(XChaCha20Poly1305);
+
+impl Sealer {
+    fn seal(&self, key: &[u8], value: &[u8]) -> Result<Vec<u8>> {
+        let mut nonce = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let mut out = nonce.to_vec();
+        out.extend(
+            self.0
+                .encrypt(XNonce::from_slice(&nonce), Payload { msg: value, aad: key })
+                .map_err(|_| ClientError::Mls("sealing state failed".into()))?,
+        );
+        Ok(out)
+    }
+
+    fn open(&self, key: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
+        if sealed.len() < 24 {
+            return Err(ClientError::malformed("stored MLS state", "too short"));
+        }
+        self.0
+            .decrypt(XNonce::from_slice(&sealed[..24]), Payload { msg: &sealed[24..], aad: key })
+            .map_err(|_| {
+                ClientError::malformed(
+                    "stored MLS state",
+                    "does not open with this installation's storage key",
+                )
+            })
+    }
+}
+
+pub(crate) struct Store {
+    pool: SqlitePool,
+    sealer: Sealer,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+/// A stored conversation row.
+#[derive(Debug, Clone)]
+pub(crate) struct ConversationRow {
+    pub(crate) id: Vec<u8>,
+    pub(crate) kind: String,
+    pub(crate) dm_peer: Option<String>,
+    pub(crate) created_ns: i64,
+    pub(crate) cursor: i64,
+    pub(crate) active: bool,
+}
+
+/// A stored message row.
+#[derive(Debug, Clone)]
+pub(crate) struct MessageRow {
+    pub(crate) id: Vec<u8>,
+    pub(crate) conversation_id: Vec<u8>,
+    pub(crate) sender_inbox: String,
+    pub(crate) sender_installation: Vec<u8>,
+    pub(crate) sent_ns: i64,
+    pub(crate) envelope_id: Option<i64>,
+    pub(crate) content_type: String,
+    pub(crate) content: Vec<u8>,
+}
+
+/// (envelope hash, conversation, message id if it is an application message).
+pub(crate) type SentEnvelope = ([u8; 32], Vec<u8>, Option<Vec<u8>>);
+
+/// Everything one operation changes, written atomically by [`Store::write`].
+#[derive(Debug, Default)]
+pub(crate) struct Write {
+    pub(crate) mls: Vec<Change>,
+    pub(crate) new_conversations: Vec<ConversationRow>,
+    /// (conversation, new cursor)
+    pub(crate) cursors: Vec<(Vec<u8>, i64)>,
+    pub(crate) deactivate: Vec<Vec<u8>>,
+    pub(crate) messages: Vec<MessageRow>,
+    /// (envelope hash, conversation, message id if it is an application message)
+    pub(crate) sent: Vec<SentEnvelope>,
+    /// (message id, envelope id): our own messages seen on the network.
+    pub(crate) envelope_ids: Vec<(Vec<u8>, i64)>,
+    pub(crate) welcome_cursor: Option<i64>,
+    /// (init key, hash ref, created)
+    pub(crate) key_packages: Vec<(Vec<u8>, Vec<u8>, i64)>,
+}
+
+impl Store {
+    pub(crate) async fn open(path: &Path, storage_key: &[u8; 32]) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool, sealer: Sealer(XChaCha20Poly1305::new(storage_key.into())) })
+    }
+
+    pub(crate) async fn mls_values(&self) -> Result<HashMap<Vec<u8>, Vec<u8>>> {
+        let rows = sqlx::query!("SELECT key, value FROM mls_kv").fetch_all(&self.pool).await?;
+        rows.into_iter()
+            .map(|row| Ok((row.key.clone(), self.sealer.open(&row.key, &row.value)?)))
+            .collect()
+    }
+
+    /// (inbox id, installation key, registered, welcome cursor)
+    pub(crate) async fn installation(&self) -> Result<Option<(String, Vec<u8>, bool, i64)>> {
+        let row = sqlx::query!(
+            "SELECT inbox_id, installation, registered, welcome_cursor FROM installation WHERE id = 1"
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| (r.inbox_id, r.installation, r.registered != 0, r.welcome_cursor)))
+    }
+
+    pub(crate) async fn save_installation(
+        &self,
+        inbox_id: &str,
+        installation: &[u8],
+    ) -> Result<()> {
+        sqlx::query!(
+            "INSERT INTO installation (id, inbox_id, installation) VALUES (1, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET inbox_id = excluded.inbox_id",
+            inbox_id,
+            installation
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn mark_registered(&self) -> Result<()> {
+        sqlx::query!("UPDATE installation SET registered = 1 WHERE id = 1")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn key_package_ref(&self, init_key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query!("SELECT hash_ref FROM key_packages WHERE init_key = ?", init_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.hash_ref))
+    }
+
+    pub(crate) async fn conversations(&self) -> Result<Vec<ConversationRow>> {
+        let rows = sqlx::query!(
+            "SELECT id, kind, dm_peer, created_ns, cursor, active FROM conversations ORDER BY created_ns"
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ConversationRow {
+                id: r.id,
+                kind: r.kind,
+                dm_peer: r.dm_peer,
+                created_ns: r.created_ns,
+                cursor: r.cursor,
+                active: r.active != 0,
+            })
+            .collect())
+    }
+
+    pub(crate) async fn is_sent(&self, hash: &[u8]) -> Result<Option<Option<Vec<u8>>>> {
+        let row = sqlx::query!("SELECT message_id FROM sent_envelopes WHERE hash = ?", hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.message_id))
+    }
+
+    pub(crate) async fn messages(
+        &self,
+        conversation: &[u8],
+        after_ns: i64,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>> {
+        let rows = sqlx::query_as!(
+            MessageRow,
+            "SELECT id, conversation_id, sender_inbox, sender_installation, sent_ns, envelope_id,
+                    content_type, content
+             FROM messages WHERE conversation_id = ? AND sent_ns > ?
+             ORDER BY sent_ns, id LIMIT ?",
+            conversation,
+            after_ns,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    pub(crate) async fn delete_message(&self, id: &[u8]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query!("DELETE FROM sent_envelopes WHERE message_id = ?", id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query!("DELETE FROM messages WHERE id = ?", id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn write(&self, write: Write) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (key, value) in &write.mls {
+            match value {
+                Some(value) => {
+                    let sealed = self.sealer.seal(key, value)?;
+                    sqlx::query!(
+                        "INSERT INTO mls_kv (key, value) VALUES (?, ?)
+                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        key,
+                        sealed
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {
+                    sqlx::query!("DELETE FROM mls_kv WHERE key = ?", key).execute(&mut *tx).await?;
+                }
+            }
+        }
+        for c in &write.new_conversations {
+            let active = i64::from(c.active);
+            sqlx::query!(
+                "INSERT INTO conversations (id, kind, dm_peer, created_ns, cursor, active)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET active = excluded.active, cursor = excluded.cursor",
+                c.id,
+                c.kind,
+                c.dm_peer,
+                c.created_ns,
+                c.cursor,
+                active
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (id, cursor) in &write.cursors {
+            sqlx::query!(
+                "UPDATE conversations SET cursor = max(cursor, ?) WHERE id = ?",
+                cursor,
+                id
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        for id in &write.deactivate {
+            sqlx::query!("UPDATE conversations SET active = 0 WHERE id = ?", id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for m in &write.messages {
+            sqlx::query!(
+                "INSERT INTO messages (id, conversation_id, sender_inbox, sender_installation, sent_ns,
+                                       envelope_id, content_type, content)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                m.id,
+                m.conversation_id,
+                m.sender_inbox,
+                m.sender_installation,
+                m.sent_ns,
+                m.envelope_id,
+                m.content_type,
+                m.content
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (hash, conversation, message) in &write.sent {
+            let hash = hash.as_slice();
+            sqlx::query!(
+                "INSERT INTO sent_envelopes (hash, conversation_id, message_id) VALUES (?, ?, ?)
+                 ON CONFLICT (hash) DO NOTHING",
+                hash,
+                conversation,
+                message
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (message, envelope) in &write.envelope_ids {
+            sqlx::query!("UPDATE messages SET envelope_id = ? WHERE id = ?", envelope, message)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(cursor) = write.welcome_cursor {
+            sqlx::query!(
+                "UPDATE installation SET welcome_cursor = max(welcome_cursor, ?) WHERE id = 1",
+                cursor
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (init_key, hash_ref, created) in &write.key_packages {
+            sqlx::query!(
+                "INSERT INTO key_packages (init_key, hash_ref, created_ns) VALUES (?, ?, ?)
+                 ON CONFLICT (init_key) DO NOTHING",
+                init_key,
+                hash_ref,
+                created
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    pub(crate) async fn cursor(&self, conversation: &[u8]) -> Result<u64> {
+        let row = sqlx::query!("SELECT cursor FROM conversations WHERE id = ?", conversation)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map_or(0, |r| u64::try_from(r.cursor).unwrap_or(0)))
+    }
+}

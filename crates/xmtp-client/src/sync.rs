@@ -1,0 +1,526 @@
+//! Receiving: group messages and commits page by page from each conversation's cursor,
+//! welcomes from the installation's cursor, and the stream task that keeps both live.
+//!
+//! Each page is written in one transaction with the cursor that consumed it, so a restart
+//! resumes exactly where processing stopped. Undecryptable or malformed input is logged and
+//! skipped; it never stops a sync or a stream.
+
+use std::time::Duration;
+
+use openmls::prelude::{
+    KeyPackageBundle, KeyPackageRef, MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent,
+    Sender, StagedWelcome,
+};
+use prost::Message as _;
+use sha2::{Digest, Sha256};
+use tls_codec::Deserialize as _;
+use tokio::sync::watch;
+use tokio_stream::StreamExt;
+use xmtp_proto::mls_api as api;
+
+use crate::client::{Client, State};
+use crate::content::{self, ContentType, EncodedContent};
+use crate::conversation::{ConversationId, Event, Message, describe};
+use crate::error::{ClientError, Result};
+use crate::mls::extensions::{GroupExtensions, Kind};
+use crate::mls::validate::{self, CommitSummary, Leaf};
+use crate::mls::{self, welcome};
+use crate::store::{ConversationRow, MessageRow, Write};
+
+const PAGE: u32 = 100;
+
+fn ascending(cursor: u64) -> Option<api::PagingInfo> {
+    Some(api::PagingInfo {
+        direction: api::SortDirection::Ascending as i32,
+        limit: PAGE,
+        id_cursor: cursor,
+    })
+}
+
+/// What processing one envelope did.
+enum Outcome {
+    Nothing,
+    /// Our pending commit was read back and merged.
+    MergedOwnCommit,
+}
+
+impl Client {
+    /// Fetches new welcomes and the messages of every conversation.
+    pub async fn sync_all(&self) -> Result<()> {
+        self.sync_welcomes().await?;
+        let ids: Vec<Vec<u8>> = {
+            let state = self.inner.state.lock().await;
+            state.groups.keys().cloned().collect()
+        };
+        for id in ids {
+            let mut state = self.inner.state.lock().await;
+            self.sync_group_locked(&mut state, &id).await?;
+        }
+        Ok(())
+    }
+
+    /// Fetches new messages of one conversation.
+    pub async fn sync(&self, id: &ConversationId) -> Result<()> {
+        let mut state = self.inner.state.lock().await;
+        if !state.groups.contains_key(&id.0) {
+            return Err(ClientError::NotFound(format!("conversation {id}")));
+        }
+        self.sync_group_locked(&mut state, &id.0).await
+    }
+
+    pub(crate) async fn sync_group_locked(&self, state: &mut State, group_id: &[u8]) -> Result<()> {
+        self.sync_group_locked_with(state, group_id, None).await.map(|_| ())
+    }
+
+    /// Processes the group's envelopes after its cursor. With `pending` (the hash of a commit
+    /// we just published) returns the envelope id of that commit if it was merged.
+    pub(crate) async fn sync_group_locked_with(
+        &self,
+        state: &mut State,
+        group_id: &[u8],
+        pending: Option<[u8; 32]>,
+    ) -> Result<Option<u64>> {
+        let mut cursor = self.inner.store.cursor(group_id).await?;
+        let mut merged = None;
+        loop {
+            let response = self
+                .inner
+                .api
+                .mls
+                .clone()
+                .query_group_messages(api::QueryGroupMessagesRequest {
+                    group_id: group_id.to_vec().into(),
+                    paging_info: ascending(cursor),
+                })
+                .await?
+                .into_inner();
+            let count = response.messages.len();
+            let mut write = Write::default();
+            let mut events = Vec::new();
+            for message in response.messages {
+                let Some(api::group_message::Version::V1(v1)) = message.version else { continue };
+                if v1.id <= cursor {
+                    continue;
+                }
+                cursor = v1.id;
+                match self
+                    .process_envelope(state, group_id, &v1, pending, &mut write, &mut events)
+                    .await
+                {
+                    Ok(Outcome::MergedOwnCommit) => merged = Some(v1.id),
+                    Ok(Outcome::Nothing) => {}
+                    Err(e) => {
+                        tracing::warn!(group = %hex::encode(group_id), envelope = v1.id, code = e.code(), "skipped: {e}");
+                    }
+                }
+                write.mls.extend(state.provider.take_changes());
+            }
+            write.cursors.push((group_id.to_vec(), cursor as i64));
+            self.inner.store.write(write).await?;
+            for event in events {
+                let _ = self.inner.events.send(event);
+            }
+            if count < PAGE as usize {
+                break;
+            }
+        }
+        let stale = pending.is_some() && merged.is_none();
+        if let Some(group) =
+            state.groups.get_mut(group_id).filter(|g| stale && g.pending_commit().is_some())
+        {
+            let _ = group
+                .clear_pending_commit(openmls_traits::OpenMlsProvider::storage(&state.provider));
+            let changes = state.provider.take_changes();
+            self.inner.store.write(Write { mls: changes, ..Write::default() }).await?;
+        }
+        Ok(merged)
+    }
+
+    async fn process_envelope(
+        &self,
+        state: &mut State,
+        group_id: &[u8],
+        v1: &api::group_message::V1,
+        pending: Option<[u8; 32]>,
+        write: &mut Write,
+        events: &mut Vec<Event>,
+    ) -> Result<Outcome> {
+        let hash: [u8; 32] = Sha256::digest(&v1.data).into();
+        if let Some(sent) = self.inner.store.is_sent(&hash).await? {
+            if pending == Some(hash) {
+                let State { provider, groups, .. } = &mut *state;
+                if let Some(group) = groups.get_mut(group_id) {
+                    group.merge_pending_commit(provider).map_err(ClientError::mls)?;
+                    if let Some(row) = self.row(group_id).await? {
+                        events.push(Event::Conversation(describe(group, &row)?));
+                    }
+                    return Ok(Outcome::MergedOwnCommit);
+                }
+            }
+            if let Some(message_id) = sent {
+                write.envelope_ids.push((message_id, v1.id as i64));
+            }
+            return Ok(Outcome::Nothing);
+        }
+        let message = MlsMessageIn::tls_deserialize_exact(v1.data.as_ref())
+            .map_err(|e| ClientError::malformed("group message", e))?;
+        let protocol = message
+            .try_into_protocol_message()
+            .map_err(|e| ClientError::malformed("group message", e))?;
+        let State { provider, groups, logs } = &mut *state;
+        let Some(group) = groups.get_mut(group_id) else { return Ok(Outcome::Nothing) };
+        let processed = group.process_message(provider, protocol).map_err(ClientError::mls)?;
+        let sender = processed.sender().clone();
+        let sender_inbox = mls::credential_inbox_id(processed.credential())?;
+        let sender_key = match &sender {
+            Sender::Member(index) => {
+                group.member_at(*index).map(|m| m.signature_key).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        match processed.into_content() {
+            ProcessedMessageContent::ApplicationMessage(app) => {
+                let bytes = app.into_bytes();
+                let Some((content, key)) = content::open_envelope(&bytes)? else {
+                    return Ok(Outcome::Nothing);
+                };
+                let encoded = EncodedContent::decode(content.as_slice())
+                    .map_err(|e| ClientError::malformed("encoded content", e))?;
+                let content_type =
+                    encoded.r#type.as_ref().map(ContentType::from_proto).ok_or_else(|| {
+                        ClientError::malformed("encoded content", "no content type")
+                    })?;
+                let row = MessageRow {
+                    id: content::message_id(group_id, &key, &content).to_vec(),
+                    conversation_id: group_id.to_vec(),
+                    sender_inbox,
+                    sender_installation: sender_key,
+                    sent_ns: v1.created_ns as i64,
+                    envelope_id: Some(v1.id as i64),
+                    content_type: content_type.to_string(),
+                    content,
+                };
+                events.push(Event::Message(Message::from_row(row.clone())?));
+                write.messages.push(row);
+            }
+            ProcessedMessageContent::StagedCommitMessage(staged) => {
+                if group.pending_commit().is_some() {
+                    // Another member's commit won this epoch; ours is void.
+                    group
+                        .clear_pending_commit(openmls_traits::OpenMlsProvider::storage(provider))
+                        .map_err(ClientError::mls)?;
+                }
+                let old = GroupExtensions::decode(group.extensions())?;
+                let new = GroupExtensions::decode(staged.group_context().extensions())?;
+                let leaf =
+                    |credential: &openmls::prelude::Credential, key: &[u8]| -> Result<Leaf> {
+                        Ok(Leaf {
+                            inbox_id: mls::credential_inbox_id(credential)?,
+                            installation_key: key.to_vec(),
+                        })
+                    };
+                let adds = staged
+                    .add_proposals()
+                    .map(|p| {
+                        let leaf_node = p.add_proposal().key_package().leaf_node();
+                        leaf(leaf_node.credential(), leaf_node.signature_key().as_slice())
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let removes = staged
+                    .remove_proposals()
+                    .filter_map(|p| group.member_at(p.remove_proposal().removed()))
+                    .map(|m| leaf(&m.credential, &m.signature_key))
+                    .collect::<Result<Vec<_>>>()?;
+                let summary = CommitSummary {
+                    committer: Leaf { inbox_id: sender_inbox, installation_key: sender_key },
+                    adds,
+                    removes,
+                    has_psk: staged.psk_proposals().next().is_some(),
+                    foreign_proposals: staged.queued_proposals().any(|p| *p.sender() != sender),
+                    new,
+                };
+                let inboxes = validate::inboxes_to_verify(&old, &summary);
+                let refs: Vec<&str> = inboxes.iter().map(String::as_str).collect();
+                logs.refresh(&self.inner.api, &refs).await?;
+                if let Err(reason) = validate::check_commit(&old, &summary, logs) {
+                    return Err(ClientError::Verification(format!("commit rejected: {reason}")));
+                }
+                group.merge_staged_commit(provider, *staged).map_err(ClientError::mls)?;
+                if !group.is_active() {
+                    write.deactivate.push(group_id.to_vec());
+                }
+                if let Some(mut row) = self.row(group_id).await? {
+                    row.active = group.is_active();
+                    events.push(Event::Conversation(describe(group, &row)?));
+                }
+            }
+            _ => tracing::debug!(group = %hex::encode(group_id), "ignoring a standalone proposal"),
+        }
+        Ok(Outcome::Nothing)
+    }
+
+    async fn row(&self, group_id: &[u8]) -> Result<Option<ConversationRow>> {
+        Ok(self.inner.store.conversations().await?.into_iter().find(|r| r.id == group_id))
+    }
+
+    /// Fetches and joins new welcomes; returns the conversations joined.
+    pub async fn sync_welcomes(&self) -> Result<Vec<ConversationId>> {
+        let mut state = self.inner.state.lock().await;
+        let mut cursor = self.inner.store.installation().await?.map_or(0, |i| i.3) as u64;
+        let mut joined = Vec::new();
+        loop {
+            let response = self
+                .inner
+                .api
+                .mls
+                .clone()
+                .query_welcome_messages(api::QueryWelcomeMessagesRequest {
+                    installation_key: self.inner.installation_key.to_vec().into(),
+                    paging_info: ascending(cursor),
+                })
+                .await?
+                .into_inner();
+            let count = response.messages.len();
+            for message in response.messages {
+                let (id, result) = match message.version {
+                    Some(api::welcome_message::Version::V1(v1)) => {
+                        (v1.id, self.join(&mut state, &v1).await)
+                    }
+                    Some(api::welcome_message::Version::WelcomePointer(p)) => (
+                        p.id,
+                        Err(ClientError::malformed(
+                            "welcome",
+                            "welcome pointers are not advertised",
+                        )),
+                    ),
+                    None => continue,
+                };
+                if id <= cursor {
+                    continue;
+                }
+                cursor = id;
+                let write = Write {
+                    mls: state.provider.take_changes(),
+                    welcome_cursor: Some(cursor as i64),
+                    ..Write::default()
+                };
+                match result {
+                    Ok(Some((row, conversation))) => {
+                        let mut write = write;
+                        write.new_conversations.push(row);
+                        self.inner.store.write(write).await?;
+                        let _ = self.inner.events.send(Event::Conversation(conversation.clone()));
+                        joined.push(conversation.id);
+                    }
+                    Ok(None) => self.inner.store.write(write).await?,
+                    Err(e) => {
+                        tracing::warn!(welcome = id, code = e.code(), "skipped welcome: {e}");
+                        self.inner.store.write(write).await?;
+                    }
+                }
+            }
+            if count < PAGE as usize {
+                break;
+            }
+        }
+        if !joined.is_empty() {
+            // The key package was used: publish a fresh one (the old stays for late welcomes).
+            self.upload_key_package(&mut state).await?;
+            for id in &joined {
+                self.sync_group_locked(&mut state, &id.0).await?;
+            }
+        }
+        Ok(joined)
+    }
+
+    /// Unwraps, validates and joins one welcome. `Ok(None)` if the group is already joined.
+    async fn join(
+        &self,
+        state: &mut State,
+        v1: &api::welcome_message::V1,
+    ) -> Result<Option<(ConversationRow, crate::conversation::Conversation)>> {
+        if v1.wrapper_algorithm != welcome::CURVE25519 {
+            return Err(ClientError::malformed(
+                "welcome",
+                format!("wrapper algorithm {} is not Curve25519", v1.wrapper_algorithm),
+            ));
+        }
+        let hash_ref =
+            self.inner.store.key_package_ref(&v1.hpke_public_key).await?.ok_or_else(|| {
+                ClientError::malformed("welcome", "addressed to an unknown key package")
+            })?;
+        let bundle: KeyPackageBundle = openmls_traits::storage::StorageProvider::key_package(
+            openmls_traits::OpenMlsProvider::storage(&state.provider),
+            &KeyPackageRef::tls_deserialize_exact(hash_ref.as_slice())
+                .map_err(|e| ClientError::malformed("stored key package ref", e))?,
+        )
+        .map_err(ClientError::mls)?
+        .ok_or_else(|| ClientError::malformed("welcome", "key package secrets are gone"))?;
+        let (bytes, message_cursor) =
+            welcome::unwrap(bundle.init_private_key(), &v1.data, &v1.welcome_metadata)?;
+        let MlsMessageBodyIn::Welcome(mls_welcome) =
+            MlsMessageIn::tls_deserialize_exact(bytes.as_slice())
+                .map_err(|e| ClientError::malformed("welcome", e))?
+                .extract()
+        else {
+            return Err(ClientError::malformed("welcome", "not an MLS Welcome"));
+        };
+        let staged =
+            StagedWelcome::build_from_welcome(&state.provider, &mls::join_config(), mls_welcome)
+                .map_err(ClientError::mls)?
+                .skip_lifetime_validation()
+                .build()
+                .map_err(ClientError::mls)?;
+        let group_id = staged.group_context().group_id().as_slice().to_vec();
+        if state.groups.contains_key(&group_id) {
+            return Ok(None);
+        }
+        let ext = GroupExtensions::decode(staged.group_context().extensions())?;
+        let leaves = staged
+            .members()
+            .map(|m| {
+                Ok(Leaf {
+                    inbox_id: mls::credential_inbox_id(&m.credential)?,
+                    installation_key: m.signature_key,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let sender_node = staged.welcome_sender().map_err(ClientError::mls)?;
+        let sender = Leaf {
+            inbox_id: mls::credential_inbox_id(sender_node.credential())?,
+            installation_key: sender_node.signature_key().as_slice().to_vec(),
+        };
+        let inboxes: Vec<&str> = ext.membership.keys().map(String::as_str).collect();
+        state.logs.refresh(&self.inner.api, &inboxes).await?;
+        validate::check_welcome(&ext, &leaves, &sender, &self.inner.inbox_id, &state.logs)
+            .map_err(|reason| ClientError::Verification(format!("welcome rejected: {reason}")))?;
+        let group = staged.into_group(&state.provider).map_err(ClientError::mls)?;
+        let dm_peer = match &ext.kind {
+            Kind::Dm(a, b) => Some(if *a == self.inner.inbox_id { b.clone() } else { a.clone() }),
+            Kind::Group => None,
+        };
+        let row = ConversationRow {
+            id: group_id.clone(),
+            kind: if dm_peer.is_some() { "dm" } else { "group" }.to_owned(),
+            dm_peer,
+            created_ns: self.now_ns() as i64,
+            cursor: message_cursor as i64,
+            active: true,
+        };
+        let conversation = describe(&group, &row)?;
+        state.groups.insert(group_id, group);
+        Ok(Some((row, conversation)))
+    }
+
+    /// Starts the stream task: it catches up, then follows the node's welcome and group-message
+    /// subscriptions, reconnecting with backoff (and catching up again) whenever they drop.
+    /// Messages and conversations arrive on [`Client::subscribe`].
+    pub fn stream(&self) -> StreamHandle {
+        let (stop, stopped) = watch::channel(false);
+        let client = self.clone();
+        let task = tokio::spawn(async move { client.run_streams(stopped).await });
+        StreamHandle { stop, task }
+    }
+
+    async fn run_streams(&self, mut stopped: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.follow(&mut stopped).await {
+                Ok(true) => return,
+                Ok(false) => backoff = Duration::from_millis(50),
+                Err(e) => {
+                    tracing::warn!(
+                        code = e.code(),
+                        "stream interrupted, reconnecting in {backoff:?}: {e}"
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stopped.changed() => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// One subscription round: `Ok(true)` when stopped, `Ok(false)` to re-subscribe (new
+    /// conversation joined), `Err` when the connection failed.
+    async fn follow(&self, stopped: &mut watch::Receiver<bool>) -> Result<bool> {
+        self.sync_all().await?;
+        let welcome_cursor = self.inner.store.installation().await?.map_or(0, |i| i.3) as u64;
+        let mut mls = self.inner.api.mls.clone();
+        let mut welcomes = mls
+            .subscribe_welcome_messages(api::SubscribeWelcomeMessagesRequest {
+                filters: vec![api::subscribe_welcome_messages_request::Filter {
+                    installation_key: self.inner.installation_key.to_vec().into(),
+                    id_cursor: welcome_cursor,
+                }],
+            })
+            .await?
+            .into_inner();
+        let filters: Vec<_> = self
+            .inner
+            .store
+            .conversations()
+            .await?
+            .into_iter()
+            .filter(|c| c.active)
+            .map(|c| api::subscribe_group_messages_request::Filter {
+                group_id: c.id.into(),
+                id_cursor: c.cursor as u64,
+            })
+            .collect();
+        let mut groups = mls
+            .subscribe_group_messages(api::SubscribeGroupMessagesRequest { filters })
+            .await?
+            .into_inner();
+        // Messages that arrived between the catch-up and the subscriptions are replayed by the
+        // node from the cursors above.
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => return Ok(true),
+                welcome = welcomes.next() => match welcome {
+                    Some(Ok(_)) => {
+                        if !self.sync_welcomes().await?.is_empty() {
+                            return Ok(false); // subscribe to the new conversation too
+                        }
+                    }
+                    Some(Err(status)) => return Err(status.into()),
+                    None => return Err(ClientError::Transport("welcome stream ended".into())),
+                },
+                message = groups.next() => match message {
+                    Some(Ok(message)) => {
+                        let Some(api::group_message::Version::V1(v1)) = message.version else { continue };
+                        let mut state = self.inner.state.lock().await;
+                        if state.groups.contains_key(v1.group_id.as_ref()) {
+                            self.sync_group_locked(&mut state, &v1.group_id).await?;
+                        }
+                    }
+                    Some(Err(status)) => return Err(status.into()),
+                    None => return Err(ClientError::Transport("group stream ended".into())),
+                },
+            }
+        }
+    }
+}
+
+/// The running stream task; stop it with [`StreamHandle::stop`] (dropping it also stops it).
+#[derive(Debug)]
+pub struct StreamHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StreamHandle {
+    /// Stops the task and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = (&mut { self }.task).await;
+    }
+}
+
+impl Drop for StreamHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}

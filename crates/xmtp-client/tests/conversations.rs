@@ -1,0 +1,224 @@
+//! Two and three native clients through the project's node: DMs, groups with membership
+//! changes, restart with nothing lost or repeated, custom content, forged identities.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use xmtp_client::{
+    Client, ClientOptions, ContentType, ConversationKind, Event, GroupOptions, KeyStore,
+    MemoryKeyStore, Network, SendOptions, content,
+};
+
+struct Net {
+    node: Option<xmtp_node::Node>,
+    config: xmtp_node::NodeConfig,
+    dir: tempfile::TempDir,
+}
+
+impl Net {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = xmtp_node::NodeConfig::local(dir.path().join("node.db"));
+        let node = xmtp_node::start(config.clone()).await.unwrap();
+        Self { node: Some(node), config, dir }
+    }
+
+    fn url(&self) -> String {
+        self.node.as_ref().unwrap().url().to_owned()
+    }
+
+    async fn open(&self, name: &str, keys: &Arc<MemoryKeyStore>) -> Client {
+        let options = ClientOptions::new(
+            Network::Url(self.url()),
+            self.dir.path().join(format!("{name}.db")),
+            Arc::clone(keys) as Arc<dyn KeyStore>,
+        );
+        Client::open(options).await.unwrap()
+    }
+
+    async fn client(&self, name: &str) -> (Client, Arc<MemoryKeyStore>) {
+        let keys = Arc::new(MemoryKeyStore::default());
+        (self.open(name, &keys).await, keys)
+    }
+}
+
+async fn texts(client: &Client, id: &xmtp_client::ConversationId) -> Vec<String> {
+    client.messages(id, 0, 1000).await.unwrap().iter().filter_map(|m| m.text()).collect()
+}
+
+async fn eventually_texts(
+    client: &Client,
+    id: &xmtp_client::ConversationId,
+    want: &[&str],
+) -> Vec<String> {
+    for _ in 0..100 {
+        client.sync_all().await.unwrap();
+        let got = texts(client, id).await;
+        if want.iter().all(|w| got.iter().any(|g| g == w)) {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("missing {want:?}; have {:?}", texts(client, id).await);
+}
+
+#[tokio::test]
+async fn dm_both_ways_with_libxmtp_compatible_ids() {
+    let net = Net::start().await;
+    let (alice, _) = net.client("alice").await;
+    let (bob, _) = net.client("bob").await;
+    assert_eq!(alice.find_inbox_id(&bob.address()).await.unwrap().as_deref(), Some(bob.inbox_id()));
+
+    let dm = alice.dm(bob.inbox_id()).await.unwrap();
+    assert_eq!(alice.dm(bob.inbox_id()).await.unwrap(), dm, "the DM is reused");
+    let sent = alice.send_text(&dm, "hello bob").await.unwrap();
+
+    let joined = bob.sync_welcomes().await.unwrap();
+    assert_eq!(joined, vec![dm.clone()]);
+    let conversation = bob.conversation(&dm).await.unwrap();
+    assert_eq!(conversation.kind, ConversationKind::Dm { peer: alice.inbox_id().to_owned() });
+    bob.sync(&dm).await.unwrap();
+    let received = bob.messages(&dm, 0, 10).await.unwrap();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].id, sent, "both sides compute the same message id");
+    assert_eq!(received[0].sender_inbox_id, alice.inbox_id());
+    assert_eq!(received[0].sender_installation, alice.installation_id().to_vec());
+
+    bob.send_text(&dm, "hi alice").await.unwrap();
+    assert_eq!(eventually_texts(&alice, &dm, &["hi alice"]).await, ["hello bob", "hi alice"]);
+    assert_eq!(bob.dm(alice.inbox_id()).await.unwrap(), dm, "bob reuses the DM alice made");
+}
+
+#[tokio::test]
+async fn group_add_and_remove_members() {
+    let net = Net::start().await;
+    let (alice, _) = net.client("alice").await;
+    let (bob, _) = net.client("bob").await;
+    let (carol, _) = net.client("carol").await;
+    let options = GroupOptions { name: "launch".into(), description: "ship it".into() };
+    let group = alice.create_group(&[bob.inbox_id().to_owned()], &options).await.unwrap();
+    alice.send_text(&group, "one").await.unwrap();
+    bob.sync_welcomes().await.unwrap();
+    let seen = bob.conversation(&group).await.unwrap();
+    assert_eq!(seen.name, "launch");
+    assert_eq!(seen.description, "ship it");
+    assert_eq!(seen.super_admins, vec![alice.inbox_id().to_owned()]);
+    eventually_texts(&bob, &group, &["one"]).await;
+
+    alice.add_members(&group, &[carol.inbox_id().to_owned()]).await.unwrap();
+    alice.send_text(&group, "two").await.unwrap();
+    carol.sync_welcomes().await.unwrap();
+    assert_eq!(eventually_texts(&carol, &group, &["two"]).await, ["two"], "no pre-join history");
+    carol.send_text(&group, "from carol").await.unwrap();
+    eventually_texts(&bob, &group, &["two", "from carol"]).await;
+    eventually_texts(&alice, &group, &["from carol"]).await;
+    let mut members = alice.conversation(&group).await.unwrap().members;
+    members.sort();
+    let mut expected = vec![alice.inbox_id(), bob.inbox_id(), carol.inbox_id()];
+    expected.sort();
+    assert_eq!(members, expected);
+
+    // Bob is not an admin: the default policy refuses his removal of carol.
+    let err = bob.remove_members(&group, &[carol.inbox_id().to_owned()]).await.unwrap_err();
+    assert_eq!(err.code(), "client.not_permitted", "{err}");
+
+    alice.remove_members(&group, &[bob.inbox_id().to_owned()]).await.unwrap();
+    alice.send_text(&group, "three").await.unwrap();
+    eventually_texts(&carol, &group, &["three"]).await;
+    bob.sync_all().await.unwrap();
+    assert!(!bob.conversation(&group).await.unwrap().active, "bob knows he was removed");
+    assert!(!texts(&bob, &group).await.contains(&"three".to_owned()));
+    let err = bob.send_text(&group, "still here?").await.unwrap_err();
+    assert_eq!(err.code(), "client.inactive", "{err}");
+}
+
+#[tokio::test]
+async fn restart_resumes_without_loss_or_repeats() {
+    let net = Net::start().await;
+    let (alice, _) = net.client("alice").await;
+    let (bob, bob_keys) = net.client("bob").await;
+    let dm = alice.dm(bob.inbox_id()).await.unwrap();
+    alice.send_text(&dm, "before").await.unwrap();
+    bob.sync_all().await.unwrap();
+    bob.send_text(&dm, "bob before").await.unwrap();
+    let installation = bob.installation_id();
+    drop(bob);
+
+    alice.send_text(&dm, "while away 1").await.unwrap();
+    alice.send_text(&dm, "while away 2").await.unwrap();
+    let bob = net.open("bob", &bob_keys).await;
+    assert_eq!(bob.installation_id(), installation, "same installation after restart");
+    assert_eq!(bob.installations().await.unwrap().len(), 1);
+    let got = eventually_texts(&bob, &dm, &["while away 2"]).await;
+    assert_eq!(got, ["before", "bob before", "while away 1", "while away 2"]);
+    bob.send_text(&dm, "back").await.unwrap();
+    eventually_texts(&alice, &dm, &["back"]).await;
+    bob.sync_all().await.unwrap();
+    assert_eq!(texts(&bob, &dm).await.len(), 5, "nothing repeated");
+}
+
+/// The next message event's text (conversation events are skipped).
+async fn next_text(events: &mut tokio::sync::broadcast::Receiver<Event>) -> String {
+    loop {
+        let event =
+            tokio::time::timeout(Duration::from_secs(30), events.recv()).await.unwrap().unwrap();
+        if let Event::Message(m) = event {
+            return m.text().unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn streams_deliver_live_and_survive_a_node_restart() {
+    let mut net = Net::start().await;
+    let (alice, _) = net.client("alice").await;
+    let (bob, _) = net.client("bob").await;
+    let mut events = bob.subscribe();
+    let stream = bob.stream();
+    let dm = alice.dm(bob.inbox_id()).await.unwrap();
+    alice.send_text(&dm, "live 1").await.unwrap();
+    assert_eq!(next_text(&mut events).await, "live 1");
+
+    // The node goes away and comes back on the same address and database.
+    let node = net.node.take().unwrap();
+    let url = node.url().to_owned();
+    node.shutdown().await.unwrap();
+    let mut config = net.config.clone();
+    config.listen = url.trim_start_matches("http://").parse().unwrap();
+    net.node = Some(xmtp_node::start(config).await.unwrap());
+    alice.send_text(&dm, "after restart").await.unwrap();
+    assert_eq!(next_text(&mut events).await, "after restart");
+    stream.stop().await;
+    assert_eq!(texts(&bob, &dm).await, ["live 1", "after restart"]);
+}
+
+#[tokio::test]
+async fn custom_content_types_round_trip() {
+    let net = Net::start().await;
+    let (alice, _) = net.client("alice").await;
+    let (bob, _) = net.client("bob").await;
+    let dm = alice.dm(bob.inbox_id()).await.unwrap();
+    let kind = ContentType::new("coworker.dev", "envelope", 1, 0);
+    let payload = br#"{"kind":"ping"}"#.to_vec();
+    let encoded = content::custom(&kind, payload.clone(), Some("[coworker ping]".into()));
+    alice.send(&dm, &encoded, SendOptions { should_push: false }).await.unwrap();
+    bob.sync_all().await.unwrap();
+    let messages = bob.messages(&dm, 0, 10).await.unwrap();
+    assert_eq!(messages[0].content_type, kind);
+    assert_eq!(messages[0].content.content, payload);
+    assert_eq!(messages[0].content.fallback.as_deref(), Some("[coworker ping]"));
+    assert_eq!(messages[0].text(), None);
+}
+
+#[tokio::test]
+async fn unregistered_inboxes_and_self_dms_are_refused() {
+    let net = Net::start().await;
+    let (alice, _) = net.client("alice").await;
+    let err = alice.dm(&"ab".repeat(32)).await.unwrap_err();
+    assert_eq!(err.code(), "client.not_found", "{err}");
+    let err = alice.dm(alice.inbox_id()).await.unwrap_err();
+    assert_eq!(err.code(), "client.invalid_input", "{err}");
+    assert!(alice.conversations().await.unwrap().iter().all(|c| !c.active));
+}
