@@ -33,7 +33,9 @@ step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnin
 # Build every binary with the workspace's unified features first, so the tests and the E2E run
 # reuse one build instead of compiling shared dependencies twice.
 step "cargo build" cargo build --workspace --locked
-step "rust tests" cargo nextest run --workspace --locked --no-fail-fast
+# Inside a throwaway D-Bus session with an unlocked gnome-keyring: the OS keychain tests are real.
+step "rust tests" dbus-run-session -- sh scripts/with-desktop-services.sh \
+  cargo nextest run --workspace --locked --no-fail-fast
 step "interop (libxmtp)" env RUST_LOG=warn .venv/bin/python -m pytest tests/interop -q -p no:cacheprovider
 step "svelte-check" bash -c 'cd ui && npm run --silent check'
 step "vitest" bash -c 'cd ui && npm run --silent test'

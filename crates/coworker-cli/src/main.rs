@@ -1,9 +1,11 @@
 //! `coworker`: the command-line face of CoWorker.
 //!
 //! Runs headless agents, scripts connections and calls, and runs the local XMTP node. Each
-//! subcommand is a thin layer over the library crates; `node` serves `xmtp-node`.
+//! subcommand is a thin layer over the library crates; `node` serves `xmtp-node`, `xmtp` drives
+//! `xmtp-client`.
 
 mod node;
+mod xmtp;
 
 use std::process::ExitCode;
 
@@ -23,6 +25,9 @@ enum Command {
     /// Run a local XMTP node (the XMTP v3 API over SQLite) until Ctrl-C or SIGTERM.
     #[command(after_help = node::EXAMPLES)]
     Node(node::NodeArgs),
+    /// Speak XMTP directly: a JSON-lines session on stdin/stdout for scripts and agents.
+    #[command(after_help = xmtp::EXAMPLES)]
+    Xmtp(xmtp::XmtpArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +46,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Node(args) => node::run(args).await,
+            Command::Xmtp(args) => xmtp::run(args).await,
         }
     });
     match result {

@@ -222,3 +222,85 @@ async fn unregistered_inboxes_and_self_dms_are_refused() {
     assert_eq!(err.code(), "client.invalid_input", "{err}");
     assert!(alice.conversations().await.unwrap().iter().all(|c| !c.active));
 }
+
+/// A node (or anyone with write access to it) appends an update to Bob's identity log that
+/// adds an attacker's installation, signed by a wallet that is not Bob's. The client replays
+/// and verifies the log itself, so it refuses to talk to the forged installation set.
+#[tokio::test]
+async fn a_forged_identity_update_is_rejected() {
+    use prost::Message as _;
+    let net = Net::start().await;
+    let (alice, _) = net.client("alice").await;
+    let (bob, _) = net.client("bob").await;
+    let attacker_wallet = xmtp_identity::WalletKey::generate(&mut rand::rngs::OsRng);
+    let attacker_installation = xmtp_identity::InstallationKey::generate(&mut rand::rngs::OsRng);
+    let forged = xmtp_identity::update::add_installation(
+        bob.inbox_id(),
+        &attacker_wallet,
+        &attacker_installation,
+        1,
+    )
+    .unwrap();
+    let db = sqlx::SqlitePool::connect(&format!("sqlite:{}", net.config.database.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO inbox_log (inbox_id, server_timestamp_ns, identity_update) VALUES (?, 1, ?)",
+    )
+    .bind(bob.inbox_id())
+    .bind(forged.encode_to_vec())
+    .execute(&db)
+    .await
+    .unwrap();
+
+    let err = alice.dm(bob.inbox_id()).await.unwrap_err();
+    assert_eq!(err.code(), "client.verification", "{err}");
+    assert!(err.to_string().contains(bob.inbox_id()), "{err}");
+    assert!(alice.conversations().await.unwrap().iter().all(|c| !c.active), "nothing was created");
+}
+
+/// A well-framed MLS private message whose ciphertext is garbage: the node accepts it (it
+/// cannot read MLS ciphertext), the receiver must skip it and go on.
+fn garbage_private_message(group_id: &[u8], epoch: u64) -> Vec<u8> {
+    use tls_codec::Serialize as _;
+    let vl = |b: &[u8]| tls_codec::VLBytes::new(b.to_vec()).tls_serialize_detached().unwrap();
+    let mut out = vec![0, 1, 0, 2]; // mls10, private message
+    out.extend(vl(group_id));
+    out.extend(epoch.to_be_bytes());
+    out.push(1); // application
+    out.extend(vl(b""));
+    out.extend(vl(&[7u8; 40]));
+    out.extend(vl(&[9u8; 64]));
+    out
+}
+
+#[tokio::test]
+async fn malformed_network_input_is_skipped_and_loses_nothing() {
+    use xmtp_proto::mls_api as api;
+    let net = Net::start().await;
+    let (alice, _) = net.client("alice").await;
+    let (bob, _) = net.client("bob").await;
+    let mut events = bob.subscribe();
+    let stream = bob.stream();
+    let dm = alice.dm(bob.inbox_id()).await.unwrap();
+    alice.send_text(&dm, "before garbage").await.unwrap();
+    assert_eq!(next_text(&mut events).await, "before garbage");
+
+    let mut raw = api::mls_api_client::MlsApiClient::connect(net.url()).await.unwrap();
+    for epoch in [0, 1, 2, 99] {
+        let input = api::GroupMessageInput {
+            version: Some(api::group_message_input::Version::V1(api::group_message_input::V1 {
+                data: garbage_private_message(&dm.0, epoch).into(),
+                sender_hmac: Default::default(),
+                should_push: false,
+            })),
+        };
+        raw.send_group_messages(api::SendGroupMessagesRequest { messages: vec![input] })
+            .await
+            .unwrap();
+    }
+    alice.send_text(&dm, "after garbage").await.unwrap();
+    assert_eq!(next_text(&mut events).await, "after garbage", "the stream survived");
+    stream.stop().await;
+    assert_eq!(texts(&bob, &dm).await, ["before garbage", "after garbage"]);
+}
