@@ -212,13 +212,20 @@ impl Prepared {
         let addr = listener.local_addr().map_err(|e| NodeError::Io(e.to_string()))?;
         tracing::info!(%addr, tls = config.tls.is_some(), db = %config.database.display(), "XMTP node listening");
 
+        // Small request/response pairs must not wait for Nagle + delayed ACK (~40 ms per call).
+        let incoming = tokio_stream::StreamExt::map(TcpListenerStream::new(listener), |socket| {
+            if let Ok(socket) = &socket {
+                let _ = socket.set_nodelay(true);
+            }
+            socket
+        });
         let (draining, drained) = tokio::sync::oneshot::channel::<()>();
         let serving = builder
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
             .layer(tower::util::MapResponseLayer::new(oversize_is_resource_exhausted))
             .add_service(mls)
             .add_service(identity)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            .serve_with_incoming_shutdown(incoming, async move {
                 shutdown.await;
                 // End the server streams so the graceful shutdown does not wait on them.
                 let _ = stop.send(true);
