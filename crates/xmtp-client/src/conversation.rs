@@ -344,7 +344,8 @@ impl Client {
             let ext = GroupExtensions::decode(group.extensions())?;
             let me = self.inner.inbox_id.as_str();
             if let Kind::Dm(..) = ext.kind {
-                if !ext.membership.is_empty() && ext.membership.len() > 1 {
+                // Only the creation commit (creator alone → both inboxes) changes a DM's members.
+                if ext.membership.len() > 1 {
                     return Err(ClientError::NotPermitted("a DM's members cannot change".into()));
                 }
             } else {
