@@ -66,6 +66,8 @@ pub(crate) struct State {
     pub(crate) provider: Provider,
     pub(crate) groups: HashMap<Vec<u8>, MlsGroup>,
     pub(crate) logs: IdentityLogs,
+    /// Our published envelopes not yet read back (hash → message id), mirrored in the store.
+    pub(crate) sent: HashMap<[u8; 32], Option<Vec<u8>>>,
 }
 
 pub(crate) struct Inner {
@@ -141,6 +143,7 @@ impl Client {
                 Err(e) => tracing::warn!(group = %hex::encode(&row.id), "cannot load group: {e}"),
             }
         }
+        let sent = store.unconfirmed_sends().await?;
         let (events, _) = broadcast::channel(1024);
         let client = Self {
             inner: Arc::new(Inner {
@@ -150,7 +153,7 @@ impl Client {
                 inbox_id,
                 installation_key,
                 clock: options.clock,
-                state: Mutex::new(State { provider, groups, logs: IdentityLogs::default() }),
+                state: Mutex::new(State { provider, groups, logs: IdentityLogs::default(), sent }),
                 events,
             }),
         };

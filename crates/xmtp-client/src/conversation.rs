@@ -165,40 +165,44 @@ pub(crate) fn describe(group: &MlsGroup, row: &ConversationRow) -> Result<Conver
     })
 }
 
+/// A conversation as stored, described from its loaded group when we are still in it.
+fn summarize(state: &State, row: &ConversationRow) -> Result<Conversation> {
+    match state.groups.get(&row.id) {
+        Some(group) => describe(group, row),
+        None => Ok(Conversation {
+            id: ConversationId(row.id.clone()),
+            kind: match row.dm_peer.clone() {
+                Some(peer) => ConversationKind::Dm { peer },
+                None => ConversationKind::Group,
+            },
+            name: String::new(),
+            description: String::new(),
+            members: Vec::new(),
+            super_admins: Vec::new(),
+            created_ns: u64::try_from(row.created_ns).unwrap_or(0),
+            active: false,
+        }),
+    }
+}
+
 impl Client {
     /// Every conversation this installation is or was in, oldest first.
     pub async fn conversations(&self) -> Result<Vec<Conversation>> {
         let rows = self.inner.store.conversations().await?;
         let state = self.inner.state.lock().await;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            match state.groups.get(&row.id) {
-                Some(group) => out.push(describe(group, &row)?),
-                None => out.push(Conversation {
-                    id: ConversationId(row.id.clone()),
-                    kind: match row.dm_peer.clone() {
-                        Some(peer) => ConversationKind::Dm { peer },
-                        None => ConversationKind::Group,
-                    },
-                    name: String::new(),
-                    description: String::new(),
-                    members: Vec::new(),
-                    super_admins: Vec::new(),
-                    created_ns: u64::try_from(row.created_ns).unwrap_or(0),
-                    active: false,
-                }),
-            }
-        }
-        Ok(out)
+        rows.iter().map(|row| summarize(&state, row)).collect()
     }
 
     /// One conversation.
     pub async fn conversation(&self, id: &ConversationId) -> Result<Conversation> {
-        self.conversations()
+        let row = self
+            .inner
+            .store
+            .conversation(&id.0)
             .await?
-            .into_iter()
-            .find(|c| &c.id == id)
-            .ok_or_else(|| ClientError::NotFound(format!("conversation {id}")))
+            .ok_or_else(|| ClientError::NotFound(format!("conversation {id}")))?;
+        let state = self.inner.state.lock().await;
+        summarize(&state, &row)
     }
 
     /// Messages of a conversation sent after `after_ns`, oldest first, at most `limit`.
@@ -521,6 +525,7 @@ impl Client {
             .store
             .write(Write { sent: vec![(hash, group_id.to_vec(), None)], ..Write::default() })
             .await?;
+        state.sent.insert(hash, None);
         let sent = self
             .inner
             .api
@@ -539,6 +544,7 @@ impl Client {
             })
             .await;
         if let Err(status) = sent {
+            state.sent.remove(&hash);
             if let Some(group) = state.groups.get_mut(group_id) {
                 let _ = group.clear_pending_commit(openmls_traits::OpenMlsProvider::storage(
                     &state.provider,
@@ -641,6 +647,7 @@ impl Client {
                 ..Write::default()
             })
             .await?;
+        state.sent.insert(hash, Some(message_id.to_vec()));
         drop(state);
         let sent = self
             .inner
@@ -660,6 +667,7 @@ impl Client {
             })
             .await;
         if let Err(status) = sent {
+            self.inner.state.lock().await.sent.remove(&hash);
             self.inner.store.delete_message(&message_id).await?;
             return Err(status.into());
         }

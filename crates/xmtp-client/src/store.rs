@@ -97,6 +97,8 @@ pub(crate) struct Write {
     pub(crate) messages: Vec<MessageRow>,
     /// (envelope hash, conversation, message id if it is an application message)
     pub(crate) sent: Vec<SentEnvelope>,
+    /// Hashes of our own envelopes read back from the network.
+    pub(crate) confirmed: Vec<[u8; 32]>,
     /// (message id, envelope id): our own messages seen on the network.
     pub(crate) envelope_ids: Vec<(Vec<u8>, i64)>,
     pub(crate) welcome_cursor: Option<i64>,
@@ -184,11 +186,27 @@ impl Store {
             .collect())
     }
 
-    pub(crate) async fn is_sent(&self, hash: &[u8]) -> Result<Option<Option<Vec<u8>>>> {
-        let row = sqlx::query!("SELECT message_id FROM sent_envelopes WHERE hash = ?", hash)
-            .fetch_optional(&self.pool)
+    pub(crate) async fn conversation(&self, id: &[u8]) -> Result<Option<ConversationRow>> {
+        let row = sqlx::query_as!(
+            ConversationRow,
+            r#"SELECT id, kind, dm_peer, created_ns, cursor, active AS "active: bool"
+               FROM conversations WHERE id = ?"#,
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
+    /// Envelopes we published that have not been read back yet: hash → message id.
+    pub(crate) async fn unconfirmed_sends(&self) -> Result<HashMap<[u8; 32], Option<Vec<u8>>>> {
+        let rows = sqlx::query!("SELECT hash, message_id FROM sent_envelopes")
+            .fetch_all(&self.pool)
             .await?;
-        Ok(row.map(|r| r.message_id))
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| Some((<[u8; 32]>::try_from(r.hash.as_slice()).ok()?, r.message_id)))
+            .collect())
     }
 
     pub(crate) async fn messages(
@@ -300,6 +318,12 @@ impl Store {
             )
             .execute(&mut *tx)
             .await?;
+        }
+        for hash in &write.confirmed {
+            let hash = hash.as_slice();
+            sqlx::query!("DELETE FROM sent_envelopes WHERE hash = ?", hash)
+                .execute(&mut *tx)
+                .await?;
         }
         for (message, envelope) in &write.envelope_ids {
             sqlx::query!("UPDATE messages SET envelope_id = ? WHERE id = ?", envelope, message)

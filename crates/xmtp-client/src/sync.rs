@@ -113,8 +113,11 @@ impl Client {
                         tracing::warn!(group = %hex::encode(group_id), envelope = v1.id, code = e.code(), "skipped: {e}");
                     }
                 }
-                write.mls.extend(state.provider.take_changes());
             }
+            if count == 0 {
+                break;
+            }
+            write.mls = state.provider.take_changes();
             write.cursors.push((group_id.to_vec(), cursor as i64));
             self.inner.store.write(write).await?;
             for event in events {
@@ -146,7 +149,8 @@ impl Client {
         events: &mut Vec<Event>,
     ) -> Result<Outcome> {
         let hash: [u8; 32] = Sha256::digest(&v1.data).into();
-        if let Some(sent) = self.inner.store.is_sent(&hash).await? {
+        if let Some(sent) = state.sent.remove(&hash) {
+            write.confirmed.push(hash);
             if pending == Some(hash) {
                 let State { provider, groups, .. } = &mut *state;
                 if let Some(group) = groups.get_mut(group_id) {
@@ -167,7 +171,7 @@ impl Client {
         let protocol = message
             .try_into_protocol_message()
             .map_err(|e| ClientError::malformed("group message", e))?;
-        let State { provider, groups, logs } = &mut *state;
+        let State { provider, groups, logs, .. } = &mut *state;
         let Some(group) = groups.get_mut(group_id) else { return Ok(Outcome::Nothing) };
         let processed = group.process_message(provider, protocol).map_err(ClientError::mls)?;
         let sender = processed.sender().clone();
@@ -260,7 +264,7 @@ impl Client {
     }
 
     async fn row(&self, group_id: &[u8]) -> Result<Option<ConversationRow>> {
-        Ok(self.inner.store.conversations().await?.into_iter().find(|r| r.id == group_id))
+        self.inner.store.conversation(group_id).await
     }
 
     /// Fetches and joins new welcomes; returns the conversations joined.
