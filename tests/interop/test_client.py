@@ -204,3 +204,48 @@ def test_custom_content_type_round_trip(node, tmp_path, rust):
 
 
 from harness import ALL_MESSAGES as ALL  # noqa: E402
+
+
+def test_leave_requests_both_ways(node, tmp_path, rust):
+    """Self-removal (XIP-75): a member sends a leave request; a super admin commits the removal."""
+
+    async def members_of(conversation) -> list[str]:
+        await conversation.sync()
+        return sorted(m.inbox_id for m in await conversation.list_members())
+
+    async def scenario():
+        alice = await Peer.create(node, tmp_path, "alice")
+        bob = await Peer.create(node, tmp_path, "bob")
+        # libxmtp leaves a group the Rust client administers.
+        group_id = rust.call("create_group", members=[alice.inbox_id, bob.inbox_id], name="rust-made")
+        a = await alice.conversation(bytes.fromhex(group_id))
+        b = await bob.conversation(bytes.fromhex(group_id))
+        await a.leave_group()
+        deadline = time.monotonic() + 30
+        while alice.inbox_id in next(c for c in rust.call("conversations") if c["id"] == group_id)["members"]:
+            assert time.monotonic() < deadline, "rust never removed alice"
+            rust.call("sync")
+            time.sleep(0.2)
+        rust.call("send", conversation=group_id, text="alice has left")
+        await wait_for_texts(b, ["alice has left"])
+        assert await members_of(b) == sorted([rust.inbox_id, bob.inbox_id])
+        await a.sync()
+        assert not a.is_active()
+
+        # The Rust client leaves a group libxmtp administers.
+        group = await alice.client.conversations().create_group(
+            [rust.inbox_id, bob.inbox_id], group_options("libxmtp-made")
+        )
+        wait_rust_conversation(rust, group.id().hex())
+        rust.call("leave", conversation=group.id().hex())
+        mine = next(c for c in rust.call("conversations") if c["id"] == group.id().hex())
+        assert mine["leaving"] and mine["active"]
+        deadline = time.monotonic() + 30
+        while rust.inbox_id in await members_of(group):
+            assert time.monotonic() < deadline, "libxmtp never removed the Rust client"
+            await asyncio.sleep(0.2)
+        rust.call("sync")
+        mine = next(c for c in rust.call("conversations") if c["id"] == group.id().hex())
+        assert not mine["active"]
+
+    asyncio.run(scenario())

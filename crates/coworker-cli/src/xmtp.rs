@@ -28,7 +28,8 @@ Examples:
   > {\"op\":\"send\",\"conversation\":\"<id>\",\"text\":\"hello\"}
 
 Operations: whoami, find_inbox{address}, dm{peer}, create_group{members,name?,description?},
-add_members{conversation,members}, remove_members{conversation,members}, send{conversation,text}
+add_members{conversation,members}, remove_members{conversation,members}, leave{conversation},
+send{conversation,text}
 or send{conversation,content_type,content,fallback?}, sync, conversations, messages{conversation}.";
 
 #[derive(Debug, Args)]
@@ -167,6 +168,7 @@ fn conversation_json(c: &Conversation) -> Value {
     json!({
         "id": c.id.to_string(), "kind": kind, "peer": peer, "name": c.name,
         "description": c.description, "members": c.members, "active": c.active,
+        "leaving": c.leaving,
     })
 }
 
@@ -206,6 +208,10 @@ async fn handle(client: &Client, request: &Value) -> Result<Value, Failure> {
         }
         "remove_members" => {
             client.remove_members(&conversation_id(request)?, &list(request, "members")?).await?;
+            Value::Null
+        }
+        "leave" => {
+            client.leave(&conversation_id(request)?).await?;
             Value::Null
         }
         "send" => {

@@ -68,6 +68,8 @@ pub(crate) struct State {
     pub(crate) logs: IdentityLogs,
     /// Our published envelopes not yet read back (hash → message id), mirrored in the store.
     pub(crate) sent: HashMap<[u8; 32], Option<Vec<u8>>>,
+    /// Leave requests were recorded that we may have to act on.
+    pub(crate) leave_requests: bool,
 }
 
 pub(crate) struct Inner {
@@ -153,7 +155,13 @@ impl Client {
                 inbox_id,
                 installation_key,
                 clock: options.clock,
-                state: Mutex::new(State { provider, groups, logs: IdentityLogs::default(), sent }),
+                state: Mutex::new(State {
+                    provider,
+                    groups,
+                    logs: IdentityLogs::default(),
+                    sent,
+                    leave_requests: true,
+                }),
                 events,
             }),
         };

@@ -37,6 +37,18 @@ impl ContentType {
         Self::new("xmtp.org", "text", 1, 0)
     }
 
+    /// `xmtp.org/leave_request:1.0` (XIP-75 self-removal).
+    pub fn leave_request() -> Self {
+        Self::new("xmtp.org", "leave_request", 1, 0)
+    }
+
+    /// Whether `self` is `other` at any minor version.
+    pub fn is(&self, other: &Self) -> bool {
+        self.authority == other.authority
+            && self.type_id == other.type_id
+            && self.major == other.major
+    }
+
     /// The protobuf id.
     pub fn to_proto(&self) -> pb::ContentTypeId {
         pb::ContentTypeId {
@@ -91,6 +103,20 @@ pub fn text(text: &str) -> EncodedContent {
         fallback: None,
         compression: None,
         content: text.as_bytes().to_vec(),
+    }
+}
+
+/// A leave request (`xmtp.org/leave_request:1.0`, no note): the sender asks to be removed.
+pub(crate) fn leave_request() -> EncodedContent {
+    let request = xmtp_proto::xmtp::mls::message_contents::content_types::LeaveRequest {
+        authenticated_note: None,
+    };
+    EncodedContent {
+        r#type: Some(ContentType::leave_request().to_proto()),
+        parameters: HashMap::new(),
+        fallback: None,
+        compression: None,
+        content: request.encode_to_vec(),
     }
 }
 

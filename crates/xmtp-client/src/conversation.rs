@@ -70,6 +70,8 @@ pub struct Conversation {
     pub created_ns: u64,
     /// Whether this installation is still a member.
     pub active: bool,
+    /// We asked to leave (a leave request was sent) and wait for an admin to remove us.
+    pub leaving: bool,
 }
 
 /// A message in a conversation.
@@ -162,6 +164,7 @@ pub(crate) fn describe(group: &MlsGroup, row: &ConversationRow) -> Result<Conver
         super_admins: ext.super_admins,
         created_ns: u64::try_from(row.created_ns).unwrap_or(0),
         active: row.active && group.is_active(),
+        leaving: row.leaving,
     })
 }
 
@@ -181,6 +184,7 @@ fn summarize(state: &State, row: &ConversationRow) -> Result<Conversation> {
             super_admins: Vec::new(),
             created_ns: u64::try_from(row.created_ns).unwrap_or(0),
             active: false,
+            leaving: row.leaving,
         }),
     }
 }
@@ -287,6 +291,7 @@ impl Client {
             created_ns: self.now_ns() as i64,
             cursor: 0,
             active: true,
+            leaving: false,
         };
         self.inner
             .store
@@ -325,6 +330,86 @@ impl Client {
     pub async fn remove_members(&self, id: &ConversationId, inboxes: &[String]) -> Result<()> {
         let mut state = self.inner.state.lock().await;
         self.change_members(&mut state, &id.0, &[], inboxes).await
+    }
+
+    /// Asks to leave a group. MLS does not let a member commit its own removal, so this sends a
+    /// leave request (`xmtp.org/leave_request:1.0`, XIP-75, as libxmtp does) and marks the
+    /// conversation `leaving`; a member allowed to remove others commits the removal, after
+    /// which the conversation turns inactive here. DMs cannot be left, and the only super admin
+    /// of a group with other members cannot leave (nobody else could act on the request).
+    pub async fn leave(&self, id: &ConversationId) -> Result<()> {
+        {
+            let state = self.inner.state.lock().await;
+            let group = state
+                .groups
+                .get(&id.0)
+                .ok_or_else(|| ClientError::NotFound(format!("conversation {id}")))?;
+            if !group.is_active() {
+                return Err(ClientError::Inactive(id.to_string()));
+            }
+            let ext = GroupExtensions::decode(group.extensions())?;
+            let me = self.inner.inbox_id.as_str();
+            if let Kind::Dm(..) = ext.kind {
+                return Err(ClientError::NotPermitted("a DM cannot be left".into()));
+            }
+            if ext.super_admins == [me] && ext.membership.len() > 1 {
+                return Err(ClientError::NotPermitted(
+                    "you are this group's only super admin, so nobody could remove you".into(),
+                ));
+            }
+        }
+        self.send(id, &content::leave_request(), SendOptions::default()).await?;
+        self.inner.store.write(Write { leaving: vec![id.0.clone()], ..Write::default() }).await?;
+        let conversation = self.conversation(id).await?;
+        let _ = self.inner.events.send(Event::Conversation(conversation));
+        Ok(())
+    }
+
+    /// Commits the removal of members who asked to leave, in the groups where we may remove
+    /// members. Requests stay pending where we may not (an admin acts on them); requests of
+    /// members already gone are dropped.
+    pub(crate) async fn remove_leavers(&self) -> Result<()> {
+        let mut by_group: BTreeMap<Vec<u8>, Vec<String>> = BTreeMap::new();
+        for (group, inbox) in self.inner.store.pending_removals().await? {
+            by_group.entry(group).or_default().push(inbox);
+        }
+        for (group_id, inboxes) in by_group {
+            let mut state = self.inner.state.lock().await;
+            let mut done = Vec::new();
+            let mut leavers = Vec::new();
+            match state.groups.get(&group_id).filter(|g| g.is_active()) {
+                None => done.clone_from(&inboxes),
+                Some(group) => {
+                    let ext = GroupExtensions::decode(group.extensions())?;
+                    let policy =
+                        ext.policies.as_ref().and_then(|p| p.remove_member_policy.as_ref());
+                    for inbox in inboxes {
+                        if !ext.membership.contains_key(&inbox) {
+                            done.push(inbox);
+                        } else if extensions::membership_allowed(policy, &ext, &self.inner.inbox_id)
+                        {
+                            leavers.push(inbox);
+                        }
+                    }
+                }
+            }
+            if !leavers.is_empty() {
+                match self.change_members(&mut state, &group_id, &[], &leavers).await {
+                    Ok(()) => done.append(&mut leavers),
+                    Err(e) => tracing::warn!(
+                        group = %hex::encode(&group_id),
+                        code = e.code(),
+                        "could not remove members who asked to leave: {e}"
+                    ),
+                }
+            }
+            drop(state);
+            if !done.is_empty() {
+                let removals_done = done.into_iter().map(|i| (group_id.clone(), i)).collect();
+                self.inner.store.write(Write { removals_done, ..Write::default() }).await?;
+            }
+        }
+        Ok(())
     }
 
     /// One commit that updates the membership extension and adds/removes the installations of

@@ -68,6 +68,8 @@ pub(crate) struct ConversationRow {
     pub(crate) created_ns: i64,
     pub(crate) cursor: i64,
     pub(crate) active: bool,
+    /// We asked to leave and wait for an admin to remove us.
+    pub(crate) leaving: bool,
 }
 
 /// A stored message row.
@@ -94,6 +96,11 @@ pub(crate) struct Write {
     /// (conversation, new cursor)
     pub(crate) cursors: Vec<(Vec<u8>, i64)>,
     pub(crate) deactivate: Vec<Vec<u8>>,
+    /// Conversations we asked to leave.
+    pub(crate) leaving: Vec<Vec<u8>>,
+    /// (conversation, inbox) leave requests to act on, and ones done or moot.
+    pub(crate) removals_requested: Vec<(Vec<u8>, String)>,
+    pub(crate) removals_done: Vec<(Vec<u8>, String)>,
     pub(crate) messages: Vec<MessageRow>,
     /// (envelope hash, conversation, message id if it is an application message)
     pub(crate) sent: Vec<SentEnvelope>,
@@ -168,34 +175,36 @@ impl Store {
     }
 
     pub(crate) async fn conversations(&self) -> Result<Vec<ConversationRow>> {
-        let rows = sqlx::query!(
-            "SELECT id, kind, dm_peer, created_ns, cursor, active FROM conversations ORDER BY created_ns"
+        let rows = sqlx::query_as!(
+            ConversationRow,
+            r#"SELECT id, kind, dm_peer, created_ns, cursor, active AS "active: bool",
+                      leaving AS "leaving: bool"
+               FROM conversations ORDER BY created_ns"#
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ConversationRow {
-                id: r.id,
-                kind: r.kind,
-                dm_peer: r.dm_peer,
-                created_ns: r.created_ns,
-                cursor: r.cursor,
-                active: r.active != 0,
-            })
-            .collect())
+        Ok(rows)
     }
 
     pub(crate) async fn conversation(&self, id: &[u8]) -> Result<Option<ConversationRow>> {
         let row = sqlx::query_as!(
             ConversationRow,
-            r#"SELECT id, kind, dm_peer, created_ns, cursor, active AS "active: bool"
+            r#"SELECT id, kind, dm_peer, created_ns, cursor, active AS "active: bool",
+                      leaving AS "leaving: bool"
                FROM conversations WHERE id = ?"#,
             id
         )
         .fetch_optional(&self.pool)
         .await?;
         Ok(row)
+    }
+
+    /// Members who asked to leave, per conversation, that we have not removed yet.
+    pub(crate) async fn pending_removals(&self) -> Result<Vec<(Vec<u8>, String)>> {
+        let rows = sqlx::query!("SELECT conversation_id, inbox_id FROM pending_removals")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.conversation_id, r.inbox_id)).collect())
     }
 
     /// Envelopes we published that have not been read back yet: hash → message id.
@@ -289,6 +298,30 @@ impl Store {
             sqlx::query!("UPDATE conversations SET active = 0 WHERE id = ?", id)
                 .execute(&mut *tx)
                 .await?;
+        }
+        for id in &write.leaving {
+            sqlx::query!("UPDATE conversations SET leaving = 1 WHERE id = ?", id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (id, inbox) in &write.removals_requested {
+            sqlx::query!(
+                "INSERT INTO pending_removals (conversation_id, inbox_id) VALUES (?, ?)
+                 ON CONFLICT DO NOTHING",
+                id,
+                inbox
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (id, inbox) in &write.removals_done {
+            sqlx::query!(
+                "DELETE FROM pending_removals WHERE conversation_id = ? AND inbox_id = ?",
+                id,
+                inbox
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         for m in &write.messages {
             sqlx::query!(

@@ -56,7 +56,7 @@ impl Client {
             let mut state = self.inner.state.lock().await;
             self.sync_group_locked(&mut state, &id).await?;
         }
-        Ok(())
+        self.act_on_leave_requests().await
     }
 
     /// Fetches new messages of one conversation.
@@ -171,7 +171,7 @@ impl Client {
         let protocol = message
             .try_into_protocol_message()
             .map_err(|e| ClientError::malformed("group message", e))?;
-        let State { provider, groups, logs, .. } = &mut *state;
+        let State { provider, groups, logs, leave_requests, .. } = &mut *state;
         let Some(group) = groups.get_mut(group_id) else { return Ok(Outcome::Nothing) };
         let processed = group.process_message(provider, protocol).map_err(ClientError::mls)?;
         let sender = processed.sender().clone();
@@ -194,6 +194,20 @@ impl Client {
                     encoded.r#type.as_ref().map(ContentType::from_proto).ok_or_else(|| {
                         ClientError::malformed("encoded content", "no content type")
                     })?;
+                if content_type.is(&ContentType::leave_request()) {
+                    let ext = GroupExtensions::decode(group.extensions())?;
+                    if ext.kind == Kind::Group && ext.membership.contains_key(&sender_inbox) {
+                        if sender_inbox == self.inner.inbox_id {
+                            // Another installation of ours asked to leave.
+                            write.leaving.push(group_id.to_vec());
+                        } else {
+                            write
+                                .removals_requested
+                                .push((group_id.to_vec(), sender_inbox.clone()));
+                            *leave_requests = true;
+                        }
+                    }
+                }
                 let row = MessageRow {
                     id: content::message_id(group_id, &key, &content).to_vec(),
                     conversation_id: group_id.to_vec(),
@@ -261,6 +275,15 @@ impl Client {
             _ => tracing::debug!(group = %hex::encode(group_id), "ignoring a standalone proposal"),
         }
         Ok(Outcome::Nothing)
+    }
+
+    /// Acts on leave requests recorded since the last call (and, after a restart, on all).
+    async fn act_on_leave_requests(&self) -> Result<()> {
+        let waiting = std::mem::take(&mut self.inner.state.lock().await.leave_requests);
+        if waiting {
+            self.remove_leavers().await?;
+        }
+        Ok(())
     }
 
     async fn row(&self, group_id: &[u8]) -> Result<Option<ConversationRow>> {
@@ -410,6 +433,7 @@ impl Client {
             created_ns: self.now_ns() as i64,
             cursor: message_cursor as i64,
             active: true,
+            leaving: false,
         };
         let conversation = describe(&group, &row)?;
         state.groups.insert(group_id, group);
@@ -499,6 +523,8 @@ impl Client {
                         if state.groups.contains_key(v1.group_id.as_ref()) {
                             self.sync_group_locked(&mut state, &v1.group_id).await?;
                         }
+                        drop(state);
+                        self.act_on_leave_requests().await?;
                     }
                     Some(Err(status)) => return Err(status.into()),
                     None => return Err(ClientError::Transport("group stream ended".into())),
@@ -526,5 +552,86 @@ impl StreamHandle {
 impl Drop for StreamHandle {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use openmls::prelude::tls_codec::Serialize as _;
+
+    use super::*;
+    use crate::{ClientOptions, GroupOptions, KeyStore, MemoryKeyStore, Network};
+
+    async fn client(url: &str, dir: &std::path::Path, name: &str) -> Client {
+        let keys: Arc<dyn KeyStore> = Arc::new(MemoryKeyStore::default());
+        let options =
+            ClientOptions::new(Network::Url(url.to_owned()), dir.join(format!("{name}.db")), keys);
+        Client::open(options).await.unwrap()
+    }
+
+    /// A message encrypted in epoch n and delivered after the commit to epoch n+1 (its sender
+    /// had not seen the commit yet) still decrypts.
+    #[tokio::test]
+    async fn messages_from_a_past_epoch_decrypt() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = xmtp_node::start(xmtp_node::NodeConfig::local(dir.path().join("node.db")))
+            .await
+            .unwrap();
+        let alice = client(node.url(), dir.path(), "alice").await;
+        let bob = client(node.url(), dir.path(), "bob").await;
+        let carol = client(node.url(), dir.path(), "carol").await;
+        let group =
+            alice.create_group(&[bob.inbox_id().to_owned()], &GroupOptions::default()).await;
+        let group = group.unwrap();
+        bob.sync_welcomes().await.unwrap();
+
+        // Bob encrypts in the current epoch but does not publish yet.
+        let late = {
+            let mut state = bob.inner.state.lock().await;
+            let State { provider, groups, .. } = &mut *state;
+            let payload = content::seal_envelope(&content::text("late").encode_to_vec(), "1");
+            let out = groups
+                .get_mut(&group.0)
+                .unwrap()
+                .create_message(provider, &bob.signer(), &payload)
+                .unwrap();
+            state.provider.take_changes();
+            out.tls_serialize_detached().unwrap()
+        };
+        let epoch_before = alice.inner.state.lock().await.groups[&group.0].epoch();
+        alice.add_members(&group, &[carol.inbox_id().to_owned()]).await.unwrap();
+        assert!(alice.inner.state.lock().await.groups[&group.0].epoch() > epoch_before);
+
+        bob.inner
+            .api
+            .mls
+            .clone()
+            .send_group_messages(api::SendGroupMessagesRequest {
+                messages: vec![api::GroupMessageInput {
+                    version: Some(api::group_message_input::Version::V1(
+                        api::group_message_input::V1 {
+                            data: late.into(),
+                            sender_hmac: Default::default(),
+                            should_push: true,
+                        },
+                    )),
+                }],
+            })
+            .await
+            .unwrap();
+        alice.sync_all().await.unwrap();
+        let texts: Vec<String> = alice
+            .messages(&group, 0, 100)
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(crate::Message::text)
+            .collect();
+        assert_eq!(texts, ["late"]);
+        node.shutdown().await.unwrap();
     }
 }

@@ -304,3 +304,88 @@ async fn malformed_network_input_is_skipped_and_loses_nothing() {
     stream.stop().await;
     assert_eq!(texts(&bob, &dm).await, ["before garbage", "after garbage"]);
 }
+
+#[tokio::test]
+async fn leaving_a_group_asks_an_admin_to_remove_us() {
+    let net = Net::start().await;
+    let (alice, _) = net.client("alice").await;
+    let (bob, bob_keys) = net.client("bob").await;
+    let (carol, _) = net.client("carol").await;
+    let members = [bob.inbox_id().to_owned(), carol.inbox_id().to_owned()];
+    let group = alice.create_group(&members, &GroupOptions::default()).await.unwrap();
+    bob.sync_welcomes().await.unwrap();
+    carol.sync_welcomes().await.unwrap();
+
+    let dm = bob.dm(carol.inbox_id()).await.unwrap();
+    assert_eq!(bob.leave(&dm).await.unwrap_err().code(), "client.not_permitted");
+    let err = alice.leave(&group).await.unwrap_err();
+    assert_eq!(err.code(), "client.not_permitted", "the only super admin stays: {err}");
+
+    bob.leave(&group).await.unwrap();
+    assert!(bob.conversation(&group).await.unwrap().leaving);
+    // Carol may not remove members: she records the request and leaves it to the admin.
+    carol.sync_all().await.unwrap();
+    assert_eq!(carol.conversation(&group).await.unwrap().members.len(), 3);
+    // Bob restarts while waiting; his flag survives.
+    drop(bob);
+    let bob = net.open("bob", &bob_keys).await;
+    assert!(bob.conversation(&group).await.unwrap().leaving);
+
+    alice.sync_all().await.unwrap(); // sees the request, commits the removal
+    let mut members = alice.conversation(&group).await.unwrap().members;
+    members.sort();
+    let mut expected = vec![alice.inbox_id().to_owned(), carol.inbox_id().to_owned()];
+    expected.sort();
+    assert_eq!(members, expected);
+    alice.send_text(&group, "after bob left").await.unwrap();
+    eventually_texts(&carol, &group, &["after bob left"]).await;
+    bob.sync_all().await.unwrap();
+    let gone = bob.conversation(&group).await.unwrap();
+    assert!(!gone.active, "bob was removed");
+    assert!(!texts(&bob, &group).await.contains(&"after bob left".to_owned()));
+    // Nothing left to act on: another sync commits nothing new.
+    let before = alice.conversation(&group).await.unwrap().members;
+    alice.sync_all().await.unwrap();
+    assert_eq!(alice.conversation(&group).await.unwrap().members, before);
+}
+
+#[tokio::test]
+async fn a_second_installation_joins_the_inbox_and_can_be_revoked() {
+    let net = Net::start().await;
+    let (alice, alice_keys) = net.client("alice").await;
+    // The same wallet on another device: a new installation of the same inbox.
+    let second_keys = Arc::new(MemoryKeyStore::default());
+    let wallet = alice_keys.load("wallet").unwrap().unwrap();
+    second_keys.save("wallet", &wallet).unwrap();
+    let alice2 = net.open("alice-2", &second_keys).await;
+    assert_eq!(alice2.inbox_id(), alice.inbox_id());
+    assert_ne!(alice2.installation_id(), alice.installation_id());
+    let mut installations = alice.installations().await.unwrap();
+    installations.sort();
+    let mut expected = vec![alice.installation_id(), alice2.installation_id()];
+    expected.sort();
+    assert_eq!(installations, expected);
+
+    // Bob's group reaches both installations; each sees the other's messages.
+    let (bob, _) = net.client("bob").await;
+    let (carol, _) = net.client("carol").await;
+    let group = bob.create_group(&[alice.inbox_id().to_owned()], &GroupOptions::default()).await;
+    let group = group.unwrap();
+    alice.sync_welcomes().await.unwrap();
+    alice2.sync_welcomes().await.unwrap();
+    alice2.send_text(&group, "from the laptop").await.unwrap();
+    eventually_texts(&alice, &group, &["from the laptop"]).await;
+    eventually_texts(&bob, &group, &["from the laptop"]).await;
+
+    let err = alice.revoke_installations(&[alice.installation_id()]).await.unwrap_err();
+    assert_eq!(err.code(), "client.invalid_input");
+    alice.revoke_installations(&[alice2.installation_id()]).await.unwrap();
+    assert_eq!(alice.installations().await.unwrap(), vec![alice.installation_id()]);
+    // The next membership change drops the revoked installation's leaf.
+    bob.add_members(&group, &[carol.inbox_id().to_owned()]).await.unwrap();
+    bob.send_text(&group, "after revocation").await.unwrap();
+    eventually_texts(&alice, &group, &["after revocation"]).await;
+    alice2.sync_all().await.unwrap();
+    assert!(!alice2.conversation(&group).await.unwrap().active);
+    assert!(!texts(&alice2, &group).await.contains(&"after revocation".to_owned()));
+}

@@ -3,7 +3,9 @@
 //! Every request is validated completely before anything is written: a request with one bad item
 //! is rejected as a whole (`InvalidArgument`) and stores nothing.
 
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -15,6 +17,7 @@ use xmtp_proto::mls_content::{WelcomePointerWrapperAlgorithm, WelcomeWrapperAlgo
 
 use crate::Shared;
 use crate::error::storage_status;
+use crate::fanout::Fanout;
 use crate::store::{NewCommitLogEntry, NewGroupMessage, NewWelcome, Page, WelcomeKind};
 use crate::subscribe::{self, PAGE};
 use crate::validate;
@@ -47,6 +50,42 @@ impl MlsService {
         }
         Ok(())
     }
+
+    /// Both subscriptions: checks the (topic, cursor) filters, subscribes to `fanout` first, then
+    /// replays each topic's backlog after its cursor and goes live with no gap and no repeat.
+    fn follow<M, F, Fut>(
+        &self,
+        topic: &str,
+        filters: Vec<(Bytes, u64)>,
+        fanout: &Arc<Fanout<M>>,
+        backlog: F,
+    ) -> Result<Live<M>, Status>
+    where
+        M: subscribe::Delivered,
+        F: Fn(Bytes, u64) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<M>, Status>> + Send + 'static,
+    {
+        let max = self.shared.limits.max_filters_per_subscription;
+        if filters.len() > max {
+            return Err(Status::invalid_argument(format!(
+                "too many filters: {} (at most {max})",
+                filters.len()
+            )));
+        }
+        if filters.iter().any(|(t, _)| t.is_empty()) {
+            return Err(Status::invalid_argument(format!("a filter has an empty {topic}")));
+        }
+        let subscription = fanout.subscribe(filters.iter().map(|(t, _)| t.clone()).collect());
+        let (out, stream) = mpsc::channel(STREAM_BUFFER);
+        tokio::spawn(subscribe::run(
+            filters,
+            subscription,
+            backlog,
+            out,
+            self.shared.stopping.clone(),
+        ));
+        Ok(Box::pin(ReceiverStream::new(stream)))
+    }
 }
 
 /// The page a request asks for, with the API's defaults: no direction means descending, a limit
@@ -72,8 +111,8 @@ pub(crate) fn paging_reply(page: Page, returned: usize, last_id: Option<u64>) ->
     }
 }
 
-type GroupStream = Pin<Box<dyn Stream<Item = Result<api::GroupMessage, Status>> + Send>>;
-type WelcomeStream = Pin<Box<dyn Stream<Item = Result<api::WelcomeMessage, Status>> + Send>>;
+/// A subscription's response stream.
+type Live<M> = Pin<Box<dyn Stream<Item = Result<M, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl MlsApi for MlsService {
@@ -264,28 +303,14 @@ impl MlsApi for MlsService {
         Ok(Response::new(api::QueryWelcomeMessagesResponse { messages, paging_info }))
     }
 
-    type SubscribeGroupMessagesStream = GroupStream;
+    type SubscribeGroupMessagesStream = Live<api::GroupMessage>;
 
     async fn subscribe_group_messages(
         &self,
         request: Request<api::SubscribeGroupMessagesRequest>,
-    ) -> Result<Response<GroupStream>, Status> {
-        let filters = request.into_inner().filters;
-        let max = self.shared.limits.max_filters_per_subscription;
-        if filters.len() > max {
-            return Err(Status::invalid_argument(format!(
-                "too many filters: {} (at most {max})",
-                filters.len()
-            )));
-        }
-        if filters.iter().any(|f| f.group_id.is_empty()) {
-            return Err(Status::invalid_argument("a filter has an empty group id"));
-        }
+    ) -> Result<Response<Live<api::GroupMessage>>, Status> {
         let filters: Vec<(Bytes, u64)> =
-            filters.into_iter().map(|f| (f.group_id, f.id_cursor)).collect();
-        let subscription =
-            self.shared.groups.subscribe(filters.iter().map(|(t, _)| t.clone()).collect());
-        let (out, stream) = mpsc::channel(STREAM_BUFFER);
+            request.into_inner().filters.into_iter().map(|f| (f.group_id, f.id_cursor)).collect();
         let store = self.shared.store.clone();
         let backlog = move |topic: Bytes, cursor: u64| {
             let store = store.clone();
@@ -294,41 +319,24 @@ impl MlsApi for MlsService {
                 store.group_messages(&topic, page).await.map_err(|e| storage_status(&e))
             }
         };
-        tokio::spawn(subscribe::run(
-            filters,
-            subscription,
-            backlog,
-            out,
-            self.shared.stopping.clone(),
-        ));
-        Ok(Response::new(Box::pin(ReceiverStream::new(stream))))
+        self.follow("group id", filters, &self.shared.groups, backlog).map(Response::new)
     }
 
-    type SubscribeWelcomeMessagesStream = WelcomeStream;
+    type SubscribeWelcomeMessagesStream = Live<api::WelcomeMessage>;
 
     async fn subscribe_welcome_messages(
         &self,
         request: Request<api::SubscribeWelcomeMessagesRequest>,
-    ) -> Result<Response<WelcomeStream>, Status> {
-        let filters = request.into_inner().filters;
+    ) -> Result<Response<Live<api::WelcomeMessage>>, Status> {
+        let filters: Vec<(Bytes, u64)> = request
+            .into_inner()
+            .filters
+            .into_iter()
+            .map(|f| (f.installation_key, f.id_cursor))
+            .collect();
         if filters.is_empty() {
             return Err(Status::invalid_argument("no filters: an installation key is required"));
         }
-        let max = self.shared.limits.max_filters_per_subscription;
-        if filters.len() > max {
-            return Err(Status::invalid_argument(format!(
-                "too many filters: {} (at most {max})",
-                filters.len()
-            )));
-        }
-        if filters.iter().any(|f| f.installation_key.is_empty()) {
-            return Err(Status::invalid_argument("a filter has an empty installation key"));
-        }
-        let filters: Vec<(Bytes, u64)> =
-            filters.into_iter().map(|f| (f.installation_key, f.id_cursor)).collect();
-        let subscription =
-            self.shared.welcomes.subscribe(filters.iter().map(|(t, _)| t.clone()).collect());
-        let (out, stream) = mpsc::channel(STREAM_BUFFER);
         let store = self.shared.store.clone();
         let backlog = move |topic: Bytes, cursor: u64| {
             let store = store.clone();
@@ -337,14 +345,7 @@ impl MlsApi for MlsService {
                 store.welcomes(&topic, page).await.map_err(|e| storage_status(&e))
             }
         };
-        tokio::spawn(subscribe::run(
-            filters,
-            subscription,
-            backlog,
-            out,
-            self.shared.stopping.clone(),
-        ));
-        Ok(Response::new(Box::pin(ReceiverStream::new(stream))))
+        self.follow("installation key", filters, &self.shared.welcomes, backlog).map(Response::new)
     }
 
     async fn batch_publish_commit_log(

@@ -46,6 +46,10 @@ pub mod xmtp {
         /// `xmtp.mls.message_contents`
         pub mod message_contents {
             include!(concat!(env!("OUT_DIR"), "/xmtp.mls.message_contents.rs"));
+            /// `xmtp.mls.message_contents.content_types`
+            pub mod content_types {
+                include!(concat!(env!("OUT_DIR"), "/xmtp.mls.message_contents.content_types.rs"));
+            }
         }
         /// `xmtp.mls.api`
         pub mod api {
