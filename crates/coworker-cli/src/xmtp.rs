@@ -37,6 +37,9 @@ pub(crate) struct XmtpArgs {
     /// `dev`, `production` or a node URL (http:// or https://).
     #[arg(long, default_value = "http://127.0.0.1:5556")]
     network: String,
+    /// A PEM CA certificate to trust for an `https://` node (a self-hosted node's private CA).
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
     /// Directory for this installation's database and key file.
     #[arg(long)]
     data_dir: PathBuf,
@@ -69,11 +72,15 @@ pub(crate) async fn run(args: XmtpArgs) -> Result<(), String> {
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
-    let options = ClientOptions::new(
+    let mut options = ClientOptions::new(
         network,
         args.data_dir.join("xmtp.db"),
         Arc::new(key_store) as Arc<dyn KeyStore>,
     );
+    if let Some(path) = &args.ca_cert {
+        options.trusted_ca_pem =
+            Some(std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?);
+    }
     let client = Client::open(options).await.map_err(|e| e.to_string())?;
     let out: Out = Arc::new(Mutex::new(tokio::io::stdout()));
     emit(&out, &json!({"ready": whoami(&client)})).await?;

@@ -52,12 +52,15 @@ pub struct ClientOptions {
     pub key_store: Arc<dyn KeyStore>,
     /// Wall-clock time.
     pub clock: Arc<dyn Clock>,
+    /// A PEM certificate authority trusted for `https://` nodes in addition to the web PKI
+    /// roots: a self-hosted node with a private CA.
+    pub trusted_ca_pem: Option<Vec<u8>>,
 }
 
 impl ClientOptions {
-    /// Options with the system clock.
+    /// Options with the system clock and the web PKI roots.
     pub fn new(network: Network, database: PathBuf, key_store: Arc<dyn KeyStore>) -> Self {
-        Self { network, database, key_store, clock: Arc::new(SystemClock) }
+        Self { network, database, key_store, clock: Arc::new(SystemClock), trusted_ca_pem: None }
     }
 }
 
@@ -110,7 +113,7 @@ impl Client {
         .map_err(|e| ClientError::InvalidInput(format!("key store task failed: {e}")))??;
         let installation_key = keys.installation.public_key();
         let store = Store::open(&options.database, &keys.storage).await?;
-        let api = Api::connect(&options.network)?;
+        let api = Api::connect(&options.network, options.trusted_ca_pem.as_deref())?;
 
         let saved = store.installation().await?;
         if let Some((_, saved_key, _, _)) = &saved

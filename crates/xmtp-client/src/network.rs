@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use xmtp_proto::identity_api::identity_api_client::IdentityApiClient;
 use xmtp_proto::mls_api::mls_api_client::MlsApiClient;
 
@@ -19,7 +19,7 @@ pub enum Network {
     /// XMTP's public `production` network.
     Production,
     /// Any node by URL: `http://` is h2c (plaintext HTTP/2), `https://` is TLS with the web PKI
-    /// roots. The embedded node is one of these.
+    /// roots (plus [`crate::ClientOptions::trusted_ca_pem`]). The embedded node is one of these.
     Url(String),
 }
 
@@ -67,7 +67,9 @@ pub(crate) struct Api {
 }
 
 impl Api {
-    pub(crate) fn connect(network: &Network) -> Result<Self> {
+    /// A lazily connected channel to `network`; `https://` nodes are verified against the web PKI
+    /// roots plus `trusted_ca_pem`.
+    pub(crate) fn connect(network: &Network, trusted_ca_pem: Option<&[u8]>) -> Result<Self> {
         let url = network.url().to_owned();
         let mut endpoint = Endpoint::from_shared(url.clone())
             .map_err(|e| ClientError::Transport(format!("{url}: {e}")))?
@@ -77,8 +79,12 @@ impl Api {
             .keep_alive_while_idle(true)
             .tcp_nodelay(true);
         if url.starts_with("https://") {
+            let mut tls = ClientTlsConfig::new().with_webpki_roots();
+            if let Some(pem) = trusted_ca_pem {
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
             endpoint = endpoint
-                .tls_config(ClientTlsConfig::new().with_webpki_roots())
+                .tls_config(tls)
                 .map_err(|e| ClientError::Transport(format!("{url}: {e}")))?;
         }
         let channel = endpoint.connect_lazy();

@@ -48,6 +48,9 @@ impl Sealer {
     }
 }
 
+/// Rows per multi-row INSERT (8 parameters each, well under SQLite's 32,766 limit).
+const MESSAGES_PER_STATEMENT: usize = 500;
+
 pub(crate) struct Store {
     pool: SqlitePool,
     sealer: Sealer,
@@ -323,22 +326,24 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        for m in &write.messages {
-            sqlx::query!(
-                "INSERT INTO messages (id, conversation_id, sender_inbox, sender_installation, sent_ns,
-                                       envelope_id, content_type, content)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                m.id,
-                m.conversation_id,
-                m.sender_inbox,
-                m.sender_installation,
-                m.sent_ns,
-                m.envelope_id,
-                m.content_type,
-                m.content
-            )
-            .execute(&mut *tx)
-            .await?;
+        // One statement per chunk: a catch-up page is written with one round trip to SQLite.
+        for chunk in write.messages.chunks(MESSAGES_PER_STATEMENT) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO messages (id, conversation_id, sender_inbox, sender_installation, \
+                 sent_ns, envelope_id, content_type, content) ",
+            );
+            insert.push_values(chunk, |mut row, m| {
+                row.push_bind(&m.id)
+                    .push_bind(&m.conversation_id)
+                    .push_bind(&m.sender_inbox)
+                    .push_bind(&m.sender_installation)
+                    .push_bind(m.sent_ns)
+                    .push_bind(m.envelope_id)
+                    .push_bind(&m.content_type)
+                    .push_bind(&m.content);
+            });
+            insert.push(" ON CONFLICT (id) DO NOTHING");
+            insert.build().execute(&mut *tx).await?;
         }
         for (hash, conversation, message) in &write.sent {
             let hash = hash.as_slice();

@@ -68,6 +68,20 @@ impl Client {
         self.sync_group_locked(&mut state, &id.0).await
     }
 
+    /// Starts fetching the page of the group's messages after `cursor`.
+    fn fetch_page(
+        &self,
+        group_id: &[u8],
+        cursor: u64,
+    ) -> tokio::task::JoinHandle<Result<api::QueryGroupMessagesResponse>> {
+        let mut mls = self.inner.api.mls.clone();
+        let request = api::QueryGroupMessagesRequest {
+            group_id: group_id.to_vec().into(),
+            paging_info: ascending(cursor),
+        };
+        tokio::spawn(async move { Ok(mls.query_group_messages(request).await?.into_inner()) })
+    }
+
     pub(crate) async fn sync_group_locked(&self, state: &mut State, group_id: &[u8]) -> Result<()> {
         self.sync_group_locked_with(state, group_id, None).await.map(|_| ())
     }
@@ -82,19 +96,18 @@ impl Client {
     ) -> Result<Option<u64>> {
         let mut cursor = self.inner.store.cursor(group_id).await?;
         let mut merged = None;
-        loop {
-            let response = self
-                .inner
-                .api
-                .mls
-                .clone()
-                .query_group_messages(api::QueryGroupMessagesRequest {
-                    group_id: group_id.to_vec().into(),
-                    paging_info: ascending(cursor),
-                })
-                .await?
-                .into_inner();
+        let mut next = Some(self.fetch_page(group_id, cursor));
+        while let Some(fetch) = next.take() {
+            let response =
+                fetch.await.map_err(|e| ClientError::Mls(format!("fetch task failed: {e}")))??;
             let count = response.messages.len();
+            // A full page means more may follow: fetch the next one while this one is processed.
+            if count == PAGE as usize
+                && let Some(api::group_message::Version::V1(last)) =
+                    response.messages.last().and_then(|m| m.version.as_ref())
+            {
+                next = Some(self.fetch_page(group_id, last.id.max(cursor)));
+            }
             let mut write = Write::default();
             let mut events = Vec::new();
             for message in response.messages {
@@ -122,9 +135,6 @@ impl Client {
             self.inner.store.write(write).await?;
             for event in events {
                 let _ = self.inner.events.send(event);
-            }
-            if count < PAGE as usize {
-                break;
             }
         }
         let stale = pending.is_some() && merged.is_none();

@@ -389,3 +389,48 @@ async fn a_second_installation_joins_the_inbox_and_can_be_revoked() {
     assert!(!alice2.conversation(&group).await.unwrap().active);
     assert!(!texts(&alice2, &group).await.contains(&"after revocation".to_owned()));
 }
+
+/// `https://` node URLs: TLS via rustls, verified against a trusted CA; an untrusted
+/// certificate is refused instead of silently falling back to plaintext.
+#[tokio::test]
+async fn https_nodes_are_verified_with_a_trusted_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let node_key = rcgen::KeyPair::generate().unwrap();
+    let node_params =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let node_cert = node_params.signed_by(&node_key, &issuer).unwrap();
+
+    let mut config = xmtp_node::NodeConfig::local(dir.path().join("node.db"));
+    config.tls = Some(xmtp_node::TlsConfig {
+        cert_pem: node_cert.pem().into_bytes(),
+        key_pem: node_key.serialize_pem().into_bytes(),
+    });
+    let node = xmtp_node::start(config).await.unwrap();
+    assert!(node.url().starts_with("https://127.0.0.1:"), "{}", node.url());
+
+    let open = |name: &str, ca: Option<&str>| {
+        let mut options = ClientOptions::new(
+            Network::parse(node.url()).unwrap(),
+            dir.path().join(format!("{name}.db")),
+            Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>,
+        );
+        options.trusted_ca_pem = ca.map(|pem| pem.as_bytes().to_vec());
+        Client::open(options)
+    };
+    // Without the CA the node's certificate is not trusted: registration fails with a transport
+    // error and nothing is sent in the clear.
+    let refused = open("mallory", None).await.unwrap_err();
+    assert!(refused.to_string().contains("UnknownIssuer"), "{refused}");
+
+    let alice = open("alice", Some(&ca.pem())).await.unwrap();
+    let bob = open("bob", Some(&ca.pem())).await.unwrap();
+    let dm = alice.dm(bob.inbox_id()).await.unwrap();
+    alice.send_text(&dm, "over TLS").await.unwrap();
+    assert_eq!(eventually_texts(&bob, &dm, &["over TLS"]).await, ["over TLS"]);
+}
