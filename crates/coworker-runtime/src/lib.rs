@@ -1,7 +1,30 @@
 //! The CoWorker agent runtime.
 //!
-//! `Agent` ties the protocol core (`coworker-protocol`) to the network (`xmtp-client`): it serves
-//! skills, connects to peers from invite codes, calls and collaborates, persists everything in
-//! SQLite and publishes a typed event stream for the desktop app and the CLI.
+//! [`Agent`] ties the protocol core (`coworker-protocol`) to the network (`xmtp-client`): it
+//! serves skills, connects to peers from invite codes, calls and collaborates, persists
+//! everything in SQLite and publishes a typed event stream for the desktop app and the CLI.
 //!
-//! Status: not implemented yet (see `ARCHITECTURE.md`).
+//! | module | role |
+//! |---|---|
+//! | [`agent`] | `Agent`, its configuration, skills and visibility, trust administration, events, and the intake loop (XMTP message → envelope → trust gate → action) |
+//! | `provide` | the provider side: ping, discover, trust requests, task execution (once per task id, bounded, with deadlines, signed receipts), plans |
+//! | `call` | the caller side: invites and connect, discover, trust requests, calls (waiting or asynchronous), receipts, collaborate → OKR |
+//! | [`handler`] | how a skill runs: a Rust closure or an external command (JSON on stdin/stdout) |
+//! | `store` | the SQLite state: peers, visibility, served tasks, calls, receipts, OKRs, audit, trust requests, watermarks |
+//!
+//! The sender of every message is the XMTP-authenticated inbox of the message; envelope fields
+//! such as `sender_wallet` are never used for identity or trust.
+
+pub mod agent;
+mod call;
+pub mod error;
+pub mod handler;
+mod provide;
+mod store;
+
+pub use agent::{Agent, AgentConfig, AgentEvent, Ids, RandomIds, Serving};
+pub use call::{CallOptions, CallResult};
+pub use coworker_protocol as protocol;
+pub use error::{CallError, Result, RuntimeError};
+pub use handler::{CallContext, Command, Handler, SkillFailure};
+pub use store::{AuditEntry, Peer, TrustRequestRecord};

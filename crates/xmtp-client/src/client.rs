@@ -84,6 +84,8 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) state: Mutex<State>,
     pub(crate) events: broadcast::Sender<Event>,
+    /// Signalled when this installation creates a conversation, so the stream re-subscribes.
+    pub(crate) created: tokio::sync::Notify,
 }
 
 /// An XMTP client: one installation of one inbox. Cheap to clone; clones share everything.
@@ -166,6 +168,7 @@ impl Client {
                     leave_requests: true,
                 }),
                 events,
+                created: tokio::sync::Notify::new(),
             }),
         };
         if !saved.as_ref().is_some_and(|(_, _, registered, _)| *registered) {
@@ -177,6 +180,13 @@ impl Client {
     /// This inbox's id.
     pub fn inbox_id(&self) -> &str {
         &self.inner.inbox_id
+    }
+
+    /// Signs application data (invite codes, receipts) with this installation's Ed25519 key.
+    /// `message` must start with a domain-separation prefix of the caller's own (such as
+    /// `"CoWorker receipt v1\n"`), so it can never pass for an MLS or identity signature.
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.inner.keys.installation.sign_raw(message)
     }
 
     /// This installation's public key (its id on the network).

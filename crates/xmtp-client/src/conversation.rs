@@ -317,6 +317,8 @@ impl Client {
         let conversation = describe(&state.groups[&group_id], &row)?;
         drop(state);
         let _ = self.inner.events.send(crate::conversation::Event::Conversation(conversation));
+        // A running stream subscribes to the new conversation too.
+        self.inner.created.notify_one();
         Ok(ConversationId(group_id))
     }
 

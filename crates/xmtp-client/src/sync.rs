@@ -517,6 +517,7 @@ impl Client {
         loop {
             tokio::select! {
                 _ = stopped.changed() => return Ok(true),
+                () = self.inner.created.notified() => return Ok(false),
                 welcome = welcomes.next() => match welcome {
                     Some(Ok(_)) => {
                         if !self.sync_welcomes().await?.is_empty() {

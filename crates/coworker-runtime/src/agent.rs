@@ -1,0 +1,715 @@
+//! The [`Agent`]: configuration, skills and their visibility, trust administration, events, and
+//! the intake loop that turns XMTP messages into protocol actions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use coworker_protocol::envelope::{self, Envelope, kind};
+use coworker_protocol::trust::{self, Tier};
+use coworker_protocol::{Decision, Sender, Skill, SkillCard, SkillSpec};
+use rand::RngCore;
+use serde::Serialize;
+use tokio::sync::{Semaphore, broadcast, oneshot};
+use xmtp_client::{Client, Clock, ConversationId, Event, Message, SystemClock};
+
+use crate::error::{Result, RuntimeError};
+use crate::handler::Handler;
+use crate::store::{AuditEntry, Peer, Store, TrustRequestRecord};
+
+/// Makes the ids the runtime needs (task, correlation, receipt, OKR ids).
+pub trait Ids: Send + Sync + std::fmt::Debug {
+    /// A new UUID (v4 form).
+    fn uuid(&self) -> String;
+}
+
+/// Random UUIDv4s from the OS.
+#[derive(Debug, Default)]
+pub struct RandomIds;
+
+impl Ids for RandomIds {
+    fn uuid(&self) -> String {
+        let mut bytes = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        format_uuid(bytes)
+    }
+}
+
+/// Formats 16 bytes as a version-4 UUID.
+pub fn format_uuid(mut b: [u8; 16]) -> String {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+/// How an agent runs.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Display name sent in envelopes (informational).
+    pub name: String,
+    /// The runtime's SQLite database (created if missing).
+    pub database: PathBuf,
+    /// Highest tier a trust request is granted without a human (`None`: nothing is).
+    pub auto_grant_ceiling: Option<Tier>,
+    /// Skill executions at once; more wait for a slot within their deadline.
+    pub max_concurrent_tasks: usize,
+    /// Deadline for a skill execution and default wait for a call's answer.
+    pub deadline: Duration,
+    /// Wall-clock time.
+    pub clock: Arc<dyn Clock>,
+    /// Id source.
+    pub ids: Arc<dyn Ids>,
+}
+
+impl AgentConfig {
+    /// Defaults: no auto-grant, 64 concurrent tasks, 30 s deadline, system clock, random ids.
+    pub fn new(name: &str, database: PathBuf) -> Self {
+        Self {
+            name: name.to_owned(),
+            database,
+            auto_grant_ceiling: None,
+            max_concurrent_tasks: 64,
+            deadline: Duration::from_secs(30),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
+        }
+    }
+}
+
+/// What the agent reports as it works (the activity feed of the app and the CLI).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentEvent {
+    /// A chat message (not a protocol envelope) in a DM or group.
+    Chat {
+        /// Conversation id, hex.
+        conversation: String,
+        /// Sender inbox id.
+        sender: String,
+        /// The text.
+        text: String,
+    },
+    /// We ran a task for a peer.
+    TaskServed {
+        /// The caller.
+        peer: String,
+        /// The skill.
+        skill: String,
+        /// The task id.
+        task_id: String,
+        /// `completed` or `failed:<CODE>`.
+        status: String,
+    },
+    /// A call we made progressed.
+    CallProgress {
+        /// The task id.
+        task_id: String,
+        /// 0-100.
+        percent: u8,
+        /// What the provider says.
+        text: String,
+    },
+    /// A call we made finished (also asynchronous ones, possibly after a restart).
+    CallFinished {
+        /// The provider.
+        peer: String,
+        /// The task id.
+        task_id: String,
+        /// `completed` or `failed:<CODE>`.
+        status: String,
+    },
+    /// A peer asks for a higher tier; a human decides.
+    TrustRequested(TrustRequestRecord),
+    /// A peer's tier changed.
+    TrustChanged {
+        /// The peer.
+        peer: String,
+        /// The new tier.
+        tier: Tier,
+        /// Why (`approved`, `auto_grant`, `okr_completed`, `failure_decay`, `manual`).
+        why: String,
+    },
+    /// Something a peer sent was refused.
+    Denied(AuditEntry),
+    /// An OKR changed.
+    Okr(coworker_protocol::Okr),
+}
+
+pub(crate) struct Registered {
+    pub(crate) skill: Skill,
+    pub(crate) handler: Handler,
+}
+
+/// A caller waiting for an answer with a correlation id.
+pub(crate) struct Waiter {
+    pub(crate) peer: String,
+    /// `None` for asynchronous calls: the answer is stored and announced as an event.
+    pub(crate) reply: Option<oneshot::Sender<Answer>>,
+    pub(crate) task_id: Option<String>,
+}
+
+/// An envelope answering one of our requests, with the installation that sent it.
+pub(crate) struct Answer {
+    pub(crate) envelope: Envelope,
+    pub(crate) installation: Vec<u8>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) client: Client,
+    pub(crate) store: Store,
+    pub(crate) config: AgentConfig,
+    pub(crate) sender: Sender,
+    pub(crate) skills: RwLock<BTreeMap<String, Arc<Registered>>>,
+    pub(crate) exposed: RwLock<HashMap<String, bool>>,
+    pub(crate) outstanding: Mutex<HashMap<String, Waiter>>,
+    /// (peer, task key) → correlation ids waiting for the running task's answer.
+    pub(crate) running: Mutex<HashMap<(String, String), RunningTask>>,
+    pub(crate) dms: tokio::sync::Mutex<HashMap<String, ConversationId>>,
+    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) events: broadcast::Sender<AgentEvent>,
+    pub(crate) watermarks: Mutex<HashMap<Vec<u8>, u64>>,
+}
+
+pub(crate) struct RunningTask {
+    pub(crate) replies: Vec<(String, ConversationId)>,
+    pub(crate) abort: Option<tokio::task::AbortHandle>,
+}
+
+/// A CoWorker agent: serves skills to peers and calls theirs, over an XMTP client. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct Agent {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent").field("name", &self.inner.config.name).finish_non_exhaustive()
+    }
+}
+
+/// Stops the intake loop when dropped or stopped.
+#[derive(Debug)]
+pub struct Serving {
+    stream: Option<xmtp_client::StreamHandle>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    agent: Agent,
+}
+
+impl Serving {
+    /// Stops receiving and saves how far each conversation was handled.
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        if let Some(stream) = self.stream.take() {
+            stream.stop().await;
+        }
+        let _ = self.agent.flush_watermarks().await;
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Agent {
+    /// Opens the agent's state and loads visibility choices and open asynchronous calls.
+    pub async fn open(client: Client, config: AgentConfig) -> Result<Self> {
+        let store = Store::open(&config.database).await?;
+        let exposed = store.visibility().await?.into_iter().collect();
+        let watermarks = store.watermarks().await?.into_iter().collect();
+        let (events, _) = broadcast::channel(4096);
+        let sender = Sender { name: config.name.clone(), wallet: client.address() };
+        let inner = Inner {
+            store,
+            sender,
+            skills: RwLock::new(BTreeMap::new()),
+            exposed: RwLock::new(exposed),
+            outstanding: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+            dms: tokio::sync::Mutex::new(HashMap::new()),
+            slots: Arc::new(Semaphore::new(config.max_concurrent_tasks.max(1))),
+            events,
+            watermarks: Mutex::new(watermarks),
+            client,
+            config,
+        };
+        let agent = Self { inner: Arc::new(inner) };
+        for call in agent.inner.store.open_calls().await? {
+            lock(&agent.inner.outstanding).insert(
+                call.correlation_id,
+                Waiter { peer: call.peer, reply: None, task_id: Some(call.task_id) },
+            );
+        }
+        Ok(agent)
+    }
+
+    /// The XMTP client.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// This agent's inbox id.
+    pub fn inbox_id(&self) -> &str {
+        self.inner.client.inbox_id()
+    }
+
+    /// The activity feed.
+    pub fn subscribe(&self) -> broadcast::Receiver<AgentEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub(crate) fn emit(&self, event: AgentEvent) {
+        let _ = self.inner.events.send(event);
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.inner.config.clock.now_ns() / 1_000_000
+    }
+
+    pub(crate) fn uuid(&self) -> String {
+        self.inner.config.ids.uuid()
+    }
+
+    /// Registers a skill. It starts hidden unless `exposed`; a choice the owner saved earlier
+    /// (with [`Agent::set_exposed`]) wins over `exposed`.
+    pub fn register(&self, spec: SkillSpec, handler: Handler, exposed: bool) -> Result<()> {
+        let skill = Skill::new(spec)?;
+        let name = skill.spec().name.clone();
+        write(&self.inner.exposed).entry(name.clone()).or_insert(exposed);
+        write(&self.inner.skills).insert(name, Arc::new(Registered { skill, handler }));
+        Ok(())
+    }
+
+    /// Shows or hides a skill from peers (persisted).
+    pub async fn set_exposed(&self, skill: &str, exposed: bool) -> Result<()> {
+        if !read(&self.inner.skills).contains_key(skill) {
+            return Err(RuntimeError::NotFound(format!("skill {skill}")));
+        }
+        self.inner.store.set_visibility(skill, exposed).await?;
+        write(&self.inner.exposed).insert(skill.to_owned(), exposed);
+        Ok(())
+    }
+
+    /// Every registered skill with its exposed flag (the owner's view).
+    pub fn skills(&self) -> Vec<(SkillCard, bool)> {
+        let exposed = read(&self.inner.exposed);
+        read(&self.inner.skills)
+            .values()
+            .map(|r| (r.skill.card(), exposed.get(&r.skill.spec().name).copied().unwrap_or(false)))
+            .collect()
+    }
+
+    /// What a peer at `tier` sees.
+    pub fn preview(&self, tier: Tier) -> Vec<SkillCard> {
+        let exposed = read(&self.inner.exposed);
+        read(&self.inner.skills)
+            .values()
+            .filter(|r| {
+                r.skill.visible(exposed.get(&r.skill.spec().name).copied().unwrap_or(false), tier)
+            })
+            .map(|r| r.skill.card())
+            .collect()
+    }
+
+    /// The skill a peer at `tier` may call by this name, or `None` (hidden, under-tier or
+    /// nonexistent: indistinguishable).
+    pub(crate) fn callable(&self, name: &str, tier: Tier) -> Option<Arc<Registered>> {
+        let exposed = read(&self.inner.exposed).get(name).copied().unwrap_or(false);
+        read(&self.inner.skills).get(name).filter(|r| r.skill.visible(exposed, tier)).cloned()
+    }
+
+    /// Peers we know, with their tiers.
+    pub async fn peers(&self) -> Result<Vec<Peer>> {
+        self.inner.store.peers().await
+    }
+
+    /// The tier we hold a peer at.
+    pub async fn tier(&self, peer: &str) -> Result<Tier> {
+        Ok(self.inner.store.peer_state(peer).await?.0)
+    }
+
+    /// Sets a peer's tier by hand (the owner's decision; the only way to PRIVILEGED besides
+    /// approving a request).
+    pub async fn set_tier(&self, peer: &str, tier: Tier) -> Result<()> {
+        self.change_tier(peer, tier, "manual").await
+    }
+
+    pub(crate) async fn change_tier(&self, peer: &str, tier: Tier, why: &str) -> Result<()> {
+        self.inner.store.set_tier(peer, tier, self.now_ms()).await?;
+        self.audit(
+            peer,
+            &format!("tier {tier}"),
+            Decision {
+                allowed: true,
+                rule: why.to_owned(),
+                reason: format!("tier set to {tier} ({why})"),
+            },
+        )
+        .await;
+        self.emit(AgentEvent::TrustChanged { peer: peer.to_owned(), tier, why: why.to_owned() });
+        Ok(())
+    }
+
+    /// Trust requests (pending only, or all).
+    pub async fn trust_requests(&self, pending_only: bool) -> Result<Vec<TrustRequestRecord>> {
+        self.inner.store.trust_requests(pending_only).await
+    }
+
+    /// A human's answer to a pending trust request: grants (and tells the peer) or denies.
+    pub async fn decide_trust_request(&self, id: i64, approve: bool) -> Result<()> {
+        let record = self
+            .inner
+            .store
+            .decide_trust_request(id, approve)
+            .await?
+            .ok_or_else(|| RuntimeError::NotFound(format!("pending trust request {id}")))?;
+        let current = self.tier(&record.peer).await?;
+        let answer = if approve {
+            let tier = current.max(record.requested);
+            self.change_tier(&record.peer, tier, "approved").await?;
+            envelope::TrustAnswer {
+                granted: true,
+                granted_tier: Some(tier.into()),
+                reason: "approved by the owner".into(),
+                ..Default::default()
+            }
+        } else {
+            self.audit(
+                &record.peer,
+                &format!("trust_request {}", record.requested),
+                Decision {
+                    allowed: false,
+                    rule: "owner_denied".into(),
+                    reason: "the owner denied the request".into(),
+                },
+            )
+            .await;
+            envelope::TrustAnswer {
+                granted: false,
+                requested_tier: Some(record.requested.into()),
+                reason: "denied by the owner".into(),
+                ..Default::default()
+            }
+        };
+        let kind = if approve { kind::TRUST_GRANT } else { kind::TRUST_DENY };
+        let conversation = self.dm(&record.peer).await?;
+        self.send(&conversation, kind, &answer, record.correlation_id.as_deref()).await
+    }
+
+    /// The audit log, newest first.
+    pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.inner.store.audit_log(limit).await
+    }
+
+    pub(crate) async fn audit(&self, peer: &str, action: &str, decision: Decision) {
+        let entry = AuditEntry {
+            at_ms: self.now_ms(),
+            peer: peer.to_owned(),
+            action: action.to_owned(),
+            decision,
+        };
+        if let Err(e) = self.inner.store.audit(&entry).await {
+            tracing::warn!("audit write failed: {e}");
+        }
+        if !entry.decision.allowed {
+            self.emit(AgentEvent::Denied(entry));
+        }
+    }
+
+    /// The DM with a peer (cached).
+    pub(crate) async fn dm(&self, peer: &str) -> Result<ConversationId> {
+        let mut dms = self.inner.dms.lock().await;
+        if let Some(id) = dms.get(peer) {
+            return Ok(id.clone());
+        }
+        let id = self.inner.client.dm(peer).await?;
+        dms.insert(peer.to_owned(), id.clone());
+        Ok(id)
+    }
+
+    /// Sends an envelope.
+    pub(crate) async fn send<T: Serialize>(
+        &self,
+        conversation: &ConversationId,
+        message_type: &str,
+        payload: &T,
+        correlation_id: Option<&str>,
+    ) -> Result<()> {
+        let mut envelope = Envelope::new(
+            message_type,
+            envelope::to_payload(payload),
+            &self.inner.sender,
+            self.now_ms(),
+        );
+        envelope.correlation_id = correlation_id.map(str::to_owned);
+        self.inner.client.send_text(conversation, &envelope.to_text()).await?;
+        Ok(())
+    }
+
+    /// Starts receiving: the XMTP streams, a catch-up of everything that arrived while the
+    /// agent was not running, and the intake loop.
+    pub async fn serve(&self) -> Result<Serving> {
+        let mut events = self.inner.client.subscribe();
+        let stream = self.inner.client.stream();
+        self.inner.client.sync_all().await?;
+        self.catch_up().await?;
+        let agent = self.clone();
+        let intake = tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(Event::Message(message)) => agent.intake(message).await,
+                    Ok(Event::Conversation(_)) => {}
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "intake lagged; catching up from the store");
+                        if let Err(e) = agent.catch_up().await {
+                            tracing::warn!("catch-up failed: {e}");
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        let agent = self.clone();
+        let flush = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Err(e) = agent.flush_watermarks().await {
+                    tracing::warn!("saving watermarks failed: {e}");
+                }
+            }
+        });
+        Ok(Serving { stream: Some(stream), tasks: vec![intake, flush], agent: self.clone() })
+    }
+
+    /// Handles every stored message after each conversation's watermark. Handling is
+    /// idempotent (task ids run once, answers match outstanding requests once), so a message
+    /// seen twice does no harm.
+    async fn catch_up(&self) -> Result<()> {
+        for conversation in self.inner.client.conversations().await? {
+            loop {
+                let after =
+                    lock(&self.inner.watermarks).get(&conversation.id.0).copied().unwrap_or(0);
+                let page = self.inner.client.messages(&conversation.id, after, 200).await?;
+                let count = page.len();
+                for message in page {
+                    self.intake(message).await;
+                }
+                if count < 200 {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush_watermarks(&self) -> Result<()> {
+        let marks: Vec<(Vec<u8>, u64)> =
+            lock(&self.inner.watermarks).iter().map(|(k, v)| (k.clone(), *v)).collect();
+        if !marks.is_empty() {
+            self.inner.store.save_watermarks(&marks).await?;
+        }
+        Ok(())
+    }
+
+    /// One XMTP message: a protocol envelope, or chat.
+    async fn intake(&self, message: Message) {
+        {
+            let mut marks = lock(&self.inner.watermarks);
+            let mark = marks.entry(message.conversation.0.clone()).or_insert(0);
+            *mark = (*mark).max(message.sent_ns);
+        }
+        if message.sender_installation == self.inner.client.installation_id() {
+            return;
+        }
+        let Some(text) = message.text() else { return };
+        let peer = message.sender_inbox_id.clone();
+        if peer == self.inbox_id() {
+            return;
+        }
+        let envelope = match Envelope::parse(&text) {
+            Ok(Some(envelope)) => envelope,
+            Ok(None) => {
+                self.emit(AgentEvent::Chat {
+                    conversation: message.conversation.to_string(),
+                    sender: peer,
+                    text,
+                });
+                return;
+            }
+            Err(e) => {
+                self.audit(
+                    &peer,
+                    "envelope",
+                    Decision { allowed: false, rule: e.code().to_owned(), reason: e.to_string() },
+                )
+                .await;
+                return;
+            }
+        };
+        if kind::RESPONSES.contains(&envelope.kind.as_str()) {
+            self.on_answer(&peer, message.sender_installation, envelope).await;
+            return;
+        }
+        let tier = match self.tier(&peer).await {
+            Ok(tier) => tier,
+            Err(e) => {
+                tracing::warn!("tier lookup failed: {e}");
+                return;
+            }
+        };
+        let decision = trust::gate(&envelope.kind, tier);
+        if !decision.allowed {
+            self.audit(&peer, &envelope.kind, decision.clone()).await;
+            let refusal = envelope::ErrorPayload {
+                code: "TRUST_TIER_TOO_LOW".into(),
+                message: decision.reason,
+            };
+            let code = if decision.rule == "unknown_type" {
+                "UNKNOWN_MESSAGE_TYPE"
+            } else {
+                "TRUST_TIER_TOO_LOW"
+            };
+            let refusal = envelope::ErrorPayload { code: code.into(), ..refusal };
+            let _ = self
+                .send(
+                    &message.conversation,
+                    kind::ERROR,
+                    &refusal,
+                    envelope.correlation_id.as_deref(),
+                )
+                .await;
+            return;
+        }
+        let agent = self.clone();
+        // Requests may take long (skills, approvals): never block the intake loop on them.
+        tokio::spawn(async move {
+            if let Err(e) = agent.on_request(&peer, tier, &message.conversation, envelope).await {
+                tracing::warn!(peer, code = e.code(), "request handling failed: {e}");
+            }
+        });
+    }
+
+    /// An answer is accepted only for an outstanding correlation id and only from the peer
+    /// that was asked.
+    async fn on_answer(&self, peer: &str, installation: Vec<u8>, envelope: Envelope) {
+        let correlation = envelope.correlation_id.clone().unwrap_or_default();
+        let outcome = {
+            let mut outstanding = lock(&self.inner.outstanding);
+            match outstanding.get(&correlation) {
+                None => Err("unsolicited_answer"),
+                Some(waiter) if waiter.peer != peer => Err("answer_from_wrong_peer"),
+                Some(_) if envelope.kind == kind::TASK_PROGRESS => Ok(None),
+                Some(_) => Ok(outstanding.remove(&correlation)),
+            }
+        };
+        match outcome {
+            Err(rule) => {
+                self.audit(
+                    peer,
+                    &envelope.kind,
+                    Decision {
+                        allowed: false,
+                        rule: rule.to_owned(),
+                        reason: format!(
+                            "{} does not answer a request we sent to this peer",
+                            envelope.kind
+                        ),
+                    },
+                )
+                .await;
+            }
+            Ok(None) => {
+                if let Ok(progress) = envelope.payload::<envelope::TaskProgress>() {
+                    self.emit(AgentEvent::CallProgress {
+                        task_id: progress.task_id,
+                        percent: progress.percent.min(100),
+                        text: progress.status_text,
+                    });
+                }
+            }
+            Ok(Some(waiter)) => {
+                let answer = Answer { envelope, installation };
+                match waiter.reply {
+                    Some(reply) => {
+                        let _ = reply.send(answer);
+                    }
+                    None => self.finish_async_call(peer, waiter.task_id, answer).await,
+                }
+            }
+        }
+    }
+
+    /// Registers a waiter for `correlation_id` from `peer`.
+    pub(crate) fn expect(
+        &self,
+        correlation_id: &str,
+        peer: &str,
+        task_id: Option<&str>,
+    ) -> oneshot::Receiver<Answer> {
+        let (reply, answer) = oneshot::channel();
+        lock(&self.inner.outstanding).insert(
+            correlation_id.to_owned(),
+            Waiter {
+                peer: peer.to_owned(),
+                reply: Some(reply),
+                task_id: task_id.map(str::to_owned),
+            },
+        );
+        answer
+    }
+
+    pub(crate) fn forget(&self, correlation_id: &str) {
+        lock(&self.inner.outstanding).remove(correlation_id);
+    }
+
+    /// Sends a request to a peer's DM and waits for the answer.
+    pub(crate) async fn request<T: Serialize>(
+        &self,
+        peer: &str,
+        message_type: &str,
+        payload: &T,
+        wait: Duration,
+    ) -> Result<Answer> {
+        let conversation = self.dm(peer).await?;
+        let correlation = self.uuid();
+        let answer = self.expect(&correlation, peer, None);
+        if let Err(e) = self.send(&conversation, message_type, payload, Some(&correlation)).await {
+            self.forget(&correlation);
+            return Err(e);
+        }
+        match tokio::time::timeout(wait, answer).await {
+            Ok(Ok(answer)) => Ok(answer),
+            _ => {
+                self.forget(&correlation);
+                Err(crate::error::CallError::Timeout(
+                    u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                )
+                .into())
+            }
+        }
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

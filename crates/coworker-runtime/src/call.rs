@@ -1,0 +1,491 @@
+//! The caller side: invites and connecting, ping, discovery, trust requests, calls (waiting or
+//! asynchronous), receipts, and collaborating on a goal as an OKR.
+
+use std::time::{Duration, Instant};
+
+use coworker_protocol::envelope::{self, TaskRequest, TaskResult, kind};
+use coworker_protocol::okr::{self, Candidate, OkrStatus};
+use coworker_protocol::receipt;
+use coworker_protocol::skill::FailureCode;
+use coworker_protocol::trust::{self, CallOutcome, Tier};
+use coworker_protocol::{Invite, Okr, SignedReceipt, SkillCard};
+use serde_json::Value;
+use tokio::task::JoinSet;
+
+use crate::agent::{Agent, AgentEvent, Answer};
+use crate::error::{CallError, Result, RuntimeError};
+use crate::store::{CallRecord, Peer};
+
+/// Options of one call.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// Reuse this task id (a retry); the provider runs a task id once.
+    pub task_id: Option<String>,
+    /// How long to wait (default: the agent's deadline).
+    pub timeout: Option<Duration>,
+    /// Ask for exactly this version.
+    pub version: Option<String>,
+}
+
+/// A successful call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallResult {
+    /// The task id.
+    pub task_id: String,
+    /// The output.
+    pub output: Value,
+    /// The provider's verified receipt.
+    pub receipt: SignedReceipt,
+    /// Round trip as the caller measured it.
+    pub elapsed: Duration,
+}
+
+impl Agent {
+    /// An invite code for this agent: name and inbox id, signed by the installation key.
+    pub fn invite(&self, expires_at: Option<u64>) -> Result<String> {
+        let client = &self.inner.client;
+        Ok(Invite::issue(
+            &self.inner.config.name,
+            client.inbox_id(),
+            expires_at,
+            client.installation_id(),
+            |b| client.sign(b),
+        )?)
+    }
+
+    /// Connects from an invite code: checks it (signature, expiry, that the signing key is an
+    /// installation of that inbox), opens the DM and discovers what the peer shows us.
+    pub async fn connect(&self, code: &str) -> Result<Peer> {
+        let invite = Invite::parse(code, self.now_ms() / 1000)?;
+        if let Some(signer) = invite.signer {
+            let state = self.inner.client.inbox_state(&invite.inbox_id).await?;
+            if !state.installation_keys().any(|k| k == signer) {
+                return Err(RuntimeError::InvalidInput(
+                    "the invite was not signed by an installation of that inbox".into(),
+                ));
+            }
+        }
+        self.inner
+            .store
+            .save_peer_info(&invite.inbox_id, Some(&invite.name), None, self.now_ms())
+            .await?;
+        self.discover(&invite.inbox_id).await?;
+        self.inner
+            .store
+            .peers()
+            .await?
+            .into_iter()
+            .find(|p| p.inbox_id == invite.inbox_id)
+            .ok_or_else(|| RuntimeError::NotFound(invite.inbox_id))
+    }
+
+    /// Round trip of a ping.
+    pub async fn ping(&self, peer: &str) -> Result<Duration> {
+        let started = Instant::now();
+        self.request(
+            peer,
+            kind::PING,
+            &envelope::Ping { message: "ping".into() },
+            self.inner.config.deadline,
+        )
+        .await?;
+        Ok(started.elapsed())
+    }
+
+    /// The skills a peer shows us (saved with the peer).
+    pub async fn discover(&self, peer: &str) -> Result<Vec<SkillCard>> {
+        let asker = envelope::Discover {
+            name: self.inner.config.name.clone(),
+            wallet: self.inner.client.address(),
+        };
+        let answer = self.request(peer, kind::DISCOVER, &asker, self.inner.config.deadline).await?;
+        if answer.envelope.kind != kind::CAPABILITIES {
+            return Err(refusal(&answer).into());
+        }
+        let capabilities: envelope::Capabilities =
+            answer.envelope.payload().map_err(|e| CallError::BadAnswer(e.to_string()))?;
+        let name = (!capabilities.name.is_empty()).then_some(capabilities.name.as_str());
+        self.inner
+            .store
+            .save_peer_info(peer, name, Some(&capabilities.skills), self.now_ms())
+            .await?;
+        Ok(capabilities.skills)
+    }
+
+    /// Asks a peer to hold us at `tier`; waits for its owner's decision up to `wait`.
+    pub async fn request_trust(
+        &self,
+        peer: &str,
+        tier: Tier,
+        reason: &str,
+        wait: Duration,
+    ) -> Result<envelope::TrustAnswer> {
+        let request = envelope::TrustRequest {
+            requested_tier: u8::from(tier).into(),
+            reason: reason.to_owned(),
+        };
+        let answer = self.request(peer, kind::TRUST_REQUEST, &request, wait).await?;
+        match answer.envelope.kind.as_str() {
+            kind::TRUST_GRANT | kind::TRUST_DENY => {
+                answer.envelope.payload().map_err(|e| CallError::BadAnswer(e.to_string()).into())
+            }
+            _ => Err(refusal(&answer).into()),
+        }
+    }
+
+    /// Calls a peer's skill and waits for the answer.
+    pub async fn call(
+        &self,
+        peer: &str,
+        skill: &str,
+        input: Value,
+        options: CallOptions,
+    ) -> Result<CallResult> {
+        let started = Instant::now();
+        let task_id = options.task_id.clone().unwrap_or_else(|| self.uuid());
+        let correlation = self.uuid();
+        let wait = options.timeout.unwrap_or(self.inner.config.deadline);
+        let answer = self.expect(&correlation, peer, Some(&task_id));
+        if let Err(e) =
+            self.send_call(peer, skill, &input, &task_id, &correlation, options.version, wait).await
+        {
+            self.forget(&correlation);
+            return Err(e);
+        }
+        let Ok(Ok(answer)) = tokio::time::timeout(wait, answer).await else {
+            self.forget(&correlation);
+            return Err(
+                CallError::Timeout(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)).into()
+            );
+        };
+        let (output, receipt) = self.settle(peer, &task_id, answer).await?;
+        Ok(CallResult { task_id, output, receipt, elapsed: started.elapsed() })
+    }
+
+    /// Sends a call without waiting: the answer is stored when it arrives (even after a restart
+    /// of either side) and announced as [`AgentEvent::CallFinished`]. Returns the task id.
+    pub async fn call_async(&self, peer: &str, skill: &str, input: Value) -> Result<String> {
+        let task_id = self.uuid();
+        let correlation = self.uuid();
+        {
+            let mut outstanding = crate::agent::lock(&self.inner.outstanding);
+            outstanding.insert(
+                correlation.clone(),
+                crate::agent::Waiter {
+                    peer: peer.to_owned(),
+                    reply: None,
+                    task_id: Some(task_id.clone()),
+                },
+            );
+        }
+        if let Err(e) =
+            self.send_call(peer, skill, &input, &task_id, &correlation, None, Duration::ZERO).await
+        {
+            self.forget(&correlation);
+            return Err(e);
+        }
+        Ok(task_id)
+    }
+
+    /// An asynchronous call's outcome: `None` while it is pending.
+    pub async fn call_result(
+        &self,
+        task_id: &str,
+    ) -> Result<Option<std::result::Result<Value, CallError>>> {
+        let Some((status, result)) = self.inner.store.call_result(task_id).await? else {
+            return Ok(None);
+        };
+        let value: Value = serde_json::from_str(&result).unwrap_or(Value::Null);
+        if status == "completed" {
+            return Ok(Some(Ok(value)));
+        }
+        let code =
+            status.strip_prefix("failed:").map_or(FailureCode::SkillFailed, FailureCode::parse);
+        let message = value.get("error").and_then(Value::as_str).unwrap_or_default().to_owned();
+        Ok(Some(Err(CallError::Failed { code, message, violations: Vec::new() })))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_call(
+        &self,
+        peer: &str,
+        skill: &str,
+        input: &Value,
+        task_id: &str,
+        correlation: &str,
+        version: Option<String>,
+        wait: Duration,
+    ) -> Result<()> {
+        let record = CallRecord {
+            task_id: task_id.to_owned(),
+            correlation_id: correlation.to_owned(),
+            peer: peer.to_owned(),
+            skill: skill.to_owned(),
+            input: input.to_string(),
+        };
+        self.inner.store.insert_call(&record, self.now_ms()).await?;
+        let request = TaskRequest {
+            skill: skill.to_owned(),
+            input: input.clone(),
+            skill_version: version,
+            is_async: wait.is_zero(),
+            task_id: Some(task_id.to_owned()),
+            target_wallet: None,
+            target_inbox: None,
+            deadline_ms: (!wait.is_zero())
+                .then(|| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
+        };
+        let conversation = self.dm(peer).await?;
+        self.send(&conversation, kind::TASK_REQUEST, &request, Some(correlation)).await
+    }
+
+    pub(crate) async fn finish_async_call(
+        &self,
+        peer: &str,
+        task_id: Option<String>,
+        answer: Answer,
+    ) {
+        let Some(task_id) = task_id else { return };
+        let status = match self.settle(peer, &task_id, answer).await {
+            Ok(_) => "completed".to_owned(),
+            Err(RuntimeError::Call(CallError::Failed { code, .. })) => {
+                format!("failed:{}", code.as_str())
+            }
+            Err(e) => format!("failed:{}", e.code()),
+        };
+        self.emit(AgentEvent::CallFinished { peer: peer.to_owned(), task_id, status });
+    }
+
+    /// Turns an answer into the call's outcome: verifies the receipt, stores both, applies
+    /// failure decay.
+    async fn settle(
+        &self,
+        peer: &str,
+        task_id: &str,
+        answer: Answer,
+    ) -> Result<(Value, SignedReceipt)> {
+        let now = self.now_ms();
+        let kind = answer.envelope.kind.as_str();
+        if !matches!(
+            kind,
+            kind::TASK_RESPONSE
+                | kind::TASK_ERROR
+                | kind::GROUP_TASK_RESPONSE
+                | kind::GROUP_TASK_ERROR
+        ) {
+            let error = refusal(&answer);
+            let body = serde_json::json!({"error": error.to_string()}).to_string();
+            self.inner
+                .store
+                .finish_call(
+                    task_id,
+                    &format!("failed:{}", FailureCode::TrustTierTooLow.as_str()),
+                    &body,
+                    None,
+                    now,
+                )
+                .await?;
+            return Err(error.into());
+        }
+        let result: TaskResult =
+            answer.envelope.payload().map_err(|e| CallError::BadAnswer(e.to_string()))?;
+        let receipt = match &result.receipt {
+            Some(signed) => {
+                let installation: [u8; 32] = answer
+                    .installation
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| CallError::BadAnswer("sender installation".into()))?;
+                signed.verify(&installation).map_err(|e| CallError::BadAnswer(e.to_string()))?;
+                let input = self.inner.store.open_call_input(task_id).await?.unwrap_or_default();
+                let digest = receipt::digest(&serde_json::from_str(&input).unwrap_or(Value::Null));
+                signed
+                    .matches(task_id, self.inbox_id(), peer, &signed.receipt.skill, &digest)
+                    .map_err(|e| CallError::BadAnswer(e.to_string()))?;
+                Some(signed.clone())
+            }
+            None => None,
+        };
+        let outcome = if result.success {
+            CallOutcome::Success
+        } else {
+            let code =
+                result.error_code.as_deref().map_or(FailureCode::SkillFailed, FailureCode::parse);
+            if code.is_peer_fault() { CallOutcome::PeerFailure } else { CallOutcome::NotCounted }
+        };
+        self.apply_decay(peer, outcome).await?;
+        if result.success {
+            let output = result.result.clone().unwrap_or(Value::Null);
+            self.inner
+                .store
+                .finish_call(task_id, "completed", &output.to_string(), receipt.as_ref(), now)
+                .await?;
+            let receipt =
+                receipt.ok_or_else(|| CallError::BadAnswer("the answer has no receipt".into()))?;
+            Ok((output, receipt))
+        } else {
+            let code =
+                result.error_code.as_deref().map_or(FailureCode::SkillFailed, FailureCode::parse);
+            let message = result.error.clone().unwrap_or_default();
+            let body = serde_json::json!({"error": message}).to_string();
+            self.inner
+                .store
+                .finish_call(
+                    task_id,
+                    &format!("failed:{}", code.as_str()),
+                    &body,
+                    receipt.as_ref(),
+                    now,
+                )
+                .await?;
+            Err(CallError::Failed { code, message, violations: result.violations }.into())
+        }
+    }
+
+    async fn apply_decay(&self, peer: &str, outcome: CallOutcome) -> Result<()> {
+        let (tier, failures) = self.inner.store.peer_state(peer).await?;
+        let (count, lower) = trust::decay(tier, failures, outcome);
+        if count != failures {
+            self.inner.store.set_failures(peer, count).await?;
+        }
+        if let Some(lower) = lower {
+            self.change_tier(peer, lower, "failure_decay").await?;
+        }
+        Ok(())
+    }
+
+    /// Receipts this agent holds (as caller and as provider).
+    pub async fn receipts(&self) -> Result<Vec<SignedReceipt>> {
+        Ok(self.inner.store.receipts().await?.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// OKRs this agent initiated or accepted.
+    pub async fn okrs(&self) -> Result<Vec<Okr>> {
+        self.inner.store.okrs().await
+    }
+
+    /// Works toward a goal with a peer: discovers its skills, plans an OKR from what both
+    /// sides may use, proposes it, runs independent steps in parallel, and on completion steps
+    /// the peer down one tier.
+    pub async fn collaborate(&self, peer: &str, goal: &str) -> Result<Okr> {
+        let theirs = self.discover(peer).await?;
+        let tier = self.tier(peer).await?;
+        // Our side: only skills the peer may see, so the plan leaks nothing hidden.
+        let ours = self.preview(tier);
+        let me = self.inbox_id().to_owned();
+        let candidates: Vec<Candidate<'_>> = ours
+            .iter()
+            .map(|card| Candidate { agent: &me, card })
+            .chain(theirs.iter().map(|card| Candidate { agent: peer, card }))
+            .collect();
+        let mut okr = okr::plan(&self.uuid(), goal, &me, peer, &candidates, self.now_ms())?;
+        self.save_okr(&okr).await?;
+        let steps: Vec<Value> = okr
+            .steps
+            .iter()
+            .map(|s| serde_json::json!({"skill": s.skill, "agent": s.agent, "agent_wallet": "", "input": {}}))
+            .collect();
+        let proposal = serde_json::json!({
+            "goal": goal, "steps": steps, "initiator": self.inner.config.name,
+            "initiator_wallet": self.inner.client.address(), "okr": okr,
+        });
+        let answer =
+            self.request(peer, kind::PLAN_PROPOSE, &proposal, self.inner.config.deadline).await?;
+        if answer.envelope.kind != kind::PLAN_ACCEPT
+            || answer.envelope.payload.get("accepted").and_then(Value::as_bool) == Some(false)
+        {
+            okr.status = OkrStatus::Rejected;
+            self.save_okr(&okr).await?;
+            return Ok(okr);
+        }
+        okr.start();
+        self.save_okr(&okr).await?;
+        self.run_okr(okr).await
+    }
+
+    async fn run_okr(&self, mut okr: Okr) -> Result<Okr> {
+        let mut running = JoinSet::new();
+        loop {
+            for index in okr.ready() {
+                okr.begin(index);
+                let step = okr.steps[index].clone();
+                let input = okr.input_for(index);
+                let agent = self.clone();
+                running.spawn(async move {
+                    let outcome = if step.agent == agent.inbox_id() {
+                        agent.run_local(&step.skill, input).await
+                    } else {
+                        agent
+                            .call(&step.agent, &step.skill, input, CallOptions::default())
+                            .await
+                            .map(|r| r.output)
+                            .map_err(|e| e.to_string())
+                    };
+                    (index, outcome)
+                });
+            }
+            let Some(joined) = running.join_next().await else { break };
+            let (index, outcome) =
+                joined.map_err(|e| RuntimeError::InvalidInput(format!("step task failed: {e}")))?;
+            let completed = okr.finish(index, outcome);
+            self.save_okr(&okr).await?;
+            self.notify_peer(&okr).await;
+            if completed {
+                let tier = self.tier(&okr.peer).await?;
+                if tier.after_okr() != tier {
+                    self.change_tier(&okr.peer, tier.after_okr(), "okr_completed").await?;
+                }
+            }
+        }
+        Ok(okr)
+    }
+
+    async fn run_local(&self, skill: &str, input: Value) -> std::result::Result<Value, String> {
+        let registered = self
+            .callable(skill, Tier::Privileged)
+            .ok_or_else(|| format!("Unknown skill: {skill}"))?;
+        registered.skill.admit(&input, None).map_err(|f| f.message)?;
+        let context = crate::handler::CallContext {
+            caller: self.inbox_id().to_owned(),
+            task_id: self.uuid(),
+            progress: None,
+        };
+        let output = tokio::time::timeout(
+            self.inner.config.deadline,
+            registered.handler.run(input, context),
+        )
+        .await
+        .map_err(|_| "the skill did not finish within its deadline".to_owned())?
+        .map_err(|f| f.0)?;
+        registered.skill.check_output(&output).map_err(|f| f.message)?;
+        Ok(output)
+    }
+
+    async fn save_okr(&self, okr: &Okr) -> Result<()> {
+        self.inner.store.save_okr(okr, self.now_ms()).await?;
+        self.emit(AgentEvent::Okr(okr.clone()));
+        Ok(())
+    }
+
+    async fn notify_peer(&self, okr: &Okr) {
+        let update = serde_json::json!({"okr": okr});
+        if let Ok(conversation) = self.dm(&okr.peer).await {
+            let _ = self.send(&conversation, kind::OKR_UPDATE, &update, None).await;
+        }
+    }
+}
+
+/// A non-answer (`error` from the trust gate, or an unexpected type) as a call failure.
+fn refusal(answer: &Answer) -> CallError {
+    let payload: envelope::ErrorPayload = answer.envelope.payload().unwrap_or_default();
+    let code = match payload.code.as_str() {
+        "TRUST_TIER_TOO_LOW" | "UNKNOWN_MESSAGE_TYPE" => FailureCode::TrustTierTooLow,
+        other => FailureCode::parse(other),
+    };
+    let message = if payload.message.is_empty() {
+        format!("unexpected {}", answer.envelope.kind)
+    } else {
+        payload.message
+    };
+    CallError::Failed { code, message, violations: Vec::new() }
+}

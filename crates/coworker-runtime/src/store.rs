@@ -1,0 +1,514 @@
+//! The runtime's SQLite database: peers and their tiers, skill visibility, served tasks (run
+//! once per task id), calls, receipts, OKRs, the audit log, trust requests and watermarks.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use coworker_protocol::trust::Tier;
+use coworker_protocol::{Decision, Okr, SignedReceipt};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::error::Result;
+
+/// A peer as this agent sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Peer {
+    /// XMTP inbox id.
+    pub inbox_id: String,
+    /// Display name (from its invite or its capabilities; informational).
+    pub name: String,
+    /// The tier we hold it at.
+    pub tier: Tier,
+    /// The skills it last showed us.
+    pub skills: Vec<coworker_protocol::SkillCard>,
+}
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When (Unix ms).
+    pub at_ms: u64,
+    /// The peer's inbox id.
+    pub peer: String,
+    /// What was attempted (`task_request translate`, `trust_request 2`, …).
+    pub action: String,
+    /// The decision and the rule that fired.
+    pub decision: Decision,
+}
+
+/// A trust request waiting for a human.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustRequestRecord {
+    /// Its id (for approve/deny).
+    pub id: i64,
+    /// Who asks.
+    pub peer: String,
+    /// For which tier.
+    pub requested: Tier,
+    /// Their reason.
+    pub reason: String,
+    /// The request's correlation id (the answer carries it).
+    pub correlation_id: Option<String>,
+    /// `pending`, `approved` or `denied`.
+    pub status: String,
+}
+
+/// A call we made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CallRecord {
+    pub(crate) task_id: String,
+    pub(crate) correlation_id: String,
+    pub(crate) peer: String,
+    pub(crate) skill: String,
+    pub(crate) input: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct Store {
+    pool: SqlitePool,
+}
+
+fn tier(value: i64) -> Tier {
+    u8::try_from(value).ok().and_then(|v| Tier::try_from(v).ok()).unwrap_or_default()
+}
+
+fn ms(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn db(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    pub(crate) async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub(crate) async fn peers(&self) -> Result<Vec<Peer>> {
+        let rows = sqlx::query("SELECT inbox_id, name, tier, skills FROM peers ORDER BY inbox_id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Peer {
+                inbox_id: r.get("inbox_id"),
+                name: r.get("name"),
+                tier: tier(r.get("tier")),
+                skills: serde_json::from_str(r.get::<&str, _>("skills")).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Tier and consecutive failures.
+    pub(crate) async fn peer_state(&self, inbox: &str) -> Result<(Tier, u32)> {
+        let row = sqlx::query("SELECT tier, failures FROM peers WHERE inbox_id = ?")
+            .bind(inbox)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map_or((Tier::Untrusted, 0), |r| {
+            (tier(r.get("tier")), u32::try_from(r.get::<i64, _>("failures")).unwrap_or(0))
+        }))
+    }
+
+    pub(crate) async fn set_tier(&self, inbox: &str, tier: Tier, now: u64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO peers (inbox_id, tier, updated_ms) VALUES (?, ?, ?)
+             ON CONFLICT (inbox_id) DO UPDATE SET tier = excluded.tier, failures = 0,
+             updated_ms = excluded.updated_ms",
+        )
+        .bind(inbox)
+        .bind(i64::from(u8::from(tier)))
+        .bind(db(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn set_failures(&self, inbox: &str, failures: u32) -> Result<()> {
+        sqlx::query("UPDATE peers SET failures = ? WHERE inbox_id = ?")
+            .bind(i64::from(failures))
+            .bind(inbox)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records what a peer told us about itself (name, skills); never its tier.
+    pub(crate) async fn save_peer_info(
+        &self,
+        inbox: &str,
+        name: Option<&str>,
+        skills: Option<&[coworker_protocol::SkillCard]>,
+        now: u64,
+    ) -> Result<()> {
+        let skills = skills.map(|s| serde_json::to_string(s).unwrap_or_else(|_| "[]".into()));
+        sqlx::query(
+            "INSERT INTO peers (inbox_id, name, skills, updated_ms) VALUES (?, coalesce(?, ''), coalesce(?, '[]'), ?)
+             ON CONFLICT (inbox_id) DO UPDATE SET name = coalesce(?, name),
+             skills = coalesce(?, skills), updated_ms = excluded.updated_ms",
+        )
+        .bind(inbox)
+        .bind(name)
+        .bind(&skills)
+        .bind(db(now))
+        .bind(name)
+        .bind(&skills)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn visibility(&self) -> Result<Vec<(String, bool)>> {
+        let rows =
+            sqlx::query("SELECT skill, exposed FROM visibility").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| (r.get("skill"), r.get::<i64, _>("exposed") != 0)).collect())
+    }
+
+    pub(crate) async fn set_visibility(&self, skill: &str, exposed: bool) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO visibility (skill, exposed) VALUES (?, ?)
+             ON CONFLICT (skill) DO UPDATE SET exposed = excluded.exposed",
+        )
+        .bind(skill)
+        .bind(i64::from(exposed))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Claims a task id for a peer. `Ok(None)`: newly claimed, run it. `Ok(Some(None))`: it is
+    /// running. `Ok(Some(Some(response)))`: it ran; here is the answer that was sent.
+    pub(crate) async fn claim_task(
+        &self,
+        peer: &str,
+        task_id: &str,
+        skill: &str,
+        now: u64,
+    ) -> Result<Option<Option<String>>> {
+        let inserted = sqlx::query(
+            "INSERT INTO served_tasks (peer, task_id, skill, started_ms) VALUES (?, ?, ?, ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(peer)
+        .bind(task_id)
+        .bind(skill)
+        .bind(db(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT response FROM served_tasks WHERE peer = ? AND task_id = ?")
+            .bind(peer)
+            .bind(task_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some(row.get("response")))
+    }
+
+    pub(crate) async fn finish_task(
+        &self,
+        peer: &str,
+        task_id: &str,
+        response: &str,
+        receipt: Option<&SignedReceipt>,
+        now: u64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE served_tasks SET response = ? WHERE peer = ? AND task_id = ?")
+            .bind(response)
+            .bind(peer)
+            .bind(task_id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(receipt) = receipt {
+            insert_receipt(&mut tx, "provider", receipt, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn insert_call(&self, call: &CallRecord, now: u64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO calls (task_id, correlation_id, peer, skill, input, status, created_ms)
+             VALUES (?, ?, ?, ?, ?, 'sent', ?)
+             ON CONFLICT (task_id) DO UPDATE SET correlation_id = excluded.correlation_id",
+        )
+        .bind(&call.task_id)
+        .bind(&call.correlation_id)
+        .bind(&call.peer)
+        .bind(&call.skill)
+        .bind(&call.input)
+        .bind(db(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn finish_call(
+        &self,
+        task_id: &str,
+        status: &str,
+        result: &str,
+        receipt: Option<&SignedReceipt>,
+        now: u64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE calls SET status = ?, result = ? WHERE task_id = ?")
+            .bind(status)
+            .bind(result)
+            .bind(task_id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(receipt) = receipt {
+            insert_receipt(&mut tx, "caller", receipt, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Calls still waiting for an answer (reloaded after a restart).
+    pub(crate) async fn open_calls(&self) -> Result<Vec<CallRecord>> {
+        let rows = sqlx::query(
+            "SELECT task_id, correlation_id, peer, skill, input FROM calls WHERE status = 'sent'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| CallRecord {
+                task_id: r.get("task_id"),
+                correlation_id: r.get("correlation_id"),
+                peer: r.get("peer"),
+                skill: r.get("skill"),
+                input: r.get("input"),
+            })
+            .collect())
+    }
+
+    /// A finished call's (status, result JSON).
+    pub(crate) async fn call_result(&self, task_id: &str) -> Result<Option<(String, String)>> {
+        let row = sqlx::query("SELECT status, result FROM calls WHERE task_id = ?")
+            .bind(task_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| {
+            let result: Option<String> = r.get("result");
+            result.map(|result| (r.get("status"), result))
+        }))
+    }
+
+    pub(crate) async fn receipts(&self) -> Result<Vec<(String, SignedReceipt)>> {
+        let rows = sqlx::query("SELECT role, body FROM receipts ORDER BY created_ms, id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let body: &str = r.get("body");
+                Some((r.get("role"), serde_json::from_str(body).ok()?))
+            })
+            .collect())
+    }
+
+    pub(crate) async fn save_okr(&self, okr: &Okr, now: u64) -> Result<()> {
+        let body = serde_json::to_string(okr).unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO okrs (id, body, updated_ms) VALUES (?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_ms = excluded.updated_ms",
+        )
+        .bind(&okr.id)
+        .bind(body)
+        .bind(db(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn okrs(&self) -> Result<Vec<Okr>> {
+        let rows =
+            sqlx::query("SELECT body FROM okrs ORDER BY updated_ms").fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| serde_json::from_str(r.get::<&str, _>("body")).ok())
+            .collect())
+    }
+
+    pub(crate) async fn audit(&self, entry: &AuditEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit (at_ms, peer, action, allowed, rule, reason) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(db(entry.at_ms))
+        .bind(&entry.peer)
+        .bind(&entry.action)
+        .bind(i64::from(entry.decision.allowed))
+        .bind(&entry.decision.rule)
+        .bind(&entry.decision.reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT at_ms, peer, action, allowed, rule, reason FROM audit ORDER BY id DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                at_ms: ms(r.get("at_ms")),
+                peer: r.get("peer"),
+                action: r.get("action"),
+                decision: Decision {
+                    allowed: r.get::<i64, _>("allowed") != 0,
+                    rule: r.get("rule"),
+                    reason: r.get("reason"),
+                },
+            })
+            .collect())
+    }
+
+    pub(crate) async fn add_trust_request(
+        &self,
+        peer: &str,
+        requested: Tier,
+        reason: &str,
+        correlation_id: Option<&str>,
+        now: u64,
+    ) -> Result<i64> {
+        // One pending request per peer: a repeat replaces the earlier one.
+        sqlx::query(
+            "UPDATE trust_requests SET status = 'superseded' WHERE peer = ? AND status = 'pending'",
+        )
+        .bind(peer)
+        .execute(&self.pool)
+        .await?;
+        let id = sqlx::query(
+            "INSERT INTO trust_requests (peer, requested, reason, correlation_id, status, created_ms)
+             VALUES (?, ?, ?, ?, 'pending', ?)",
+        )
+        .bind(peer)
+        .bind(i64::from(u8::from(requested)))
+        .bind(reason)
+        .bind(correlation_id)
+        .bind(db(now))
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid();
+        Ok(id)
+    }
+
+    pub(crate) async fn trust_requests(
+        &self,
+        pending_only: bool,
+    ) -> Result<Vec<TrustRequestRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, peer, requested, reason, correlation_id, status FROM trust_requests
+             WHERE (? = 0 OR status = 'pending') ORDER BY id",
+        )
+        .bind(i64::from(pending_only))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| TrustRequestRecord {
+                id: r.get("id"),
+                peer: r.get("peer"),
+                requested: tier(r.get("requested")),
+                reason: r.get("reason"),
+                correlation_id: r.get("correlation_id"),
+                status: r.get("status"),
+            })
+            .collect())
+    }
+
+    /// Marks a pending request decided; `None` if it was not pending.
+    pub(crate) async fn decide_trust_request(
+        &self,
+        id: i64,
+        approved: bool,
+    ) -> Result<Option<TrustRequestRecord>> {
+        let status = if approved { "approved" } else { "denied" };
+        let changed =
+            sqlx::query("UPDATE trust_requests SET status = ? WHERE id = ? AND status = 'pending'")
+                .bind(status)
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        if changed == 0 {
+            return Ok(None);
+        }
+        Ok(self.trust_requests(false).await?.into_iter().find(|r| r.id == id))
+    }
+
+    pub(crate) async fn watermarks(&self) -> Result<Vec<(Vec<u8>, u64)>> {
+        let rows = sqlx::query("SELECT conversation, sent_ns FROM watermarks")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get("conversation"), ms(r.get("sent_ns")))).collect())
+    }
+
+    pub(crate) async fn save_watermarks(&self, marks: &[(Vec<u8>, u64)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (conversation, sent_ns) in marks {
+            sqlx::query(
+                "INSERT INTO watermarks (conversation, sent_ns) VALUES (?, ?)
+                 ON CONFLICT (conversation) DO UPDATE SET sent_ns = max(sent_ns, excluded.sent_ns)",
+            )
+            .bind(conversation)
+            .bind(db(*sent_ns))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn insert_receipt(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    role: &str,
+    receipt: &SignedReceipt,
+    now: u64,
+) -> Result<()> {
+    let body = serde_json::to_string(receipt).unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO receipts (id, role, body, created_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(&receipt.receipt.id)
+    .bind(role)
+    .bind(body)
+    .bind(db(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// The input JSON of a call we made.
+    pub(crate) async fn open_call_input(&self, task_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT input FROM calls WHERE task_id = ?")
+            .bind(task_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get("input")))
+    }
+}
