@@ -14,7 +14,8 @@ use xmtp_client::{Client, ClientOptions, KeyStore, MemoryKeyStore, Network};
 
 async fn agent(url: &str, dir: &std::path::Path, name: &str) -> Agent {
     let keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
-    let options = ClientOptions::new(Network::Url(url.to_owned()), dir.join(format!("{name}.xmtp.db")), keys);
+    let options =
+        ClientOptions::new(Network::Url(url.to_owned()), dir.join(format!("{name}.xmtp.db")), keys);
     let client = Client::open(options).await.unwrap();
     Agent::open(client, AgentConfig::new(name, dir.join(format!("{name}.agent.db")))).await.unwrap()
 }
@@ -29,11 +30,13 @@ async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (calls, burst, connects) = if quick { (100, 256, 3) } else { (1000, 2000, 10) };
     let dir = tempfile::tempdir().unwrap();
-    let node = xmtp_node::start(xmtp_node::NodeConfig::local(dir.path().join("node.db"))).await.unwrap();
+    let node =
+        xmtp_node::start(xmtp_node::NodeConfig::local(dir.path().join("node.db"))).await.unwrap();
     let url = node.url().to_owned();
     println!("coworker-runtime benchmarks ({})", if quick { "quick" } else { "full run" });
 
-    let (alice, bob) = (agent(&url, dir.path(), "alice").await, agent(&url, dir.path(), "bob").await);
+    let (alice, bob) =
+        (agent(&url, dir.path(), "alice").await, agent(&url, dir.path(), "bob").await);
     let mut spec = SkillSpec::new("echo", "echoes");
     spec.input_schema = json!({"n": "int"});
     spec.output_schema = json!({"n": "int"});
