@@ -359,6 +359,11 @@ impl Agent {
         Ok(self.inner.store.receipts().await?.into_iter().map(|(_, r)| r).collect())
     }
 
+    /// Every receipt as CSV (header row first), for accounting; JSON is `receipts()` serialised.
+    pub async fn receipts_csv(&self) -> Result<String> {
+        Ok(receipt::to_csv(self.receipts().await?.iter()))
+    }
+
     /// OKRs this agent initiated or accepted.
     pub async fn okrs(&self) -> Result<Vec<Okr>> {
         self.inner.store.okrs().await

@@ -158,6 +158,9 @@ async fn connect_discover_call_and_the_trust_ladder() {
     let task = ok.task_id.clone();
     assert!(alice.receipts().await.unwrap().iter().any(|r| r.receipt.task_id == task));
     assert!(bob.receipts().await.unwrap().iter().any(|r| r.receipt.task_id == task));
+    let csv = alice.receipts_csv().await.unwrap();
+    assert!(csv.starts_with("id,task_id,caller,provider,skill,"), "{csv}");
+    assert!(csv.lines().any(|line| line.contains(&task)));
 
     // A trust request above the ceiling waits for the owner; approval answers it.
     let mut bob_events = bob.subscribe();
