@@ -194,7 +194,6 @@ pub mod kind {
     // Ours.
     pub const TASK_PROGRESS: &str = "task_progress";
     pub const TASK_CANCEL: &str = "task_cancel";
-    pub const RECEIPT: &str = "receipt";
     pub const OKR_UPDATE: &str = "okr_update";
 
     /// Types that answer a request we sent (matched against an outstanding correlation id).
@@ -212,7 +211,6 @@ pub mod kind {
         GROUP_TASK_ERROR,
         ERROR,
         TASK_PROGRESS,
-        RECEIPT,
     ];
 }
 
@@ -279,6 +277,33 @@ pub struct TrustAnswer {
     /// `pending` while a human decides (ours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+}
+
+impl TrustAnswer {
+    /// A grant: the asker now holds `tier`.
+    pub fn grant(tier: crate::trust::Tier, reason: &str) -> Self {
+        Self {
+            granted: true,
+            granted_tier: Some(tier.into()),
+            reason: reason.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// A denial of `requested` (if it was a valid tier).
+    pub fn deny(requested: Option<crate::trust::Tier>, reason: &str) -> Self {
+        Self {
+            granted: false,
+            requested_tier: requested.map(u8::from),
+            reason: reason.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// `trust_grant` or `trust_deny`.
+    pub fn kind(&self) -> &'static str {
+        if self.granted { kind::TRUST_GRANT } else { kind::TRUST_DENY }
+    }
 }
 
 /// `task_request` / `group_task_request`.

@@ -256,8 +256,6 @@ pub enum FailureCode {
     Busy,
     /// The sender's tier is too low for the message type.
     TrustTierTooLow,
-    /// The caller's side: the call could not be sent or the answer was unusable.
-    Transport,
 }
 
 impl FailureCode {
@@ -273,7 +271,6 @@ impl FailureCode {
             Self::Cancelled => "CANCELLED",
             Self::Busy => "BUSY",
             Self::TrustTierTooLow => "TRUST_TIER_TOO_LOW",
-            Self::Transport => "TRANSPORT",
         }
     }
 
@@ -289,7 +286,6 @@ impl FailureCode {
             Self::Cancelled,
             Self::Busy,
             Self::TrustTierTooLow,
-            Self::Transport,
         ]
         .into_iter()
         .find(|c| c.as_str() == text)

@@ -144,10 +144,25 @@ pub(crate) struct Registered {
 
 /// A caller waiting for an answer with a correlation id.
 pub(crate) struct Waiter {
+    /// The peer that was asked: the only one whose answer counts.
     pub(crate) peer: String,
-    /// `None` for asynchronous calls: the answer is stored and announced as an event.
-    pub(crate) reply: Option<oneshot::Sender<Answer>>,
-    pub(crate) task_id: Option<String>,
+    pub(crate) reply: Reply,
+}
+
+/// Where an answer goes.
+pub(crate) enum Reply {
+    /// To a caller awaiting it.
+    Wait(oneshot::Sender<Answer>),
+    /// An asynchronous call: the answer is settled, stored and announced as an event.
+    Async(PendingCall),
+}
+
+/// What the caller checks a call's receipt against.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingCall {
+    pub(crate) task_id: String,
+    pub(crate) skill: String,
+    pub(crate) input_sha256: String,
 }
 
 /// An envelope answering one of our requests, with the installation that sent it.
@@ -227,6 +242,20 @@ impl Agent {
     /// Opens the agent's state and loads visibility choices and open asynchronous calls.
     pub async fn open(client: Client, config: AgentConfig) -> Result<Self> {
         let store = Store::open(&config.database).await?;
+        let interrupted = coworker_protocol::envelope::TaskResult {
+            success: false,
+            error: Some(
+                "the provider restarted while the task ran; retry with a new task id".into(),
+            ),
+            error_code: Some(coworker_protocol::FailureCode::Cancelled.as_str().to_owned()),
+            ..Default::default()
+        };
+        let settled = store
+            .settle_interrupted_tasks(&serde_json::to_string(&interrupted).unwrap_or_default())
+            .await?;
+        if settled > 0 {
+            tracing::warn!(settled, "tasks interrupted by the last shutdown were marked cancelled");
+        }
         let exposed = store.visibility().await?.into_iter().collect();
         let watermarks = store.watermarks().await?.into_iter().collect();
         let (events, _) = broadcast::channel(4096);
@@ -247,9 +276,15 @@ impl Agent {
         };
         let agent = Self { inner: Arc::new(inner) };
         for call in agent.inner.store.open_calls().await? {
+            let input: serde_json::Value = serde_json::from_str(&call.input).unwrap_or_default();
+            let pending = PendingCall {
+                task_id: call.task_id,
+                skill: call.skill,
+                input_sha256: coworker_protocol::receipt::digest(&input),
+            };
             lock(&agent.inner.outstanding).insert(
                 call.correlation_id,
-                Waiter { peer: call.peer, reply: None, task_id: Some(call.task_id) },
+                Waiter { peer: call.peer, reply: Reply::Async(pending) },
             );
         }
         Ok(agent)
@@ -379,12 +414,7 @@ impl Agent {
         let answer = if approve {
             let tier = current.max(record.requested);
             self.change_tier(&record.peer, tier, "approved").await?;
-            envelope::TrustAnswer {
-                granted: true,
-                granted_tier: Some(tier.into()),
-                reason: "approved by the owner".into(),
-                ..Default::default()
-            }
+            envelope::TrustAnswer::grant(tier, "approved by the owner")
         } else {
             self.audit(
                 &record.peer,
@@ -396,16 +426,10 @@ impl Agent {
                 },
             )
             .await;
-            envelope::TrustAnswer {
-                granted: false,
-                requested_tier: Some(record.requested.into()),
-                reason: "denied by the owner".into(),
-                ..Default::default()
-            }
+            envelope::TrustAnswer::deny(Some(record.requested), "denied by the owner")
         };
-        let kind = if approve { kind::TRUST_GRANT } else { kind::TRUST_DENY };
         let conversation = self.dm(&record.peer).await?;
-        self.send(&conversation, kind, &answer, record.correlation_id.as_deref()).await
+        self.send(&conversation, answer.kind(), &answer, record.correlation_id.as_deref()).await
     }
 
     /// The audit log, newest first.
@@ -462,8 +486,9 @@ impl Agent {
     /// agent was not running, and the intake loop.
     pub async fn serve(&self) -> Result<Serving> {
         let mut events = self.inner.client.subscribe();
+        // The stream syncs every conversation before it subscribes; its messages arrive as
+        // events. Catch-up handles what was stored before the agent last stopped.
         let stream = self.inner.client.stream();
-        self.inner.client.sync_all().await?;
         self.catch_up().await?;
         let agent = self.clone();
         let intake = tokio::spawn(async move {
@@ -572,16 +597,12 @@ impl Agent {
         let decision = trust::gate(&envelope.kind, tier);
         if !decision.allowed {
             self.audit(&peer, &envelope.kind, decision.clone()).await;
-            let refusal = envelope::ErrorPayload {
-                code: "TRUST_TIER_TOO_LOW".into(),
-                message: decision.reason,
-            };
             let code = if decision.rule == "unknown_type" {
                 "UNKNOWN_MESSAGE_TYPE"
             } else {
                 "TRUST_TIER_TOO_LOW"
             };
-            let refusal = envelope::ErrorPayload { code: code.into(), ..refusal };
+            let refusal = envelope::ErrorPayload { code: code.into(), message: decision.reason };
             let _ = self
                 .send(
                     &message.conversation,
@@ -642,32 +663,25 @@ impl Agent {
             Ok(Some(waiter)) => {
                 let answer = Answer { envelope, installation };
                 match waiter.reply {
-                    Some(reply) => {
+                    Reply::Wait(reply) => {
                         let _ = reply.send(answer);
                     }
-                    None => self.finish_async_call(peer, waiter.task_id, answer).await,
+                    Reply::Async(call) => self.finish_async_call(peer, &call, answer).await,
                 }
             }
         }
     }
 
     /// Registers a waiter for `correlation_id` from `peer`.
-    pub(crate) fn expect(
-        &self,
-        correlation_id: &str,
-        peer: &str,
-        task_id: Option<&str>,
-    ) -> oneshot::Receiver<Answer> {
+    pub(crate) fn expect(&self, correlation_id: &str, peer: &str) -> oneshot::Receiver<Answer> {
         let (reply, answer) = oneshot::channel();
-        lock(&self.inner.outstanding).insert(
-            correlation_id.to_owned(),
-            Waiter {
-                peer: peer.to_owned(),
-                reply: Some(reply),
-                task_id: task_id.map(str::to_owned),
-            },
-        );
+        self.expect_with(correlation_id, peer, Reply::Wait(reply));
         answer
+    }
+
+    pub(crate) fn expect_with(&self, correlation_id: &str, peer: &str, reply: Reply) {
+        lock(&self.inner.outstanding)
+            .insert(correlation_id.to_owned(), Waiter { peer: peer.to_owned(), reply });
     }
 
     pub(crate) fn forget(&self, correlation_id: &str) {
@@ -684,7 +698,7 @@ impl Agent {
     ) -> Result<Answer> {
         let conversation = self.dm(peer).await?;
         let correlation = self.uuid();
-        let answer = self.expect(&correlation, peer, None);
+        let answer = self.expect(&correlation, peer);
         if let Err(e) = self.send(&conversation, message_type, payload, Some(&correlation)).await {
             self.forget(&correlation);
             return Err(e);

@@ -12,7 +12,7 @@ use coworker_protocol::{Invite, Okr, SignedReceipt, SkillCard};
 use serde_json::Value;
 use tokio::task::JoinSet;
 
-use crate::agent::{Agent, AgentEvent, Answer};
+use crate::agent::{Agent, AgentEvent, Answer, PendingCall, Reply};
 use crate::error::{CallError, Result, RuntimeError};
 use crate::store::{CallRecord, Peer};
 
@@ -34,8 +34,9 @@ pub struct CallResult {
     pub task_id: String,
     /// The output.
     pub output: Value,
-    /// The provider's verified receipt.
-    pub receipt: SignedReceipt,
+    /// The provider's verified receipt; `None` from providers that sign none (the Python
+    /// original).
+    pub receipt: Option<SignedReceipt>,
     /// Round trip as the caller measured it.
     pub elapsed: Duration,
 }
@@ -145,7 +146,12 @@ impl Agent {
         let task_id = options.task_id.clone().unwrap_or_else(|| self.uuid());
         let correlation = self.uuid();
         let wait = options.timeout.unwrap_or(self.inner.config.deadline);
-        let answer = self.expect(&correlation, peer, Some(&task_id));
+        let pending = PendingCall {
+            task_id: task_id.clone(),
+            skill: skill.to_owned(),
+            input_sha256: receipt::digest(&input),
+        };
+        let answer = self.expect(&correlation, peer);
         if let Err(e) =
             self.send_call(peer, skill, &input, &task_id, &correlation, options.version, wait).await
         {
@@ -158,7 +164,7 @@ impl Agent {
                 CallError::Timeout(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)).into()
             );
         };
-        let (output, receipt) = self.settle(peer, &task_id, answer).await?;
+        let (output, receipt) = self.settle(peer, &pending, answer).await?;
         Ok(CallResult { task_id, output, receipt, elapsed: started.elapsed() })
     }
 
@@ -167,17 +173,12 @@ impl Agent {
     pub async fn call_async(&self, peer: &str, skill: &str, input: Value) -> Result<String> {
         let task_id = self.uuid();
         let correlation = self.uuid();
-        {
-            let mut outstanding = crate::agent::lock(&self.inner.outstanding);
-            outstanding.insert(
-                correlation.clone(),
-                crate::agent::Waiter {
-                    peer: peer.to_owned(),
-                    reply: None,
-                    task_id: Some(task_id.clone()),
-                },
-            );
-        }
+        let pending = PendingCall {
+            task_id: task_id.clone(),
+            skill: skill.to_owned(),
+            input_sha256: receipt::digest(&input),
+        };
+        self.expect_with(&correlation, peer, Reply::Async(pending));
         if let Err(e) =
             self.send_call(peer, skill, &input, &task_id, &correlation, None, Duration::ZERO).await
         {
@@ -239,32 +240,31 @@ impl Agent {
         self.send(&conversation, kind::TASK_REQUEST, &request, Some(correlation)).await
     }
 
-    pub(crate) async fn finish_async_call(
-        &self,
-        peer: &str,
-        task_id: Option<String>,
-        answer: Answer,
-    ) {
-        let Some(task_id) = task_id else { return };
-        let status = match self.settle(peer, &task_id, answer).await {
+    pub(crate) async fn finish_async_call(&self, peer: &str, call: &PendingCall, answer: Answer) {
+        let status = match self.settle(peer, call, answer).await {
             Ok(_) => "completed".to_owned(),
             Err(RuntimeError::Call(CallError::Failed { code, .. })) => {
                 format!("failed:{}", code.as_str())
             }
             Err(e) => format!("failed:{}", e.code()),
         };
-        self.emit(AgentEvent::CallFinished { peer: peer.to_owned(), task_id, status });
+        self.emit(AgentEvent::CallFinished {
+            peer: peer.to_owned(),
+            task_id: call.task_id.clone(),
+            status,
+        });
     }
 
-    /// Turns an answer into the call's outcome: verifies the receipt, stores both, applies
-    /// failure decay.
+    /// Turns an answer into the call's outcome: verifies the receipt (when the provider signs
+    /// one; the Python original does not), stores both, applies failure decay.
     async fn settle(
         &self,
         peer: &str,
-        task_id: &str,
+        call: &PendingCall,
         answer: Answer,
-    ) -> Result<(Value, SignedReceipt)> {
+    ) -> Result<(Value, Option<SignedReceipt>)> {
         let now = self.now_ms();
+        let task_id = call.task_id.as_str();
         let kind = answer.envelope.kind.as_str();
         if !matches!(
             kind,
@@ -274,17 +274,10 @@ impl Agent {
                 | kind::GROUP_TASK_ERROR
         ) {
             let error = refusal(&answer);
-            let body = serde_json::json!({"error": error.to_string()}).to_string();
-            self.inner
-                .store
-                .finish_call(
-                    task_id,
-                    &format!("failed:{}", FailureCode::TrustTierTooLow.as_str()),
-                    &body,
-                    None,
-                    now,
-                )
-                .await?;
+            let CallError::Failed { code, message, .. } = &error else { return Err(error.into()) };
+            let body = serde_json::json!({"error": message}).to_string();
+            let status = format!("failed:{}", code.as_str());
+            self.inner.store.finish_call(task_id, &status, &body, None, now).await?;
             return Err(error.into());
         }
         let result: TaskResult =
@@ -297,10 +290,8 @@ impl Agent {
                     .try_into()
                     .map_err(|_| CallError::BadAnswer("sender installation".into()))?;
                 signed.verify(&installation).map_err(|e| CallError::BadAnswer(e.to_string()))?;
-                let input = self.inner.store.open_call_input(task_id).await?.unwrap_or_default();
-                let digest = receipt::digest(&serde_json::from_str(&input).unwrap_or(Value::Null));
                 signed
-                    .matches(task_id, self.inbox_id(), peer, &signed.receipt.skill, &digest)
+                    .matches(task_id, self.inbox_id(), peer, &call.skill, &call.input_sha256)
                     .map_err(|e| CallError::BadAnswer(e.to_string()))?;
                 Some(signed.clone())
             }
@@ -320,8 +311,6 @@ impl Agent {
                 .store
                 .finish_call(task_id, "completed", &output.to_string(), receipt.as_ref(), now)
                 .await?;
-            let receipt =
-                receipt.ok_or_else(|| CallError::BadAnswer("the answer has no receipt".into()))?;
             Ok((output, receipt))
         } else {
             let code =

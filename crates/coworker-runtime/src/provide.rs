@@ -90,12 +90,8 @@ impl Agent {
         let request: envelope::TrustRequest = match envelope.payload() {
             Ok(request) => request,
             Err(e) => {
-                let deny = envelope::TrustAnswer {
-                    granted: false,
-                    reason: e.to_string(),
-                    ..Default::default()
-                };
-                return self.send(conversation, kind::TRUST_DENY, &deny, corr).await;
+                let deny = envelope::TrustAnswer::deny(None, &e.to_string());
+                return self.send(conversation, deny.kind(), &deny, corr).await;
             }
         };
         let action = format!("trust_request {}", request.requested_tier);
@@ -115,23 +111,13 @@ impl Agent {
                     },
                 )
                 .await;
-                let grant = envelope::TrustAnswer {
-                    granted: true,
-                    granted_tier: Some(held.into()),
-                    reason: "already held".into(),
-                    ..Default::default()
-                };
-                self.send(conversation, kind::TRUST_GRANT, &grant, corr).await
+                let grant = envelope::TrustAnswer::grant(held, "already held");
+                self.send(conversation, grant.kind(), &grant, corr).await
             }
             TrustRequestOutcome::Granted(granted) => {
                 self.change_tier(peer, granted, "auto_grant").await?;
-                let grant = envelope::TrustAnswer {
-                    granted: true,
-                    granted_tier: Some(granted.into()),
-                    reason: "granted by policy".into(),
-                    ..Default::default()
-                };
-                self.send(conversation, kind::TRUST_GRANT, &grant, corr).await
+                let grant = envelope::TrustAnswer::grant(granted, "granted by policy");
+                self.send(conversation, grant.kind(), &grant, corr).await
             }
             TrustRequestOutcome::NeedsApproval(requested) => {
                 let id = self
@@ -168,8 +154,8 @@ impl Agent {
                     },
                 )
                 .await;
-                let deny = envelope::TrustAnswer { granted: false, reason, ..Default::default() };
-                self.send(conversation, kind::TRUST_DENY, &deny, corr).await
+                let deny = envelope::TrustAnswer::deny(None, &reason);
+                self.send(conversation, deny.kind(), &deny, corr).await
             }
         }
     }
@@ -204,6 +190,9 @@ impl Agent {
                 return Ok(());
             }
         }
+        // The original's synchronous calls carry no task id: their correlation id stands in
+        // (kept apart from real task ids in the run-once table).
+        let task_id = request.task_id.clone().unwrap_or_else(|| correlation.clone());
         let task_key =
             request.task_id.clone().unwrap_or_else(|| format!("correlation:{correlation}"));
         let Some(registered) = self.callable(&request.skill, tier) else {
@@ -254,7 +243,7 @@ impl Agent {
         let started = Instant::now();
         let input_digest = receipt::digest(&request.input);
         let outcome =
-            self.execute(peer, &registered, &request, &task_key, &correlation, conversation).await;
+            self.execute(&key, &registered, &request, &task_id, &correlation, conversation).await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let (status, output_digest) = match &outcome {
             Ok(output) => ("completed".to_owned(), receipt::digest(output)),
@@ -262,7 +251,7 @@ impl Agent {
         };
         let signed = Receipt {
             id: self.uuid(),
-            task_id: request.task_id.clone().unwrap_or_else(|| correlation.clone()),
+            task_id,
             caller: peer.to_owned(),
             provider: self.inbox_id().to_owned(),
             skill: request.skill.clone(),
@@ -309,10 +298,10 @@ impl Agent {
     /// Validates, waits for a slot, runs the handler within the deadline, checks the output.
     async fn execute(
         &self,
-        peer: &str,
+        key: &(String, String),
         registered: &std::sync::Arc<crate::agent::Registered>,
         request: &TaskRequest,
-        task_key: &str,
+        task_id: &str,
         correlation: &str,
         conversation: &ConversationId,
     ) -> Result<Value, Failure> {
@@ -328,8 +317,8 @@ impl Agent {
             .map_err(|_| Failure::new(FailureCode::Busy, "the agent is shutting down"))?;
         let (progress, mut updates) = tokio::sync::mpsc::unbounded_channel();
         let context = CallContext {
-            caller: peer.to_owned(),
-            task_id: request.task_id.clone().unwrap_or_else(|| correlation.to_owned()),
+            caller: key.0.clone(),
+            task_id: task_id.to_owned(),
             progress: Some(progress),
         };
         let handler = registered.handler.clone();
@@ -338,15 +327,13 @@ impl Agent {
             let _slot = slot;
             handler.run(input, context).await
         });
-        if let Some(task) =
-            lock(&self.inner.running).get_mut(&(peer.to_owned(), task_key.to_owned()))
-        {
+        if let Some(task) = lock(&self.inner.running).get_mut(key) {
             task.abort = Some(run.abort_handle());
         }
         let remaining = deadline.saturating_sub(started.elapsed());
         let agent = self.clone();
         let (task_id, correlation, conversation) =
-            (context_task_id(request, correlation), correlation.to_owned(), conversation.clone());
+            (task_id.to_owned(), correlation.to_owned(), conversation.clone());
         let forward = tokio::spawn(async move {
             while let Some((percent, status_text)) = updates.recv().await {
                 let progress =
@@ -457,7 +444,7 @@ impl Agent {
         else {
             return Ok(());
         };
-        let known = self.inner.store.okrs().await?.into_iter().find(|o| o.id == update.id);
+        let known = self.inner.store.okr(&update.id).await?;
         let Some(known) = known.filter(|o| o.initiator == peer) else { return Ok(()) };
         if known.status == update.status && known.steps == update.steps {
             return Ok(());
@@ -474,10 +461,6 @@ impl Agent {
         }
         Ok(())
     }
-}
-
-fn context_task_id(request: &TaskRequest, correlation: &str) -> String {
-    request.task_id.clone().unwrap_or_else(|| correlation.to_owned())
 }
 
 fn failure_result(failure: &Failure, task_id: Option<String>, duration_ms: u64) -> TaskResult {

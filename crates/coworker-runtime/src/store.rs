@@ -76,7 +76,7 @@ fn tier(value: i64) -> Tier {
     u8::try_from(value).ok().and_then(|v| Tier::try_from(v).ok()).unwrap_or_default()
 }
 
-fn ms(value: i64) -> u64 {
+fn unsigned(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
@@ -220,6 +220,16 @@ impl Store {
         Ok(Some(row.get("response")))
     }
 
+    /// Gives tasks that were running when the process stopped the answer `response`: they
+    /// will not finish, and a retry must not wait forever nor run them a second time.
+    pub(crate) async fn settle_interrupted_tasks(&self, response: &str) -> Result<u64> {
+        Ok(sqlx::query("UPDATE served_tasks SET response = ? WHERE response IS NULL")
+            .bind(response)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
     pub(crate) async fn finish_task(
         &self,
         peer: &str,
@@ -339,6 +349,14 @@ impl Store {
         Ok(())
     }
 
+    pub(crate) async fn okr(&self, id: &str) -> Result<Option<Okr>> {
+        let row = sqlx::query("SELECT body FROM okrs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| serde_json::from_str(r.get::<&str, _>("body")).ok()))
+    }
+
     pub(crate) async fn okrs(&self) -> Result<Vec<Okr>> {
         let rows =
             sqlx::query("SELECT body FROM okrs ORDER BY updated_ms").fetch_all(&self.pool).await?;
@@ -373,7 +391,7 @@ impl Store {
         Ok(rows
             .iter()
             .map(|r| AuditEntry {
-                at_ms: ms(r.get("at_ms")),
+                at_ms: unsigned(r.get("at_ms")),
                 peer: r.get("peer"),
                 action: r.get("action"),
                 decision: Decision {
@@ -463,7 +481,7 @@ impl Store {
         let rows = sqlx::query("SELECT conversation, sent_ns FROM watermarks")
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(|r| (r.get("conversation"), ms(r.get("sent_ns")))).collect())
+        Ok(rows.iter().map(|r| (r.get("conversation"), unsigned(r.get("sent_ns")))).collect())
     }
 
     pub(crate) async fn save_watermarks(&self, marks: &[(Vec<u8>, u64)]) -> Result<()> {
@@ -500,15 +518,4 @@ async fn insert_receipt(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-impl Store {
-    /// The input JSON of a call we made.
-    pub(crate) async fn open_call_input(&self, task_id: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT input FROM calls WHERE task_id = ?")
-            .bind(task_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| r.get("input")))
-    }
 }

@@ -130,8 +130,9 @@ async fn connect_discover_call_and_the_trust_ladder() {
         .await
         .unwrap();
     assert_eq!(ok.output, json!({"translated": "HI"}));
-    assert_eq!(ok.receipt.receipt.provider, bob.inbox_id());
-    assert_eq!(ok.receipt.receipt.status, "completed");
+    let receipt = &ok.receipt.as_ref().expect("our providers sign receipts").receipt;
+    assert_eq!((receipt.provider.as_str(), receipt.skill.as_str()), (bob.inbox_id(), "translate"));
+    assert_eq!(receipt.status, "completed");
     for hidden in ["secret", "audit", "nonexistent"] {
         let err = alice
             .call(bob.inbox_id(), hidden, json!({}), CallOptions::default())
@@ -242,17 +243,12 @@ async fn forged_identities_unsolicited_answers_and_garbage_execute_nothing() {
     let demote = json!({"protocol": "coworker", "version": "1.0", "type": "trust_request",
         "payload": {"requested_tier": 0}, "sender_wallet": alice.client().address(), "correlation_id": "c-demote"});
     mallory.client().send_text(&dm, &demote.to_string()).await.unwrap();
-    // Garbage and an oversize envelope.
+    // A malformed envelope (oversize ones are refused by `Envelope::parse`, unit-tested).
     mallory
         .client()
         .send_text(&dm, r#"{"protocol":"coworker","version":"1.0","payload":[]}"#)
         .await
         .unwrap();
-    let huge = format!(
-        r#"{{"protocol":"coworker","version":"1.0","type":"ping","payload":{{"message":"{}"}}}}"#,
-        "x".repeat(1_100_000)
-    );
-    let _ = mallory.client().send_text(&dm, &huge).await;
     // An unsolicited answer to alice.
     let to_alice = mallory.client().dm(alice.inbox_id()).await.unwrap();
     let unsolicited = json!({"protocol": "coworker", "version": "1.0", "type": "task_response",
