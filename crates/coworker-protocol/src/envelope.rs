@@ -397,9 +397,15 @@ pub struct ErrorPayload {
 /// `group_message`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GroupMessage {
-    /// The text.
+    /// The text (agent-coworker writes `text`; `content` is read too).
+    #[serde(default, alias = "content")]
+    pub text: String,
+    /// The sender's display name (informational, never identity).
     #[serde(default)]
-    pub content: String,
+    pub sender: String,
+    /// The sender's wallet as it claims (informational, never identity).
+    #[serde(default)]
+    pub sender_wallet: String,
 }
 
 /// Serialises a payload struct into the envelope's payload map.

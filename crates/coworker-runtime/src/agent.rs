@@ -584,7 +584,12 @@ impl Agent {
             }
         };
         if kind::RESPONSES.contains(&envelope.kind.as_str()) {
-            self.on_answer(&peer, message.sender_installation, envelope).await;
+            self.on_answer(&peer, &message.conversation, message.sender_installation, envelope)
+                .await;
+            return;
+        }
+        // A group request naming another member is not ours to run, refuse or audit.
+        if envelope.kind == kind::GROUP_TASK_REQUEST && !self.targeted(&envelope) {
             return;
         }
         let tier = match self.tier(&peer).await {
@@ -622,9 +627,34 @@ impl Agent {
         });
     }
 
+    async fn is_group(&self, conversation: &ConversationId) -> bool {
+        self.inner
+            .client
+            .conversation(conversation)
+            .await
+            .is_ok_and(|c| c.kind == xmtp_client::ConversationKind::Group)
+    }
+
+    /// Whether a group task request names this agent (by inbox id or by wallet, as
+    /// agent-coworker does; naming nobody means anyone may run it).
+    fn targeted(&self, envelope: &Envelope) -> bool {
+        let field = |name: &str| {
+            envelope.payload.get(name).and_then(serde_json::Value::as_str).filter(|v| !v.is_empty())
+        };
+        field("target_inbox").is_none_or(|t| t == self.inbox_id())
+            && field("target_wallet")
+                .is_none_or(|w| w.eq_ignore_ascii_case(&self.inner.client.address()))
+    }
+
     /// An answer is accepted only for an outstanding correlation id and only from the peer
-    /// that was asked.
-    async fn on_answer(&self, peer: &str, installation: Vec<u8>, envelope: Envelope) {
+    /// that was asked. Group answers meant for other members are ignored without a record.
+    async fn on_answer(
+        &self,
+        peer: &str,
+        conversation: &ConversationId,
+        installation: Vec<u8>,
+        envelope: Envelope,
+    ) {
         let correlation = envelope.correlation_id.clone().unwrap_or_default();
         let outcome = {
             let mut outstanding = lock(&self.inner.outstanding);
@@ -636,6 +666,8 @@ impl Agent {
             }
         };
         match outcome {
+            // In a group, every member sees every answer; those for others are not attacks.
+            Err("unsolicited_answer") if self.is_group(conversation).await => {}
             Err(rule) => {
                 self.audit(
                     peer,

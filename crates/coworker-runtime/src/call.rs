@@ -27,6 +27,23 @@ pub struct CallOptions {
     pub version: Option<String>,
 }
 
+/// Where a call goes.
+#[derive(Debug, Clone)]
+pub(crate) enum Route {
+    /// The DM with this provider.
+    Dm(String),
+    /// A group, naming the member that runs it (and its wallet, which agent-coworker matches).
+    Group { id: xmtp_client::ConversationId, member: String, wallet: Option<String> },
+}
+
+impl Route {
+    fn provider(&self) -> &str {
+        match self {
+            Self::Dm(peer) | Self::Group { member: peer, .. } => peer,
+        }
+    }
+}
+
 /// A successful call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallResult {
@@ -58,14 +75,7 @@ impl Agent {
     /// installation of that inbox), opens the DM and discovers what the peer shows us.
     pub async fn connect(&self, code: &str) -> Result<Peer> {
         let invite = Invite::parse(code, self.now_ms() / 1000)?;
-        if let Some(signer) = invite.signer {
-            let state = self.inner.client.inbox_state(&invite.inbox_id).await?;
-            if !state.installation_keys().any(|k| k == signer) {
-                return Err(RuntimeError::InvalidInput(
-                    "the invite was not signed by an installation of that inbox".into(),
-                ));
-            }
-        }
+        self.check_invite(&invite).await?;
         self.inner
             .store
             .save_peer_info(&invite.inbox_id, Some(&invite.name), None, self.now_ms())
@@ -78,6 +88,19 @@ impl Agent {
             .into_iter()
             .find(|p| p.inbox_id == invite.inbox_id)
             .ok_or_else(|| RuntimeError::NotFound(invite.inbox_id))
+    }
+
+    /// A signed invite must be signed by an installation of the inbox it names.
+    pub(crate) async fn check_invite(&self, invite: &Invite) -> Result<()> {
+        if let Some(signer) = invite.signer {
+            let state = self.inner.client.inbox_state(&invite.inbox_id).await?;
+            if !state.installation_keys().any(|k| k == signer) {
+                return Err(RuntimeError::InvalidInput(
+                    "the invite was not signed by an installation of that inbox".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Round trip of a ping.
@@ -142,6 +165,19 @@ impl Agent {
         input: Value,
         options: CallOptions,
     ) -> Result<CallResult> {
+        self.call_via(Route::Dm(peer.to_owned()), skill, input, options).await
+    }
+
+    /// A call in the DM with the provider or in a group naming it.
+    pub(crate) async fn call_via(
+        &self,
+        route: Route,
+        skill: &str,
+        input: Value,
+        options: CallOptions,
+    ) -> Result<CallResult> {
+        let peer = route.provider().to_owned();
+        let peer = peer.as_str();
         let started = Instant::now();
         let task_id = options.task_id.clone().unwrap_or_else(|| self.uuid());
         let correlation = self.uuid();
@@ -152,8 +188,9 @@ impl Agent {
             input_sha256: receipt::digest(&input),
         };
         let answer = self.expect(&correlation, peer);
-        if let Err(e) =
-            self.send_call(peer, skill, &input, &task_id, &correlation, options.version, wait).await
+        if let Err(e) = self
+            .send_call(&route, skill, &input, &task_id, &correlation, options.version, wait)
+            .await
         {
             self.forget(&correlation);
             return Err(e);
@@ -179,13 +216,23 @@ impl Agent {
             input_sha256: receipt::digest(&input),
         };
         self.expect_with(&correlation, peer, Reply::Async(pending));
-        if let Err(e) =
-            self.send_call(peer, skill, &input, &task_id, &correlation, None, Duration::ZERO).await
+        let route = Route::Dm(peer.to_owned());
+        if let Err(e) = self
+            .send_call(&route, skill, &input, &task_id, &correlation, None, Duration::ZERO)
+            .await
         {
             self.forget(&correlation);
             return Err(e);
         }
         Ok(task_id)
+    }
+
+    /// Asks the provider to stop a task; the call then ends with `CANCELLED` (unless it
+    /// finished first).
+    pub async fn cancel(&self, peer: &str, task_id: &str) -> Result<()> {
+        let conversation = self.dm(peer).await?;
+        let cancel = envelope::TaskCancel { task_id: task_id.to_owned() };
+        self.send(&conversation, kind::TASK_CANCEL, &cancel, None).await
     }
 
     /// An asynchronous call's outcome: `None` while it is pending.
@@ -209,7 +256,7 @@ impl Agent {
     #[allow(clippy::too_many_arguments)]
     async fn send_call(
         &self,
-        peer: &str,
+        route: &Route,
         skill: &str,
         input: &Value,
         task_id: &str,
@@ -220,7 +267,7 @@ impl Agent {
         let record = CallRecord {
             task_id: task_id.to_owned(),
             correlation_id: correlation.to_owned(),
-            peer: peer.to_owned(),
+            peer: route.provider().to_owned(),
             skill: skill.to_owned(),
             input: input.to_string(),
         };
@@ -236,8 +283,20 @@ impl Agent {
             deadline_ms: (!wait.is_zero())
                 .then(|| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
         };
-        let conversation = self.dm(peer).await?;
-        self.send(&conversation, kind::TASK_REQUEST, &request, Some(correlation)).await
+        match route {
+            Route::Dm(peer) => {
+                let conversation = self.dm(peer).await?;
+                self.send(&conversation, kind::TASK_REQUEST, &request, Some(correlation)).await
+            }
+            Route::Group { id, member, wallet } => {
+                let request = TaskRequest {
+                    target_inbox: Some(member.clone()),
+                    target_wallet: wallet.clone(),
+                    ..request
+                };
+                self.send(id, kind::GROUP_TASK_REQUEST, &request, Some(correlation)).await
+            }
+        }
     }
 
     pub(crate) async fn finish_async_call(&self, peer: &str, call: &PendingCall, answer: Answer) {

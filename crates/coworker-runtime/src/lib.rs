@@ -9,6 +9,7 @@
 //! | [`agent`] | `Agent`, its configuration, skills and visibility, trust administration, events, and the intake loop (XMTP message → envelope → trust gate → action) |
 //! | `provide` | the provider side: ping, discover, trust requests, task execution (once per task id, bounded, with deadlines, signed receipts), plans |
 //! | `call` | the caller side: invites and connect, discover, trust requests, calls (waiting or asynchronous), receipts, collaborate → OKR |
+//! | [`group`] | groups of humans and agents: create from inbox ids, invites or addresses; chat; call a named member's skill; members' tiers for badges |
 //! | [`handler`] | how a skill runs: a Rust closure or an external command (JSON on stdin/stdout) |
 //! | `store` | the SQLite state: peers, visibility, served tasks, calls, receipts, OKRs, audit, trust requests, watermarks |
 //!
@@ -18,6 +19,7 @@
 pub mod agent;
 mod call;
 pub mod error;
+pub mod group;
 pub mod handler;
 mod provide;
 mod store;
@@ -26,5 +28,6 @@ pub use agent::{Agent, AgentConfig, AgentEvent, Ids, RandomIds, Serving};
 pub use call::{CallOptions, CallResult};
 pub use coworker_protocol as protocol;
 pub use error::{CallError, Result, RuntimeError};
+pub use group::{Group, GroupMember};
 pub use handler::{CallContext, Command, Handler, SkillFailure};
 pub use store::{AuditEntry, Peer, TrustRequestRecord};

@@ -70,7 +70,7 @@ impl Agent {
                 self.emit(AgentEvent::Chat {
                     conversation: conversation.to_string(),
                     sender: peer.to_owned(),
-                    text: message.content,
+                    text: message.text,
                 });
                 Ok(())
             }
@@ -180,16 +180,6 @@ impl Agent {
                     .await;
             }
         };
-        if group {
-            // Group requests name the member that should run them; others stay silent.
-            let me = request.target_inbox.as_deref().is_none_or(|t| t == self.inbox_id());
-            let wallet = request.target_wallet.as_deref().is_none_or(|w| {
-                w.is_empty() || w.eq_ignore_ascii_case(&self.inner.client.address())
-            });
-            if !(me && wallet) {
-                return Ok(());
-            }
-        }
         // The original's synchronous calls carry no task id: their correlation id stands in
         // (kept apart from real task ids in the run-once table).
         let task_id = request.task_id.clone().unwrap_or_else(|| correlation.clone());

@@ -1,5 +1,6 @@
 //! Several agents on the embedded node: connect, discover per tier, calls, hidden skills,
-//! trust requests, attacks, idempotent retries, concurrency and an OKR end to end.
+//! trust requests, attacks, idempotent retries, concurrency, an OKR end to end, groups,
+//! progress and cancel, and restarts of either side mid-call.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -33,16 +34,23 @@ impl Net {
 
     async fn agent(&self, name: &str) -> Agent {
         let keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
-        let options = ClientOptions::new(
-            Network::Url(self.url.clone()),
-            self.dir.path().join(format!("{name}.xmtp.db")),
-            keys,
-        );
-        let client = Client::open(options).await.unwrap();
-        let mut config = AgentConfig::new(name, self.dir.path().join(format!("{name}.agent.db")));
-        config.deadline = Duration::from_secs(10);
-        Agent::open(client, config).await.unwrap()
+        open_agent(&self.url, self.dir.path(), name, keys).await
     }
+}
+
+/// An agent whose state lives in `dir`: the same name and keys reopen the same agent.
+async fn open_agent(
+    url: &str,
+    dir: &std::path::Path,
+    name: &str,
+    keys: Arc<dyn KeyStore>,
+) -> Agent {
+    let options =
+        ClientOptions::new(Network::Url(url.to_owned()), dir.join(format!("{name}.xmtp.db")), keys);
+    let client = Client::open(options).await.unwrap();
+    let mut config = AgentConfig::new(name, dir.join(format!("{name}.agent.db")));
+    config.deadline = Duration::from_secs(10);
+    Agent::open(client, config).await.unwrap()
 }
 
 fn spec(name: &str, when: &str, input: Value, output: Value, tier: Tier) -> SkillSpec {
@@ -405,4 +413,265 @@ async fn a_goal_becomes_an_okr_that_runs_and_steps_trust_down() {
     assert_eq!(bob.tier(alice.inbox_id()).await.unwrap(), Tier::Internal);
     assert_eq!(bob.okrs().await.unwrap()[0].status, OkrStatus::Completed);
     assert_eq!(alice.okrs().await.unwrap()[0].id, okr.id, "persisted");
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn groups_call_a_named_member_and_show_every_members_tier() {
+    let net = Net::start().await;
+    let (alice, bob, carol, dave) = (
+        net.agent("alice").await,
+        net.agent("bob").await,
+        net.agent("carol").await,
+        net.agent("dave").await,
+    );
+    let (bob_runs, carol_runs) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    provide(&bob, &bob_runs);
+    provide(&carol, &carol_runs);
+    carol.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
+    alice.set_tier(carol.inbox_id(), Tier::Internal).await.unwrap();
+    let _a = alice.serve().await.unwrap();
+    let _b = bob.serve().await.unwrap();
+    let _c = carol.serve().await.unwrap();
+    let mut bob_events = bob.subscribe();
+
+    // Members by invite code (bob, carol) and by wallet address (dave).
+    let members = [bob.invite(None).unwrap(), carol.invite(None).unwrap(), dave.client().address()];
+    let group = alice.create_group("launch", &members).await.unwrap();
+    assert_eq!(group.name, "launch");
+    assert_eq!(group.members.len(), 4);
+    let badge = |inbox: &str| group.members.iter().find(|m| m.inbox_id == inbox).unwrap().clone();
+    assert_eq!(badge(alice.inbox_id()).tier, None, "no badge for oneself");
+    assert!(badge(alice.inbox_id()).admin);
+    assert_eq!(badge(carol.inbox_id()).tier, Some(Tier::Internal));
+    assert_eq!(badge(carol.inbox_id()).name.as_deref(), Some("carol"));
+    assert_eq!(badge(bob.inbox_id()).tier, Some(Tier::Untrusted), "adding grants no trust");
+    assert_eq!(badge(dave.inbox_id()).name, None);
+
+    // A call to carol by name runs on carol only, with a verified receipt.
+    let done = alice
+        .group_call(&group.id, "Carol", "translate", json!({"text": "go"}), CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(done.output, json!({"translated": "GO"}));
+    assert_eq!(done.receipt.unwrap().receipt.provider, carol.inbox_id());
+    assert_eq!((carol_runs.load(Ordering::SeqCst), bob_runs.load(Ordering::SeqCst)), (1, 0));
+
+    // Bob holds alice at UNTRUSTED: his refusal comes back; nothing runs.
+    let err = alice
+        .group_call(
+            &group.id,
+            bob.inbox_id(),
+            "translate",
+            json!({"text": "x"}),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(failed(err), FailureCode::TrustTierTooLow);
+    assert_eq!(bob_runs.load(Ordering::SeqCst), 0);
+    // Requests and answers meant for other members are neither run nor counted as attacks:
+    // bob's only denial is the call addressed to him.
+    let denials: Vec<_> =
+        bob.audit_log(50).await.unwrap().into_iter().filter(|e| !e.decision.allowed).collect();
+    assert_eq!(denials.len(), 1, "{denials:#?}");
+    assert_eq!(denials[0].decision.rule, "tier_too_low");
+    let carol_denials = carol.audit_log(50).await.unwrap();
+    assert!(carol_denials.iter().all(|e| e.decision.allowed), "{carol_denials:#?}");
+
+    // Unknown members and non-members are clear errors.
+    let unknown = alice
+        .group_call(&group.id, "zed", "translate", json!({}), CallOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, RuntimeError::NotFound(_)), "{unknown:?}");
+
+    // Chat reaches the other members as text.
+    alice.send_chat(&group.id, "ship it on friday").await.unwrap();
+    let chat = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(AgentEvent::Chat { conversation, sender, text }) = bob_events.recv().await {
+                break (conversation, sender, text);
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        chat,
+        (group.id.clone(), alice.inbox_id().to_owned(), "ship it on friday".to_owned())
+    );
+
+    // The other members see the group too.
+    eventually("bob to see the group", || async {
+        bob.groups().await.unwrap().iter().any(|g| g.id == group.id && g.members.len() == 4)
+    })
+    .await;
+    let removed =
+        alice.remove_group_members(&group.id, &[dave.inbox_id().to_owned()]).await.unwrap();
+    assert_eq!(removed.members.len(), 3);
+}
+
+#[tokio::test]
+async fn progress_reaches_the_caller_and_cancel_stops_the_task() {
+    let net = Net::start().await;
+    let (alice, bob) = (net.agent("alice").await, net.agent("bob").await);
+    bob.register(
+        spec("render", "", json!({}), json!({}), Tier::Known),
+        Handler::function(|_, context| async move {
+            context.progress(40, "frames 1-40");
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(json!({}))
+        }),
+        true,
+    )
+    .unwrap();
+    bob.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
+    let _a = alice.serve().await.unwrap();
+    let _b = bob.serve().await.unwrap();
+    let mut events = alice.subscribe();
+
+    let call = {
+        let (alice, bob) = (alice.clone(), bob.inbox_id().to_owned());
+        tokio::spawn(
+            async move { alice.call(&bob, "render", json!({}), CallOptions::default()).await },
+        )
+    };
+    let task_id = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(AgentEvent::CallProgress { task_id, percent: 40, text }) = events.recv().await
+            {
+                assert_eq!(text, "frames 1-40");
+                break task_id;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    alice.cancel(bob.inbox_id(), &task_id).await.unwrap();
+    let err = call.await.unwrap().unwrap_err();
+    assert_eq!(failed(err), FailureCode::Cancelled);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// Runs an agent on its own runtime so that shutting the runtime down kills it mid-task, like a
+/// crash: no task of it runs on, nothing is flushed.
+struct Crashable {
+    runtime: tokio::runtime::Runtime,
+    agent: Agent,
+    serving: coworker_runtime::Serving,
+}
+
+impl Crashable {
+    async fn start(net: &Net, name: &str, keys: &Arc<dyn KeyStore>, setup: fn(&Agent)) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (url, dir, name, keys) =
+            (net.url.clone(), net.dir.path().to_owned(), name.to_owned(), Arc::clone(keys));
+        let (agent, serving) = runtime
+            .spawn(async move {
+                let agent = open_agent(&url, &dir, &name, keys).await;
+                setup(&agent);
+                let serving = agent.serve().await.unwrap();
+                (agent, serving)
+            })
+            .await
+            .unwrap();
+        Self { runtime, agent, serving }
+    }
+
+    fn crash(self) {
+        std::mem::forget(self.serving);
+        drop(self.agent);
+        self.runtime.shutdown_background();
+    }
+}
+
+static WORK_RUNS: AtomicUsize = AtomicUsize::new(0);
+static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// `work` blocks its first run until released (or forever); later runs return at once.
+fn work_skill(agent: &Agent) {
+    agent
+        .register(
+            spec("work", "", json!({"n": "int"}), json!({"n": "int"}), Tier::Known),
+            Handler::function(|input: Value, _| async move {
+                if WORK_RUNS.fetch_add(1, Ordering::SeqCst) == 0 {
+                    RELEASE.notified().await;
+                }
+                Ok(input)
+            }),
+            true,
+        )
+        .unwrap();
+}
+
+#[tokio::test]
+async fn restarts_mid_call_lose_nothing_and_run_nothing_twice() {
+    let net = Net::start().await;
+    let bob_keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
+    let alice_keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
+    let alice = open_agent(&net.url, net.dir.path(), "alice", Arc::clone(&alice_keys)).await;
+    let bob = Crashable::start(&net, "bob", &bob_keys, work_skill).await;
+    let bob_inbox = bob.agent.inbox_id().to_owned();
+    bob.agent.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
+    let serving = alice.serve().await.unwrap();
+
+    // 1. The provider crashes while the task runs. After its restart the task is answered as
+    // CANCELLED (it may have had effects: it is never run again); a new call succeeds.
+    let interrupted = alice.call_async(&bob_inbox, "work", json!({"n": 1})).await.unwrap();
+    eventually("the task to start", || async { WORK_RUNS.load(Ordering::SeqCst) == 1 }).await;
+    bob.crash();
+    let bob = Crashable::start(&net, "bob", &bob_keys, work_skill).await;
+    eventually("the interrupted call to settle", || async {
+        alice.call_result(&interrupted).await.unwrap().is_some()
+    })
+    .await;
+    match alice.call_result(&interrupted).await.unwrap() {
+        Some(Err(CallError::Failed { code, .. })) => assert_eq!(code, FailureCode::Cancelled),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(WORK_RUNS.load(Ordering::SeqCst), 1, "never run twice");
+    let again = alice.call(&bob_inbox, "work", json!({"n": 2}), CallOptions::default()).await;
+    assert_eq!(again.unwrap().output, json!({"n": 2}));
+
+    // 2. The caller stops while its asynchronous call runs; the answer arrives while it is
+    // down and is settled after it starts again.
+    WORK_RUNS.store(0, Ordering::SeqCst);
+    let pending = alice.call_async(&bob_inbox, "work", json!({"n": 3})).await.unwrap();
+    eventually("the task to start", || async { WORK_RUNS.load(Ordering::SeqCst) == 1 }).await;
+    serving.stop().await;
+    drop(alice);
+    RELEASE.notify_one();
+    eventually("bob to finish", || async {
+        bob.agent.receipts().await.unwrap().iter().any(|r| r.receipt.task_id == pending)
+    })
+    .await;
+    let alice = open_agent(&net.url, net.dir.path(), "alice", alice_keys).await;
+    assert_eq!(alice.call_result(&pending).await.unwrap(), None, "still pending while down");
+    let _serving = alice.serve().await.unwrap();
+    eventually("the answer to be settled", || async {
+        alice.call_result(&pending).await.unwrap().is_some()
+    })
+    .await;
+    assert_eq!(alice.call_result(&pending).await.unwrap(), Some(Ok(json!({"n": 3}))));
+    assert_eq!(WORK_RUNS.load(Ordering::SeqCst), 1);
+    bob.crash();
 }

@@ -73,6 +73,9 @@ pub(crate) struct State {
     pub(crate) sent: HashMap<[u8; 32], Option<Vec<u8>>>,
     /// Leave requests were recorded that we may have to act on.
     pub(crate) leave_requests: bool,
+    /// When the last completed sync of each group started: a send queued before that instant
+    /// needs no sync of its own (everything published before it was asked for was fetched).
+    pub(crate) synced: HashMap<Vec<u8>, std::time::Instant>,
 }
 
 pub(crate) struct Inner {
@@ -166,6 +169,7 @@ impl Client {
                     logs: IdentityLogs::default(),
                     sent,
                     leave_requests: true,
+                    synced: HashMap::new(),
                 }),
                 events,
                 created: tokio::sync::Notify::new(),

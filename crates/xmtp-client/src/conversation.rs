@@ -697,8 +697,13 @@ impl Client {
                 encoded.len()
             )));
         }
+        // Sync first so the message goes out in the current epoch; sends queued behind a sync
+        // that started after they were asked share it (concurrent sends cost one round trip).
+        let asked = std::time::Instant::now();
         let mut state = self.inner.state.lock().await;
-        self.sync_group_locked(&mut state, &id.0).await?;
+        if state.synced.get(&id.0).is_none_or(|synced| *synced < asked) {
+            self.sync_group_locked(&mut state, &id.0).await?;
+        }
         let now = self.now_ns();
         let key = now.to_string();
         let message_id = content::message_id(&id.0, &key, &encoded);

@@ -37,3 +37,4 @@ pub use error::ClientError;
 pub use keystore::{FileKeyStore, KeyStore, MemoryKeyStore, OsKeyStore};
 pub use network::Network;
 pub use sync::StreamHandle;
+pub use xmtp_identity::{AssociationState, MemberIdentifier};

@@ -94,6 +94,7 @@ impl Client {
         group_id: &[u8],
         pending: Option<[u8; 32]>,
     ) -> Result<Option<u64>> {
+        let started = std::time::Instant::now();
         let mut cursor = self.inner.store.cursor(group_id).await?;
         let mut merged = None;
         let mut next = Some(self.fetch_page(group_id, cursor));
@@ -146,6 +147,7 @@ impl Client {
             let changes = state.provider.take_changes();
             self.inner.store.write(Write { mls: changes, ..Write::default() }).await?;
         }
+        state.synced.insert(group_id.to_vec(), started);
         Ok(merged)
     }
 
