@@ -61,10 +61,14 @@ pub struct AgentConfig {
     pub clock: Arc<dyn Clock>,
     /// Id source.
     pub ids: Arc<dyn Ids>,
+    /// Plans goals into OKRs. When it fails (an LLM service down or answering nonsense), the
+    /// deterministic planner is used instead.
+    pub planner: Arc<dyn crate::planner::Planner>,
 }
 
 impl AgentConfig {
-    /// Defaults: no auto-grant, 64 concurrent tasks, 30 s deadline, system clock, random ids.
+    /// Defaults: no auto-grant, 64 concurrent tasks, 30 s deadline, system clock, random ids,
+    /// the deterministic planner.
     pub fn new(name: &str, database: PathBuf) -> Self {
         Self {
             name: name.to_owned(),
@@ -74,6 +78,7 @@ impl AgentConfig {
             deadline: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
+            planner: Arc::new(crate::planner::DeterministicPlanner),
         }
     }
 }

@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::agent::{Agent, AgentEvent, Answer, PendingCall, Reply};
 use crate::error::{CallError, Result, RuntimeError};
+use crate::planner::PlanRequest;
 use crate::store::{CallRecord, Peer};
 
 /// Options of one call.
@@ -431,7 +432,22 @@ impl Agent {
             .map(|card| Candidate { agent: &me, card })
             .chain(theirs.iter().map(|card| Candidate { agent: peer, card }))
             .collect();
-        let mut okr = okr::plan(&self.uuid(), goal, &me, peer, &candidates, self.now_ms())?;
+        let id = self.uuid();
+        let request = PlanRequest {
+            id: &id,
+            goal,
+            initiator: &me,
+            peer,
+            candidates: &candidates,
+            now_ms: self.now_ms(),
+        };
+        let mut okr = match self.inner.config.planner.plan(&request).await {
+            Ok(okr) => okr,
+            Err(e) => {
+                tracing::warn!(code = e.code(), "planner failed, planning deterministically: {e}");
+                okr::plan(&id, goal, &me, peer, &candidates, request.now_ms)?
+            }
+        };
         self.save_okr(&okr).await?;
         let steps: Vec<Value> = okr
             .steps

@@ -1,9 +1,10 @@
-//! What runs when a peer calls a skill: a Rust closure, or an external command that reads the
+//! What runs when a peer calls a skill: a Rust closure, an external command that reads the
 //! input as JSON on stdin and writes the output as JSON on stdout (so a Python, Node or shell
-//! program is a skill).
+//! program is a skill), or an HTTP endpoint that takes the input as a JSON POST body.
 //!
 //! A handler's failure reaches the caller only as the message the skill chose
-//! ([`SkillFailure`]); a command's stderr, exit status and paths stay in the local log.
+//! ([`SkillFailure`]); a command's stderr, exit status and paths, and an endpoint's URL and
+//! status, stay in the local log.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -54,6 +55,8 @@ pub enum Handler {
     Function(Arc<HandlerFn>),
     /// An external program.
     Command(Command),
+    /// An HTTP endpoint.
+    Http(crate::http::HttpEndpoint),
 }
 
 impl std::fmt::Debug for Handler {
@@ -61,6 +64,7 @@ impl std::fmt::Debug for Handler {
         match self {
             Self::Function(_) => f.write_str("Handler::Function"),
             Self::Command(c) => f.debug_tuple("Handler::Command").field(c).finish(),
+            Self::Http(e) => f.debug_tuple("Handler::Http").field(e).finish(),
         }
     }
 }
@@ -83,6 +87,7 @@ impl Handler {
         match self {
             Self::Function(f) => f(input, context).await,
             Self::Command(command) => command.run(&input).await,
+            Self::Http(endpoint) => endpoint.run(&input).await,
         }
     }
 }

@@ -10,7 +10,9 @@
 //! | `provide` | the provider side: ping, discover, trust requests, task execution (once per task id, bounded, with deadlines, signed receipts), plans |
 //! | `call` | the caller side: invites and connect, discover, trust requests, calls (waiting or asynchronous), receipts, collaborate → OKR |
 //! | [`group`] | groups of humans and agents: create from inbox ids, invites or addresses; chat; call a named member's skill; members' tiers for badges |
-//! | [`handler`] | how a skill runs: a Rust closure or an external command (JSON on stdin/stdout) |
+//! | [`handler`] | how a skill runs: a Rust closure, an external command (JSON on stdin/stdout) or an HTTP endpoint |
+//! | [`http`] | a small HTTP/1.1 JSON client (plain or TLS) for HTTP skills and LLM planners |
+//! | [`planner`] | goal → OKR planners: the deterministic default and an OpenAI-compatible LLM planner |
 //! | `store` | the SQLite state: peers, visibility, served tasks, calls, receipts, OKRs, audit, trust requests, watermarks |
 //!
 //! The sender of every message is the XMTP-authenticated inbox of the message; envelope fields
@@ -21,6 +23,8 @@ mod call;
 pub mod error;
 pub mod group;
 pub mod handler;
+pub mod http;
+pub mod planner;
 mod provide;
 mod store;
 
@@ -30,4 +34,6 @@ pub use coworker_protocol as protocol;
 pub use error::{CallError, Result, RuntimeError};
 pub use group::{Group, GroupMember};
 pub use handler::{CallContext, Command, Handler, SkillFailure};
+pub use http::HttpEndpoint;
+pub use planner::{DeterministicPlanner, LlmPlanner, Planner};
 pub use store::{AuditEntry, Peer, TrustRequestRecord};

@@ -675,3 +675,130 @@ async fn restarts_mid_call_lose_nothing_and_run_nothing_twice() {
     assert_eq!(WORK_RUNS.load(Ordering::SeqCst), 1);
     bob.crash();
 }
+
+/// A stand-in for services we do not own (an HTTP skill backend, an LLM API): answers each
+/// HTTP/1.1 POST with `respond(path, body)` → (status, JSON body).
+async fn http_service(respond: fn(&str, &Value) -> (u16, Value)) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head_len, body_len) = loop {
+                    let n = socket.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "client hung up");
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                        break (end + 4, length);
+                    }
+                };
+                while buf.len() < head_len + body_len {
+                    let n = socket.read(&mut chunk).await.unwrap();
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let head = String::from_utf8_lossy(&buf[..head_len]).to_string();
+                let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
+                let body: Value = serde_json::from_slice(&buf[head_len..]).unwrap();
+                let (status, answer) = respond(&path, &body);
+                let answer = answer.to_string();
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                socket.write_all(reply.as_bytes()).await.unwrap();
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn http_endpoints_are_skills_and_an_llm_can_plan() {
+    let net = Net::start().await;
+    let backend = http_service(|path, body| match path {
+        "/translate" => {
+            (200, json!({"translated": format!("¡{}!", body["text"].as_str().unwrap())}))
+        }
+        _ => (500, json!({"error": "Traceback: /srv/app/secret.py"})),
+    })
+    .await;
+    // The LLM proposes a one-step plan the keyword planner would never make.
+    let llm = http_service(|path, body| {
+        assert_eq!(path, "/v1/chat/completions");
+        assert_eq!(body["model"], "planner-model");
+        let plan = json!({"key_results": [{"description": "a summary", "steps": ["s1"]}],
+            "steps": [{"agent": "B", "skill": "summarize",
+                       "input": {"text": {"from": "value", "value": "twelve chars"}}}]});
+        (200, json!({"choices": [{"message": {"role": "assistant", "content": plan.to_string()}}]}))
+    })
+    .await;
+
+    let bob = net.agent("bob").await;
+    let keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
+    let options = ClientOptions::new(
+        Network::Url(net.url.clone()),
+        net.dir.path().join("alice.xmtp.db"),
+        keys,
+    );
+    let mut config = AgentConfig::new("alice", net.dir.path().join("alice.agent.db"));
+    config.planner =
+        Arc::new(coworker_runtime::LlmPlanner::new(format!("{llm}/v1"), "planner-model"));
+    let alice = Agent::open(Client::open(options).await.unwrap(), config).await.unwrap();
+
+    let http =
+        |path: &str| Handler::Http(coworker_runtime::HttpEndpoint::new(format!("{backend}{path}")));
+    let io = (json!({"text": "str"}), json!({"translated": "str"}));
+    bob.register(
+        spec("translate", "", io.0.clone(), io.1.clone(), Tier::Known),
+        http("/translate"),
+        true,
+    )
+    .unwrap();
+    bob.register(spec("broken", "", io.0, io.1, Tier::Known), http("/broken"), true).unwrap();
+    bob.register(
+        spec(
+            "summarize",
+            "summarize text",
+            json!({"text": "str"}),
+            json!({"summary": "str"}),
+            Tier::Known,
+        ),
+        Handler::function(|input: Value, _| async move {
+            Ok(json!({"summary": input["text"].as_str().unwrap_or("").len().to_string()}))
+        }),
+        true,
+    )
+    .unwrap();
+    bob.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
+    let _a = alice.serve().await.unwrap();
+    let _b = bob.serve().await.unwrap();
+
+    let done = alice
+        .call(bob.inbox_id(), "translate", json!({"text": "hola"}), CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(done.output, json!({"translated": "¡hola!"}));
+    let err = alice
+        .call(bob.inbox_id(), "broken", json!({"text": "x"}), CallOptions::default())
+        .await
+        .unwrap_err();
+    let RuntimeError::Call(CallError::Failed { code, message, .. }) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!((code, message.as_str()), (FailureCode::SkillFailed, "the skill failed"));
+
+    let okr = alice.collaborate(bob.inbox_id(), "summarize the notes").await.unwrap();
+    let steps: Vec<&str> = okr.steps.iter().map(|s| s.skill.as_str()).collect();
+    assert_eq!(steps, ["summarize"], "the LLM's plan ran");
+    assert_eq!(okr.steps[0].output, Some(json!({"summary": "12"})));
+    assert_eq!(okr.status, OkrStatus::Completed);
+}
