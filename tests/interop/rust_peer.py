@@ -28,7 +28,7 @@ class RustPeer:
         self.start()
 
     def start(self) -> None:
-        env = dict(os.environ, COWORKER_KEY_PASSWORD="interop-test", RUST_LOG="info")
+        env = dict(os.environ, COWORKER_KEYSTORE_PASSWORD="interop-test", RUST_LOG="info")
         self.process = subprocess.Popen(
             [str(COWORKER), "xmtp", "--network", self.node.url, "--data-dir", str(self.dir)],
             stdin=subprocess.PIPE,

@@ -1,10 +1,12 @@
 //! `coworker`: the command-line face of CoWorker.
 //!
 //! Runs headless agents, scripts connections and calls, and runs the local XMTP node. Each
-//! subcommand is a thin layer over the library crates; `node` serves `xmtp-node`, `xmtp` drives
-//! `xmtp-client`.
+//! subcommand is a thin layer over the library crates; `node` serves `xmtp-node`, `serve` runs a
+//! `coworker-runtime` agent from a TOML file, `xmtp` drives `xmtp-client`.
 
+mod identity;
 mod node;
+mod serve;
 mod xmtp;
 
 use std::process::ExitCode;
@@ -25,6 +27,9 @@ enum Command {
     /// Run a local XMTP node (the XMTP v3 API over SQLite) until Ctrl-C or SIGTERM.
     #[command(after_help = node::EXAMPLES)]
     Node(node::NodeArgs),
+    /// Run a headless agent whose skills and trust policy are declared in a TOML file.
+    #[command(after_help = serve::EXAMPLES)]
+    Serve(serve::ServeArgs),
     /// Speak XMTP directly: a JSON-lines session on stdin/stdout for scripts and agents.
     #[command(after_help = xmtp::EXAMPLES)]
     Xmtp(xmtp::XmtpArgs),
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Node(args) => node::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
             Command::Xmtp(args) => xmtp::run(args).await,
         }
     });

@@ -3,7 +3,7 @@
 //! Each request is an object with an `op` and its arguments; each answer is one line,
 //! `{"ok": ...}` or `{"error": {"code", "message"}}`. With `--stream`, incoming messages are
 //! also printed as `{"event": ...}` lines. Keys live in a password-encrypted file in the data
-//! directory (password from `COWORKER_KEY_PASSWORD`), so it runs on headless servers.
+//! directory (password from `COWORKER_KEYSTORE_PASSWORD`), so it runs on headless servers.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,16 +12,14 @@ use clap::Args;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Mutex;
-use xmtp_client::keystore::KdfCost;
 use xmtp_client::{
-    Client, ClientError, ClientOptions, ContentType, Conversation, ConversationId,
-    ConversationKind, Event, FileKeyStore, GroupOptions, KeyStore, Message, Network, SendOptions,
-    content,
+    Client, ClientError, ContentType, Conversation, ConversationId, ConversationKind, Event,
+    GroupOptions, Message, SendOptions, content,
 };
 
 pub(crate) const EXAMPLES: &str = "\
 Examples:
-  COWORKER_KEY_PASSWORD=... coworker xmtp --network http://127.0.0.1:5556 --data-dir ./agent
+  COWORKER_KEYSTORE_PASSWORD=... coworker xmtp --network http://127.0.0.1:5556 --data-dir ./agent
   > {\"op\":\"whoami\"}
   < {\"ok\":{\"inbox_id\":\"…\",\"address\":\"0x…\",\"installation_id\":\"…\"}}
   > {\"op\":\"dm\",\"peer\":\"<inbox id>\"}
@@ -59,29 +57,9 @@ async fn emit(out: &Out, line: &Value) -> Result<(), String> {
 }
 
 pub(crate) async fn run(args: XmtpArgs) -> Result<(), String> {
-    let network = Network::parse(&args.network).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&args.data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", args.data_dir.display()))?;
-    let password = std::env::var("COWORKER_KEY_PASSWORD").map_err(|_| {
-        "set COWORKER_KEY_PASSWORD: it encrypts this installation's key file".to_owned()
-    })?;
-    let key_path = args.data_dir.join("keys");
-    let key_store = tokio::task::spawn_blocking(move || {
-        FileKeyStore::open(&key_path, &password, KdfCost::default())
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
-    let mut options = ClientOptions::new(
-        network,
-        args.data_dir.join("xmtp.db"),
-        Arc::new(key_store) as Arc<dyn KeyStore>,
-    );
-    if let Some(path) = &args.ca_cert {
-        options.trusted_ca_pem =
-            Some(std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?);
-    }
-    let client = Client::open(options).await.map_err(|e| e.to_string())?;
+    let client =
+        crate::identity::open_client(&args.network, args.ca_cert.as_deref(), &args.data_dir)
+            .await?;
     let out: Out = Arc::new(Mutex::new(tokio::io::stdout()));
     emit(&out, &json!({"ready": whoami(&client)})).await?;
 
