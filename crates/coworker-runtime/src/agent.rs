@@ -246,7 +246,15 @@ impl Drop for Serving {
 impl Agent {
     /// Opens the agent's state and loads visibility choices and open asynchronous calls.
     pub async fn open(client: Client, config: AgentConfig) -> Result<Self> {
+        let fresh = !config.database.exists();
         let store = Store::open(&config.database).await?;
+        if fresh {
+            // A new runtime state next to an XMTP history (a reinstall, a lost database): what
+            // is already stored is history, not new work; without this, every old request
+            // would run again.
+            let marks = history_marks(&client).await?;
+            store.save_watermarks(&marks).await?;
+        }
         let interrupted = coworker_protocol::envelope::TaskResult {
             success: false,
             error: Some(
@@ -751,6 +759,26 @@ impl Agent {
             }
         }
     }
+}
+
+/// The newest stored message of each conversation.
+async fn history_marks(client: &Client) -> Result<Vec<(Vec<u8>, u64)>> {
+    let mut marks = Vec::new();
+    for conversation in client.conversations().await? {
+        let mut newest = 0;
+        loop {
+            let page = client.messages(&conversation.id, newest, 500).await?;
+            let Some(last) = page.last() else { break };
+            newest = last.sent_ns;
+            if page.len() < 500 {
+                break;
+            }
+        }
+        if newest > 0 {
+            marks.push((conversation.id.0, newest));
+        }
+    }
+    Ok(marks)
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -802,3 +802,66 @@ async fn http_endpoints_are_skills_and_an_llm_can_plan() {
     assert_eq!(okr.steps[0].output, Some(json!({"summary": "12"})));
     assert_eq!(okr.status, OkrStatus::Completed);
 }
+
+#[tokio::test]
+async fn replayed_requests_and_answers_change_nothing() {
+    let net = Net::start().await;
+    let alice = net.agent("alice").await;
+    let bob_keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
+    let bob = open_agent(&net.url, net.dir.path(), "bob", Arc::clone(&bob_keys)).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    provide(&bob, &runs);
+    bob.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
+    let _a = alice.serve().await.unwrap();
+    let bob_serving = bob.serve().await.unwrap();
+    alice
+        .call(bob.inbox_id(), "translate", json!({"text": "once"}), CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    // Both sides send their earlier messages again, byte for byte.
+    let dm = alice.client().dm(bob.inbox_id()).await.unwrap();
+    let sent_by = |agent: &Agent, kind: &str| {
+        let (agent, kind, dm) = (agent.clone(), format!("\"type\":\"{kind}\""), dm.clone());
+        async move {
+            let messages = agent.client().messages(&dm, 0, 1000).await.unwrap();
+            messages
+                .into_iter()
+                .filter(|m| m.sender_inbox_id == agent.inbox_id())
+                .filter_map(|m| m.text())
+                .find(|t| t.contains(&kind))
+                .unwrap()
+        }
+    };
+    let request = sent_by(&alice, "task_request").await;
+    let answer = sent_by(&bob, "task_response").await;
+    alice.client().send_text(&dm, &request).await.unwrap();
+    alice.client().send_text(&dm, &request).await.unwrap();
+    bob.client().send_text(&dm, &answer).await.unwrap();
+    // Bob answers each replayed request from his record (unsolicited for alice, like his own
+    // replayed answer): three refusals on alice's side, no new run, no new receipt.
+    eventually("alice to refuse the replayed answers", || async {
+        let log = alice.audit_log(50).await.unwrap();
+        log.iter().filter(|e| e.decision.rule == "unsolicited_answer").count() == 3
+    })
+    .await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "a replayed request never runs again");
+    assert_eq!(alice.receipts().await.unwrap().len(), 1);
+
+    // Bob loses his runtime state but keeps his XMTP history: old requests are history, not
+    // new work.
+    bob_serving.stop().await;
+    drop(bob);
+    std::fs::remove_file(net.dir.path().join("bob.agent.db")).unwrap();
+    let bob = open_agent(&net.url, net.dir.path(), "bob", bob_keys).await;
+    provide(&bob, &runs);
+    bob.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
+    let _b = bob.serve().await.unwrap();
+    let fresh = alice
+        .call(bob.inbox_id(), "translate", json!({"text": "new"}), CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(fresh.output, json!({"translated": "NEW"}));
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "only the new request ran");
+}
