@@ -368,6 +368,21 @@ impl Okr {
         }
     }
 
+    /// After a restart of the initiator: steps that were running go back to pending, to be run
+    /// again (a remote step reuses its task id, so its provider answers from its record instead
+    /// of running it twice). Returns whether the OKR is still running.
+    pub fn resume(&mut self) -> bool {
+        if self.status != OkrStatus::Running {
+            return false;
+        }
+        for step in &mut self.steps {
+            if step.status == StepStatus::Running {
+                step.status = StepStatus::Pending;
+            }
+        }
+        true
+    }
+
     /// Pending steps whose dependencies are all done (they may run in parallel). Steps with a
     /// failed or skipped dependency are marked skipped.
     pub fn ready(&mut self) -> Vec<usize> {
@@ -584,6 +599,10 @@ mod tests {
             okr.begin(i);
         }
         assert!(!okr.finish(first[0], Ok(json!({"prices": "p", "news": "n"}))));
+        // A restart while the second fetch runs: it becomes ready again, nothing else does.
+        assert!(okr.resume());
+        assert_eq!(okr.ready(), vec![first[1]]);
+        okr.begin(first[1]);
         assert!(!okr.finish(first[1], Ok(json!({"prices": "p", "news": "n"}))));
         assert_eq!(okr.ready(), vec![report]);
         let input = okr.input_for(report);
@@ -592,6 +611,7 @@ mod tests {
         assert!(okr.finish(report, Ok(json!({}))), "the last step completes the OKR");
         assert_eq!(okr.status, OkrStatus::Completed);
         assert!(!okr.finish(report, Ok(json!({}))), "completion is reported once");
+        assert!(!okr.resume(), "a finished OKR does not resume");
     }
 
     #[test]

@@ -528,7 +528,17 @@ impl Agent {
                 }
             }
         });
-        Ok(Serving { stream: Some(stream), tasks: vec![intake, flush], agent: self.clone() })
+        let agent = self.clone();
+        let resume = tokio::spawn(async move {
+            if let Err(e) = agent.resume_okrs().await {
+                tracing::warn!("resuming OKRs failed: {e}");
+            }
+        });
+        Ok(Serving {
+            stream: Some(stream),
+            tasks: vec![intake, flush, resume],
+            agent: self.clone(),
+        })
     }
 
     /// Handles every stored message after each conversation's watermark. Handling is

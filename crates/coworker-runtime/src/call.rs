@@ -472,7 +472,28 @@ impl Agent {
         self.run_okr(okr).await
     }
 
+    /// Continues the OKRs this agent initiated that were running when it stopped.
+    pub(crate) async fn resume_okrs(&self) -> Result<()> {
+        let mine = self.inner.store.okrs().await?;
+        let mut resumed = JoinSet::new();
+        for mut okr in mine.into_iter().filter(|o| o.initiator == self.inbox_id()) {
+            if okr.resume() {
+                tracing::info!(okr = %okr.id, "resuming an OKR interrupted by a restart");
+                self.save_okr(&okr).await?;
+                let agent = self.clone();
+                resumed.spawn(async move { agent.run_okr(okr).await });
+            }
+        }
+        while let Some(done) = resumed.join_next().await {
+            if let Ok(Err(e)) = done {
+                tracing::warn!("a resumed OKR stopped: {e}");
+            }
+        }
+        Ok(())
+    }
+
     async fn run_okr(&self, mut okr: Okr) -> Result<Okr> {
+        let okr_id = okr.id.clone();
         let mut running = JoinSet::new();
         loop {
             for index in okr.ready() {
@@ -480,12 +501,15 @@ impl Agent {
                 let step = okr.steps[index].clone();
                 let input = okr.input_for(index);
                 let agent = self.clone();
+                // One task id per step: a resumed OKR asks again without running it twice.
+                let task_id = step_task_id(&okr_id, &step.id);
                 running.spawn(async move {
                     let outcome = if step.agent == agent.inbox_id() {
                         agent.run_local(&step.skill, input).await
                     } else {
+                        let options = CallOptions { task_id: Some(task_id), ..Default::default() };
                         agent
-                            .call(&step.agent, &step.skill, input, CallOptions::default())
+                            .call(&step.agent, &step.skill, input, options)
                             .await
                             .map(|r| r.output)
                             .map_err(|e| e.to_string())
@@ -496,15 +520,15 @@ impl Agent {
             let Some(joined) = running.join_next().await else { break };
             let (index, outcome) =
                 joined.map_err(|e| RuntimeError::InvalidInput(format!("step task failed: {e}")))?;
-            let completed = okr.finish(index, outcome);
-            self.save_okr(&okr).await?;
-            self.notify_peer(&okr).await;
-            if completed {
+            // The step-down comes first, so anyone who sees the OKR completed sees it applied.
+            if okr.finish(index, outcome) {
                 let tier = self.tier(&okr.peer).await?;
                 if tier.after_okr() != tier {
                     self.change_tier(&okr.peer, tier.after_okr(), "okr_completed").await?;
                 }
             }
+            self.save_okr(&okr).await?;
+            self.notify_peer(&okr).await;
         }
         Ok(okr)
     }
@@ -542,6 +566,16 @@ impl Agent {
             let _ = self.send(&conversation, kind::OKR_UPDATE, &update, None).await;
         }
     }
+}
+
+/// The task id of an OKR step's remote call: a UUID derived from the OKR and step ids.
+fn step_task_id(okr: &str, step: &str) -> String {
+    let digest = hex::decode(receipt::digest(&serde_json::json!(["okr-step", okr, step])));
+    let mut bytes = [0u8; 16];
+    if let Some(head) = digest.as_deref().ok().and_then(|d| d.get(..16)) {
+        bytes.copy_from_slice(head);
+    }
+    crate::agent::format_uuid(bytes)
 }
 
 /// A non-answer (`error` from the trust gate, or an unexpected type) as a call failure.

@@ -441,14 +441,14 @@ impl Agent {
         }
         let completed_now = known.status != coworker_protocol::okr::OkrStatus::Completed
             && update.status == coworker_protocol::okr::OkrStatus::Completed;
-        self.inner.store.save_okr(&update, self.now_ms()).await?;
-        self.emit(AgentEvent::Okr(update));
         if completed_now {
             let tier = self.tier(peer).await?;
             if tier.after_okr() != tier {
                 self.change_tier(peer, tier.after_okr(), "okr_completed").await?;
             }
         }
+        self.inner.store.save_okr(&update, self.now_ms()).await?;
+        self.emit(AgentEvent::Okr(update));
         Ok(())
     }
 }

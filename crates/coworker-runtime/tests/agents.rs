@@ -865,3 +865,75 @@ async fn replayed_requests_and_answers_change_nothing() {
     assert_eq!(fresh.output, json!({"translated": "NEW"}));
     assert_eq!(runs.load(Ordering::SeqCst), 2, "only the new request ran");
 }
+
+static SUMMARIES: AtomicUsize = AtomicUsize::new(0);
+static SUMMARY_GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+fn searcher(agent: &Agent) {
+    agent
+        .register(
+            spec("search", "search sources for a topic", json!({"query": "str"}), json!({"text": "str"}), Tier::Known),
+            Handler::function(|input: Value, _| async move {
+                Ok(json!({"text": format!("facts about {}", input["query"].as_str().unwrap_or(""))}))
+            }),
+            true,
+        )
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_okr_resumes_after_its_initiator_restarts() {
+    let net = Net::start().await;
+    let alice_keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
+    let alice = Crashable::start(&net, "alice", &alice_keys, searcher).await;
+    let bob = net.agent("bob").await;
+    bob.register(
+        spec(
+            "summarize",
+            "summarize text",
+            json!({"text": "str"}),
+            json!({"summary": "str"}),
+            Tier::Known,
+        ),
+        Handler::function(|input: Value, _| async move {
+            if SUMMARIES.fetch_add(1, Ordering::SeqCst) == 0 {
+                SUMMARY_GATE.notified().await;
+            }
+            Ok(json!({"summary": input["text"].as_str().unwrap_or("").len().to_string()}))
+        }),
+        true,
+    )
+    .unwrap();
+    let alice_inbox = alice.agent.inbox_id().to_owned();
+    bob.set_tier(&alice_inbox, Tier::Privileged).await.unwrap();
+    alice.agent.set_tier(bob.inbox_id(), Tier::Privileged).await.unwrap();
+    let _b = bob.serve().await.unwrap();
+
+    // Alice starts the OKR and dies while bob's step runs.
+    let collaborating = alice.agent.clone();
+    let bob_inbox = bob.inbox_id().to_owned();
+    alice.runtime.spawn(async move {
+        let _ = collaborating.collaborate(&bob_inbox, "search rust and summarize it").await;
+    });
+    eventually("bob's step to start", || async { SUMMARIES.load(Ordering::SeqCst) == 1 }).await;
+    alice.crash();
+
+    // Restarted, she asks again for the running step (same task id) and finishes the OKR.
+    let alice = open_agent(&net.url, net.dir.path(), "alice", alice_keys).await;
+    searcher(&alice);
+    let _a = alice.serve().await.unwrap();
+    SUMMARY_GATE.notify_one();
+    eventually("the OKR to complete", || async {
+        alice.okrs().await.unwrap().first().is_some_and(|o| o.status == OkrStatus::Completed)
+    })
+    .await;
+    let okr = alice.okrs().await.unwrap().remove(0);
+    let searched = "facts about search rust and summarize it".len().to_string();
+    assert_eq!(okr.steps[1].output, Some(json!({"summary": searched})));
+    assert_eq!(SUMMARIES.load(Ordering::SeqCst), 1, "the interrupted step ran once");
+    assert_eq!(
+        alice.tier(bob.inbox_id()).await.unwrap(),
+        Tier::Internal,
+        "completion stepped down"
+    );
+}
