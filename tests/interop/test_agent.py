@@ -50,7 +50,7 @@ exposed = false
         env = dict(os.environ, COWORKER_KEYSTORE_PASSWORD="interop-test", RUST_LOG="info")
         self.log = open(workdir / "rusty.log", "ab")
         self.process = subprocess.Popen(
-            [str(COWORKER), "serve", str(config), "--network", node.url, "--data-dir", str(workdir / "rusty")],
+            [str(COWORKER), "--json", "serve", str(config), "--network", node.url, "--data-dir", str(workdir / "rusty")],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self.log,

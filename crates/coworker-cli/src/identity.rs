@@ -1,41 +1,158 @@
-//! Opening this machine's XMTP installation: the network, the data directory and the key file
-//! (encrypted with a password from `COWORKER_KEYSTORE_PASSWORD`, so it runs headless).
+//! `init`, `status` and `invite`: the identity on this machine and how others reach it.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use clap::Args;
+use coworker_runtime::protocol::Invite;
+use serde_json::{Value, json};
 
-use xmtp_client::keystore::KdfCost;
-use xmtp_client::{Client, ClientOptions, FileKeyStore, KeyStore, Network};
+use crate::output::{CliError, Out, exit};
+use crate::profile::{Global, Profile, Session};
 
-/// The environment variable holding the key file's password.
-pub(crate) const PASSWORD_VAR: &str = "COWORKER_KEYSTORE_PASSWORD";
+pub(crate) const INIT_EXAMPLES: &str = "\
+Examples:
+  coworker init --name my-bot                        # keys in the OS keychain, embedded network
+  coworker init --name my-bot --network local        # use the node on 127.0.0.1:5556
+  COWORKER_KEYSTORE_PASSWORD=... coworker init --name ci-bot --keystore ./ci-bot.keys";
 
-/// Opens (registering on first use) the installation whose state lives in `data_dir`.
-pub(crate) async fn open_client(
-    network: &str,
-    ca_cert: Option<&Path>,
-    data_dir: &Path,
-) -> Result<Client, String> {
-    let network = Network::parse(network).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let password = std::env::var(PASSWORD_VAR)
-        .map_err(|_| format!("set {PASSWORD_VAR}: it encrypts this installation's key file"))?;
-    let key_path: PathBuf = data_dir.join("keys");
-    let key_store = tokio::task::spawn_blocking(move || {
-        FileKeyStore::open(&key_path, &password, KdfCost::default())
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
-    let mut options = ClientOptions::new(
-        network,
-        data_dir.join("xmtp.db"),
-        Arc::new(key_store) as Arc<dyn KeyStore>,
-    );
-    if let Some(path) = ca_cert {
-        options.trusted_ca_pem =
-            Some(std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?);
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The agent's display name (shown to peers; not an identity).
+    #[arg(long)]
+    name: String,
+}
+
+pub(crate) async fn init(global: &Global, args: InitArgs, out: Out) -> Result<(), CliError> {
+    let data_dir = global.data_dir();
+    if let Some(existing) = Profile::load(&data_dir)? {
+        return Err(CliError::new(
+            "already_initialised",
+            exit::INVALID_INPUT,
+            format!("{} already holds the identity {:?}", data_dir.display(), existing.name),
+        )
+        .hint("use another --data-dir for a second identity"));
     }
-    Client::open(options).await.map_err(|e| e.to_string())
+    let name = args.name.trim();
+    if name.is_empty() {
+        return Err(CliError::invalid("the name is empty"));
+    }
+    let profile = Profile::new(global, name, &data_dir);
+    out.progress("creating the identity and registering it on the network…");
+    let session = Session::start(global, profile.clone(), &data_dir).await?;
+    profile.save(&data_dir)?;
+    let client = session.agent.client();
+    let value = json!({
+        "name": profile.name,
+        "inbox_id": client.inbox_id(),
+        "address": client.address(),
+        "installation_id": hex::encode(client.installation_id()),
+        "network": session.network,
+    });
+    let human = format!(
+        "{} {}\ninbox    {}\naddress  {}\nnetwork  {}\nnext: coworker invite, or coworker demo",
+        out.green("✓ created"),
+        out.bold(&profile.name),
+        client.inbox_id(),
+        client.address(),
+        session.network
+    );
+    session.close().await;
+    out.result(&value, &human);
+    Ok(())
+}
+
+pub(crate) async fn status(global: &Global, out: Out) -> Result<(), CliError> {
+    let session = Session::open(global).await?;
+    let agent = &session.agent;
+    let peers = agent.peers().await?;
+    let pending = agent.trust_requests(true).await?;
+    let reachable = agent.client().inbox_state(agent.inbox_id()).await.is_ok();
+    let skills: Vec<Value> = agent
+        .skills()
+        .into_iter()
+        .map(|(card, exposed)| json!({"name": card.name, "exposed": exposed}))
+        .collect();
+    let value = json!({
+        "name": session.profile.name,
+        "inbox_id": agent.inbox_id(),
+        "address": agent.client().address(),
+        "installation_id": hex::encode(agent.client().installation_id()),
+        "network": session.network,
+        "node_reachable": reachable,
+        "peers": peers.iter().map(|p| json!({"name": p.name, "inbox_id": p.inbox_id, "tier": p.tier})).collect::<Vec<_>>(),
+        "pending_trust_requests": pending.len(),
+        "skills": skills,
+        "agent_file": session.profile.agent_file,
+    });
+    let mut human = format!(
+        "{}  {}\ninbox    {}\naddress  {}\nnetwork  {} ({})\nskills   {}\npeers    {}",
+        out.bold(&session.profile.name),
+        out.dim("(this machine)"),
+        agent.inbox_id(),
+        agent.client().address(),
+        session.network,
+        if reachable { "reachable" } else { "unreachable" },
+        skills.len(),
+        peers.len()
+    );
+    for peer in &peers {
+        human.push_str(&format!(
+            "\n  {:<16} {:<10} {}",
+            peer.name,
+            peer.tier.to_string(),
+            peer.inbox_id
+        ));
+    }
+    if !pending.is_empty() {
+        human.push_str(&format!(
+            "\n{} pending trust request(s): coworker trust requests",
+            pending.len()
+        ));
+    }
+    session.close().await;
+    out.result(&value, &human);
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InviteArgs {
+    /// Let the code expire after this many hours.
+    #[arg(long)]
+    expires_hours: Option<u64>,
+    /// Write the QR code to this file (.svg or .png) instead of drawing it in the terminal.
+    #[arg(long)]
+    qr: Option<std::path::PathBuf>,
+}
+
+pub(crate) async fn invite(global: &Global, args: InviteArgs, out: Out) -> Result<(), CliError> {
+    let session = Session::open(global).await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let expires = args.expires_hours.map(|h| now + h * 3600);
+    let code = session.agent.invite(expires)?;
+    session.close().await;
+    let invite = Invite::parse(&code, now).map_err(coworker_runtime::RuntimeError::from)?;
+    let uri = Invite::uri(&code);
+    let value =
+        json!({"code": code, "uri": uri, "short_id": invite.short_id(), "expires_at": expires});
+    if let Some(path) = &args.qr {
+        let bytes = match path.extension().and_then(|e| e.to_str()) {
+            Some("png") => Invite::qr_png(&uri, 8).map_err(|e| CliError::other(e.to_string()))?,
+            Some("svg") => {
+                Invite::qr_svg(&uri).map_err(|e| CliError::other(e.to_string()))?.into_bytes()
+            }
+            _ => return Err(CliError::invalid("--qr takes a .svg or .png file name")),
+        };
+        std::fs::write(path, bytes)
+            .map_err(|e| CliError::other(format!("cannot write {}: {e}", path.display())))?;
+    }
+    let qr =
+        if args.qr.is_none() { Invite::qr_text(&uri).unwrap_or_default() } else { String::new() };
+    let human = format!(
+        "{qr}\n{}  {}\n\n{code}\n\n{uri}\n\nThe other side runs: coworker connect <code or uri>",
+        out.bold("invite"),
+        invite.short_id()
+    );
+    out.result(&value, &human);
+    Ok(())
 }

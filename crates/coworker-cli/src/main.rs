@@ -1,35 +1,108 @@
 //! `coworker`: the command-line face of CoWorker.
 //!
-//! Runs headless agents, scripts connections and calls, and runs the local XMTP node. Each
-//! subcommand is a thin layer over the library crates; `node` serves `xmtp-node`, `serve` runs a
-//! `coworker-runtime` agent from a TOML file, `xmtp` drives `xmtp-client`.
+//! Every subcommand is a thin layer over the library crates:
+//!
+//! | module | commands |
+//! |---|---|
+//! | [`profile`] | the identity in the data directory, global options, [`profile::Session`] |
+//! | [`identity`] | `init`, `status`, `invite` |
+//! | [`calls`] | `connect`, `call`, `request`, `tasks`, `result`, `collaborate` |
+//! | [`trust`], [`skills`], [`groups`], [`receipts`] | the commands of those names |
+//! | [`serve`] + [`agentfile`] | `serve FILE`: a headless agent declared in TOML |
+//! | [`demo`] | `demo`: an offline tour with an in-process node and demo bot |
+//! | [`node`] | `node`: the local XMTP node (`xmtp-node`) |
+//! | [`xmtp`] | `xmtp`: a JSON-lines session of the raw XMTP client |
+//! | [`output`], [`activity`] | human and `--json` output, errors with hints and exit codes |
 
+mod activity;
+mod agentfile;
+mod calls;
+mod demo;
+mod groups;
 mod identity;
 mod node;
+mod output;
+mod profile;
+mod receipts;
 mod serve;
+mod skills;
+mod trust;
 mod xmtp;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// CoWorker: let your AI agent work with other people's agents, peer to peer and end-to-end
-/// encrypted over XMTP.
+use crate::output::{CliError, Out};
+
+const ABOUT: &str = "\
+CoWorker: let your AI agent work with other people's agents, peer to peer and end-to-end
+encrypted over XMTP.
+
+First steps:
+  coworker demo                      # a two-minute tour, offline
+  coworker init --name my-bot        # your identity (keys in the OS keychain)
+  coworker invite                    # share this with a collaborator
+  coworker connect CODE              # their invite: see the skills they show you
+  coworker call PEER SKILL --input '{...}'
+  coworker serve bot.toml            # run an agent with skills, headless
+
+--json prints one JSON object per command (errors: {\"error\":{\"code\",\"message\",\"hint\"}}).
+Exit codes: 0 ok, 1 failure, 2 usage, 3 invalid input, 4 not found, 5 refused by the peer,
+6 unreachable, 7 identity busy.";
+
 #[derive(Debug, Parser)]
-#[command(name = "coworker", version, about, long_about = None, arg_required_else_help = true)]
+#[command(name = "coworker", version, about = ABOUT, long_about = None, arg_required_else_help = true)]
 struct Cli {
+    #[command(flatten)]
+    global: profile::Global,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create this machine's identity and register it on the network.
+    #[command(after_help = identity::INIT_EXAMPLES)]
+    Init(identity::InitArgs),
+    /// Identity, network, node reachability, peers and pending trust requests.
+    Status,
+    /// Your invite code, its coworker:// URI and a QR code.
+    Invite(identity::InviteArgs),
+    /// Connect to a peer from its invite and list the skills it shows you.
+    #[command(after_help = calls::CONNECT_EXAMPLES)]
+    Connect(calls::ConnectArgs),
+    /// Call a peer's skill and wait for the result.
+    #[command(after_help = calls::CALL_EXAMPLES)]
+    Call(calls::CallArgs),
+    /// Send a call without waiting (see `tasks` and `result`).
+    Request(calls::RequestArgs),
+    /// Calls you made and their status.
+    Tasks,
+    /// The result of a call.
+    Result(calls::ResultArgs),
+    /// Work toward a goal with a peer: plan an OKR, run it, show it live.
+    Collaborate(calls::CollaborateArgs),
+    /// Your skills and who may see them.
+    #[command(subcommand, after_help = skills::EXAMPLES)]
+    Skills(skills::SkillsCommand),
+    /// Peers' tiers, trust requests and the audit log.
+    #[command(subcommand, after_help = trust::EXAMPLES)]
+    Trust(trust::TrustCommand),
+    /// Group chats of people and agents.
+    #[command(subcommand, after_help = groups::EXAMPLES)]
+    Groups(groups::GroupsCommand),
+    /// Signed receipts of every call.
+    #[command(subcommand, after_help = receipts::EXAMPLES)]
+    Receipts(receipts::ReceiptsCommand),
+    /// Run an agent declared in a TOML file until Ctrl-C or SIGTERM.
+    #[command(after_help = serve::EXAMPLES)]
+    Serve(serve::ServeArgs),
+    /// An offline tour: a demo bot, a connection, trust, four calls.
+    Demo(demo::DemoArgs),
     /// Run a local XMTP node (the XMTP v3 API over SQLite) until Ctrl-C or SIGTERM.
     #[command(after_help = node::EXAMPLES)]
     Node(node::NodeArgs),
-    /// Run a headless agent whose skills and trust policy are declared in a TOML file.
-    #[command(after_help = serve::EXAMPLES)]
-    Serve(serve::ServeArgs),
     /// Speak XMTP directly: a JSON-lines session on stdin/stdout for scripts and agents.
     #[command(after_help = xmtp::EXAMPLES)]
     Xmtp(xmtp::XmtpArgs),
@@ -37,32 +110,45 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let out = Out::new(cli.global.json, cli.global.quiet);
+    let default_filter = if cli.global.json || cli.global.quiet { "error" } else { "warn" };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
-        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
+        Err(error) => return out.fail(&CliError::other(format!("cannot start: {error}"))),
     };
+    let global = cli.global;
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Node(args) => node::run(args).await,
-            Command::Serve(args) => serve::run(args).await,
-            Command::Xmtp(args) => xmtp::run(args).await,
+            Command::Init(args) => identity::init(&global, args, out).await,
+            Command::Status => identity::status(&global, out).await,
+            Command::Invite(args) => identity::invite(&global, args, out).await,
+            Command::Connect(args) => calls::connect(&global, args, out).await,
+            Command::Call(args) => calls::call(&global, args, out).await,
+            Command::Request(args) => calls::request(&global, args, out).await,
+            Command::Tasks => calls::tasks(&global, out).await,
+            Command::Result(args) => calls::result(&global, args, out).await,
+            Command::Collaborate(args) => calls::collaborate(&global, args, out).await,
+            Command::Skills(command) => skills::run(&global, command, out).await,
+            Command::Trust(command) => trust::run(&global, command, out).await,
+            Command::Groups(command) => groups::run(&global, command, out).await,
+            Command::Receipts(command) => receipts::run(&global, command, out).await,
+            Command::Serve(args) => serve::run(&global, args, out).await,
+            Command::Demo(args) => demo::run(args, out).await,
+            Command::Node(args) => node::run(args).await.map_err(CliError::other),
+            Command::Xmtp(args) => xmtp::run(&global, args).await.map_err(CliError::other),
         }
     });
+    // Background tasks (streams, the embedded node) must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => fail(&message),
+        Err(error) => out.fail(&error),
     }
-}
-
-#[allow(clippy::print_stderr)]
-fn fail(message: &str) -> ExitCode {
-    eprintln!("coworker: {message}");
-    ExitCode::FAILURE
 }

@@ -42,7 +42,7 @@ fn default_db() -> PathBuf {
 }
 
 /// Resolves when the process gets Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -5,16 +5,19 @@
 //! also printed as `{"event": ...}` lines. Keys live in a password-encrypted file in the data
 //! directory (password from `COWORKER_KEYSTORE_PASSWORD`), so it runs on headless servers.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
+
+use crate::profile::{Global, PASSWORD_VAR};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Mutex;
+use xmtp_client::keystore::KdfCost;
 use xmtp_client::{
-    Client, ClientError, ContentType, Conversation, ConversationId, ConversationKind, Event,
-    GroupOptions, Message, SendOptions, content,
+    Client, ClientError, ClientOptions, ContentType, Conversation, ConversationId,
+    ConversationKind, Event, FileKeyStore, GroupOptions, KeyStore, Message, Network, SendOptions,
+    content,
 };
 
 pub(crate) const EXAMPLES: &str = "\
@@ -32,18 +35,40 @@ or send{conversation,content_type,content,fallback?}, sync, conversations, messa
 
 #[derive(Debug, Args)]
 pub(crate) struct XmtpArgs {
-    /// `dev`, `production` or a node URL (http:// or https://).
-    #[arg(long, default_value = "http://127.0.0.1:5556")]
-    network: String,
-    /// A PEM CA certificate to trust for an `https://` node (a self-hosted node's private CA).
-    #[arg(long)]
-    ca_cert: Option<PathBuf>,
-    /// Directory for this installation's database and key file.
-    #[arg(long)]
-    data_dir: PathBuf,
     /// Print incoming messages and conversations as `{"event": ...}` lines as they arrive.
     #[arg(long)]
     stream: bool,
+}
+
+/// Opens the installation in the data directory (keys in `keys`, password from the
+/// environment), on `--network` (default: the node on 127.0.0.1:5556).
+async fn open_client(global: &Global) -> Result<Client, String> {
+    let network = match global.network.as_deref() {
+        None | Some("local" | "embedded") => Network::Url("http://127.0.0.1:5556".into()),
+        Some(other) => Network::parse(other).map_err(|e| e.to_string())?,
+    };
+    let data_dir = global.data_dir();
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let password = std::env::var(PASSWORD_VAR)
+        .map_err(|_| format!("set {PASSWORD_VAR}: it encrypts this installation's key file"))?;
+    let key_path = data_dir.join("keys");
+    let key_store = tokio::task::spawn_blocking(move || {
+        FileKeyStore::open(&key_path, &password, KdfCost::default())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    let mut options = ClientOptions::new(
+        network,
+        data_dir.join("xmtp.db"),
+        Arc::new(key_store) as Arc<dyn KeyStore>,
+    );
+    if let Some(path) = &global.ca_cert {
+        options.trusted_ca_pem =
+            Some(std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?);
+    }
+    Client::open(options).await.map_err(|e| e.to_string())
 }
 
 type Out = Arc<Mutex<tokio::io::Stdout>>;
@@ -56,10 +81,8 @@ async fn emit(out: &Out, line: &Value) -> Result<(), String> {
     out.flush().await.map_err(|e| e.to_string())
 }
 
-pub(crate) async fn run(args: XmtpArgs) -> Result<(), String> {
-    let client =
-        crate::identity::open_client(&args.network, args.ca_cert.as_deref(), &args.data_dir)
-            .await?;
+pub(crate) async fn run(global: &Global, args: XmtpArgs) -> Result<(), String> {
+    let client = open_client(global).await?;
     let out: Out = Arc::new(Mutex::new(tokio::io::stdout()));
     emit(&out, &json!({"ready": whoami(&client)})).await?;
 

@@ -367,6 +367,26 @@ impl Invite {
         ))
     }
 
+    /// A QR code of `text` for a terminal: two modules per character, light modules drawn in
+    /// the foreground colour (readable on the usual dark background), quiet zone included.
+    pub fn qr_text(text: &str) -> Result<String, InviteError> {
+        let (cells, side) = grid(&qr(text)?);
+        let dark = |x: usize, y: usize| y < side && cells[y * side + x];
+        let mut out = String::new();
+        for y in (0..side).step_by(2) {
+            for x in 0..side {
+                out.push(match (dark(x, y), dark(x, y + 1)) {
+                    (false, false) => '█',
+                    (false, true) => '▀',
+                    (true, false) => '▄',
+                    (true, true) => ' ',
+                });
+            }
+            out.push('\n');
+        }
+        Ok(out)
+    }
+
     /// An 8-bit grayscale PNG QR code of `text`: `scale` pixels per module, quiet zone 4, black
     /// on white. The side, `(modules + 8) * scale`, must be at most [`MAX_PNG_SIDE`].
     pub fn qr_png(text: &str, scale: u32) -> Result<Vec<u8>, InviteError> {
@@ -698,6 +718,20 @@ mod tests {
             })
             .sum();
         assert_eq!(dark, code.to_colors().iter().filter(|&&c| c == Color::Dark).count());
+        // The terminal drawing has the same modules, two rows per line.
+        let text = Invite::qr_text(&uri).unwrap();
+        let side = code.width() + 8;
+        assert_eq!(text.lines().count(), side.div_ceil(2));
+        assert!(text.lines().all(|l| l.chars().count() == side));
+        let dark_in_text: usize = text
+            .chars()
+            .map(|c| match c {
+                ' ' => 2,
+                '▀' | '▄' => 1,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(dark_in_text, dark);
         assert_eq!(Invite::qr_svg(&"a".repeat(4097)).unwrap_err().code(), "invite.too_long");
         assert_eq!(Invite::qr_svg(&"a".repeat(4000)).unwrap_err().code(), "invite.qr");
     }

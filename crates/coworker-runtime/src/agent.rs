@@ -190,6 +190,8 @@ pub(crate) struct Inner {
     pub(crate) slots: Arc<Semaphore>,
     pub(crate) events: broadcast::Sender<AgentEvent>,
     pub(crate) watermarks: Mutex<HashMap<Vec<u8>, u64>>,
+    /// Requests being handled right now.
+    pub(crate) handling: tokio::sync::watch::Sender<usize>,
 }
 
 pub(crate) struct RunningTask {
@@ -284,6 +286,7 @@ impl Agent {
             slots: Arc::new(Semaphore::new(config.max_concurrent_tasks.max(1))),
             events,
             watermarks: Mutex::new(watermarks),
+            handling: tokio::sync::watch::Sender::new(0),
             client,
             config,
         };
@@ -541,6 +544,16 @@ impl Agent {
         })
     }
 
+    /// Fetches what arrived while the agent was not running and handles it, waiting up to
+    /// `wait` for the requests among it to be handled (for one-shot programs such as the CLI,
+    /// which then report a consistent state). Returns whether everything was handled in time.
+    pub async fn catch_up_now(&self, wait: Duration) -> Result<bool> {
+        self.inner.client.sync_all().await?;
+        self.catch_up().await?;
+        let mut handling = self.inner.handling.subscribe();
+        Ok(tokio::time::timeout(wait, handling.wait_for(|n| *n == 0)).await.is_ok())
+    }
+
     /// Handles every stored message after each conversation's watermark. Handling is
     /// idempotent (task ids run once, answers match outstanding requests once), so a message
     /// seen twice does no harm.
@@ -642,11 +655,13 @@ impl Agent {
             return;
         }
         let agent = self.clone();
+        self.inner.handling.send_modify(|n| *n += 1);
         // Requests may take long (skills, approvals): never block the intake loop on them.
         tokio::spawn(async move {
             if let Err(e) = agent.on_request(&peer, tier, &message.conversation, envelope).await {
                 tracing::warn!(peer, code = e.code(), "request handling failed: {e}");
             }
+            agent.inner.handling.send_modify(|n| *n = n.saturating_sub(1));
         });
     }
 

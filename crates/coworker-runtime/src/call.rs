@@ -75,20 +75,33 @@ impl Agent {
     /// Connects from an invite code: checks it (signature, expiry, that the signing key is an
     /// installation of that inbox), opens the DM and discovers what the peer shows us.
     pub async fn connect(&self, code: &str) -> Result<Peer> {
+        let peer = self.add_peer(code).await?;
+        self.discover(&peer.inbox_id).await?;
+        self.peer(&peer.inbox_id).await
+    }
+
+    /// The first half of [`Agent::connect`]: checks the invite, remembers the peer and opens
+    /// the DM, without waiting for the peer (which may be offline).
+    pub async fn add_peer(&self, code: &str) -> Result<Peer> {
         let invite = Invite::parse(code, self.now_ms() / 1000)?;
         self.check_invite(&invite).await?;
         self.inner
             .store
             .save_peer_info(&invite.inbox_id, Some(&invite.name), None, self.now_ms())
             .await?;
-        self.discover(&invite.inbox_id).await?;
+        self.dm(&invite.inbox_id).await?;
+        self.peer(&invite.inbox_id).await
+    }
+
+    /// A known peer.
+    pub async fn peer(&self, inbox_id: &str) -> Result<Peer> {
         self.inner
             .store
             .peers()
             .await?
             .into_iter()
-            .find(|p| p.inbox_id == invite.inbox_id)
-            .ok_or_else(|| RuntimeError::NotFound(invite.inbox_id))
+            .find(|p| p.inbox_id == inbox_id)
+            .ok_or_else(|| RuntimeError::NotFound(format!("peer {inbox_id}")))
     }
 
     /// A signed invite must be signed by an installation of the inbox it names.
@@ -119,11 +132,16 @@ impl Agent {
 
     /// The skills a peer shows us (saved with the peer).
     pub async fn discover(&self, peer: &str) -> Result<Vec<SkillCard>> {
+        self.discover_within(peer, self.inner.config.deadline).await
+    }
+
+    /// [`Agent::discover`], waiting at most `wait` for the answer.
+    pub async fn discover_within(&self, peer: &str, wait: Duration) -> Result<Vec<SkillCard>> {
         let asker = envelope::Discover {
             name: self.inner.config.name.clone(),
             wallet: self.inner.client.address(),
         };
-        let answer = self.request(peer, kind::DISCOVER, &asker, self.inner.config.deadline).await?;
+        let answer = self.request(peer, kind::DISCOVER, &asker, wait).await?;
         if answer.envelope.kind != kind::CAPABILITIES {
             return Err(refusal(&answer).into());
         }
@@ -234,6 +252,11 @@ impl Agent {
         let conversation = self.dm(peer).await?;
         let cancel = envelope::TaskCancel { task_id: task_id.to_owned() };
         self.send(&conversation, kind::TASK_CANCEL, &cancel, None).await
+    }
+
+    /// Every call this agent made, newest first.
+    pub async fn calls(&self) -> Result<Vec<crate::store::CallSummary>> {
+        self.inner.store.calls().await
     }
 
     /// An asynchronous call's outcome: `None` while it is pending.

@@ -36,4 +36,4 @@ pub use group::{Group, GroupMember};
 pub use handler::{CallContext, Command, Handler, SkillFailure};
 pub use http::HttpEndpoint;
 pub use planner::{DeterministicPlanner, LlmPlanner, Planner};
-pub use store::{AuditEntry, Peer, TrustRequestRecord};
+pub use store::{AuditEntry, CallSummary, Peer, TrustRequestRecord};

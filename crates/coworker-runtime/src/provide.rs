@@ -32,6 +32,13 @@ impl Agent {
                 self.send(conversation, kind::PONG, &pong, corr).await
             }
             kind::DISCOVER | kind::GROUP_DISCOVER => {
+                // The asker's name for itself (informational) labels an unnamed peer.
+                if let Ok(asker) = envelope.payload::<envelope::Discover>() {
+                    let name: String = asker.name.trim().chars().take(64).collect();
+                    if !name.is_empty() {
+                        self.inner.store.name_unnamed_peer(peer, &name, self.now_ms()).await?;
+                    }
+                }
                 let capabilities = envelope::Capabilities {
                     name: self.inner.config.name.clone(),
                     wallet: if envelope.kind == kind::GROUP_DISCOVER {
@@ -120,11 +127,14 @@ impl Agent {
                 self.send(conversation, grant.kind(), &grant, corr).await
             }
             TrustRequestOutcome::NeedsApproval(requested) => {
-                let id = self
+                let (id, new) = self
                     .inner
                     .store
                     .add_trust_request(peer, requested, &request.reason, corr, self.now_ms())
                     .await?;
+                if !new {
+                    return Ok(());
+                }
                 self.audit(
                     peer,
                     &action,

@@ -57,6 +57,21 @@ pub struct TrustRequestRecord {
     pub status: String,
 }
 
+/// A call this agent made, as listed for its owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallSummary {
+    /// The task id.
+    pub task_id: String,
+    /// The provider.
+    pub peer: String,
+    /// The skill.
+    pub skill: String,
+    /// `sent` (waiting), `completed` or `failed:<CODE>`.
+    pub status: String,
+    /// When it was sent (Unix ms).
+    pub created_ms: u64,
+}
+
 /// A call we made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CallRecord {
@@ -166,6 +181,21 @@ impl Store {
         .bind(db(now))
         .bind(name)
         .bind(&skills)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records the name a peer gives itself, unless we already know it by a name.
+    pub(crate) async fn name_unnamed_peer(&self, inbox: &str, name: &str, now: u64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO peers (inbox_id, name, skills, updated_ms) VALUES (?, ?, '[]', ?)
+             ON CONFLICT (inbox_id) DO UPDATE SET
+             name = CASE WHEN name = '' THEN excluded.name ELSE name END",
+        )
+        .bind(inbox)
+        .bind(name)
+        .bind(db(now))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -291,6 +321,25 @@ impl Store {
         Ok(())
     }
 
+    /// Every call, newest first.
+    pub(crate) async fn calls(&self) -> Result<Vec<CallSummary>> {
+        let rows = sqlx::query(
+            "SELECT task_id, peer, skill, status, created_ms FROM calls ORDER BY created_ms DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| CallSummary {
+                task_id: r.get("task_id"),
+                peer: r.get("peer"),
+                skill: r.get("skill"),
+                status: r.get("status"),
+                created_ms: u64::try_from(r.get::<i64, _>("created_ms")).unwrap_or(0),
+            })
+            .collect())
+    }
+
     /// Calls still waiting for an answer (reloaded after a restart).
     pub(crate) async fn open_calls(&self) -> Result<Vec<CallRecord>> {
         let rows = sqlx::query(
@@ -410,7 +459,18 @@ impl Store {
         reason: &str,
         correlation_id: Option<&str>,
         now: u64,
-    ) -> Result<i64> {
+    ) -> Result<(i64, bool)> {
+        // The same message seen twice (stream and catch-up) is one request.
+        let same = sqlx::query(
+            "SELECT id FROM trust_requests WHERE peer = ? AND status = 'pending' AND correlation_id IS ?",
+        )
+        .bind(peer)
+        .bind(correlation_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = same.filter(|_| correlation_id.is_some()) {
+            return Ok((row.get("id"), false));
+        }
         // One pending request per peer: a repeat replaces the earlier one.
         sqlx::query(
             "UPDATE trust_requests SET status = 'superseded' WHERE peer = ? AND status = 'pending'",
@@ -430,7 +490,7 @@ impl Store {
         .execute(&self.pool)
         .await?
         .last_insert_rowid();
-        Ok(id)
+        Ok((id, true))
     }
 
     pub(crate) async fn trust_requests(

@@ -64,8 +64,10 @@ impl ClientError {
     /// A stable, machine-readable code, e.g. `client.verification`.
     pub fn code(&self) -> &'static str {
         match self {
+            // A lazily connected channel reports a refused connection as UNAVAILABLE.
+            Self::Node(s) if s.code() == tonic::Code::Unavailable => "client.unreachable",
             Self::Node(_) => "client.node",
-            Self::Transport(_) => "client.transport",
+            Self::Transport(_) => "client.unreachable",
             Self::Storage(_) | Self::Migrate(_) => "client.storage",
             Self::KeyStore(_) => "client.keystore",
             Self::Identity(e) => e.code(),

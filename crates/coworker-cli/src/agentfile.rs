@@ -1,0 +1,260 @@
+//! The agent file: a TOML declaration of an agent's name, skills (each backed by an external
+//! command or an HTTP endpoint, with schemas, minimum tier and visibility), trust policy and
+//! limits. `coworker serve FILE` serves it; the other commands load it too, so the identity
+//! keeps serving its skills while they run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use coworker_runtime::protocol::SkillSpec;
+use coworker_runtime::protocol::trust::Tier;
+use coworker_runtime::{Agent, AgentConfig, Command, Handler, HttpEndpoint};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::output::CliError;
+
+/// A loaded, checked agent file.
+#[derive(Debug)]
+pub(crate) struct AgentFile {
+    pub(crate) name: String,
+    auto_grant: Option<Tier>,
+    peers: Vec<(String, Tier)>,
+    limits: Limits,
+    skills: Vec<(SkillSpec, Handler, bool)>,
+}
+
+impl AgentFile {
+    pub(crate) fn load(path: &Path) -> Result<Self, CliError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::invalid(format!("cannot read {}: {e}", path.display())))?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| CliError::invalid(format!("{}: {e}", path.display())))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::from_config(config, &base)
+            .map_err(|e| CliError::invalid(format!("{}: {e}", path.display())))
+    }
+
+    fn from_config(config: Config, base: &Path) -> Result<Self, String> {
+        let auto_grant = match &config.trust.auto_grant {
+            Some(t) if t.eq_ignore_ascii_case("none") => None,
+            Some(t) => Some(tier(t, "trust.auto_grant")?),
+            None => None,
+        };
+        let mut peers = Vec::with_capacity(config.trust.peers.len());
+        for (inbox, t) in &config.trust.peers {
+            peers.push((inbox.clone(), tier(t, &format!("trust.peers.{inbox}"))?));
+        }
+        let skills =
+            config.skills.into_iter().map(|s| s.into_parts(base)).collect::<Result<_, _>>()?;
+        Ok(Self { name: config.name, auto_grant, peers, limits: config.limits, skills })
+    }
+
+    /// Applies the trust policy and limits.
+    pub(crate) fn configure(&self, config: &mut AgentConfig) {
+        config.auto_grant_ceiling = self.auto_grant;
+        if let Some(n) = self.limits.max_concurrent_tasks {
+            config.max_concurrent_tasks = n;
+        }
+        if let Some(secs) = self.limits.deadline_secs {
+            config.deadline = Duration::from_secs(secs);
+        }
+    }
+
+    /// Registers the skills and sets the preset peer tiers.
+    pub(crate) async fn install(self, agent: &Agent) -> Result<(), CliError> {
+        for (spec, handler, exposed) in self.skills {
+            agent.register(spec, handler, exposed)?;
+        }
+        for (inbox, t) in self.peers {
+            if agent.tier(&inbox).await? != t {
+                agent.set_tier(&inbox, t).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The agent's file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    name: String,
+    #[serde(default)]
+    trust: TrustConfig,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default, rename = "skill")]
+    skills: Vec<SkillConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustConfig {
+    /// Highest tier a trust request gets without a human.
+    auto_grant: Option<String>,
+    /// Tiers by inbox id.
+    #[serde(default)]
+    peers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Limits {
+    max_concurrent_tasks: Option<usize>,
+    deadline_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SkillConfig {
+    name: String,
+    description: String,
+    #[serde(default)]
+    when_to_use: String,
+    #[serde(default)]
+    input: Option<toml::Value>,
+    #[serde(default)]
+    output: Option<toml::Value>,
+    #[serde(default)]
+    min_tier: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default = "yes")]
+    exposed: bool,
+    #[serde(default)]
+    command: Option<Vec<String>>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    timeout_secs: Option<u64>,
+    #[serde(default)]
+    max_output_bytes: Option<usize>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn tier(text: &str, what: &str) -> Result<Tier, String> {
+    Tier::parse(text).ok_or_else(|| {
+        format!("{what}: {text:?} is not a tier (untrusted, known, internal, privileged or 0-3)")
+    })
+}
+
+fn json_value(value: Option<toml::Value>) -> Result<Value, String> {
+    match value {
+        None => Ok(json!({})),
+        Some(v) => serde_json::to_value(v).map_err(|e| e.to_string()),
+    }
+}
+
+impl SkillConfig {
+    fn into_parts(self, base: &std::path::Path) -> Result<(SkillSpec, Handler, bool), String> {
+        let what = format!("skill {:?}", self.name);
+        let mut spec = SkillSpec::new(&self.name, &self.description);
+        spec.when_to_use = self.when_to_use;
+        spec.input_schema = json_value(self.input)?;
+        spec.output_schema = json_value(self.output)?;
+        spec.min_tier = match &self.min_tier {
+            Some(t) => tier(t, &what)?,
+            None => Tier::Known,
+        };
+        spec.version = self.version;
+        let timeout = self.timeout_secs.map(Duration::from_secs);
+        let handler = match (self.command, self.url) {
+            (Some(argv), None) => {
+                let (program, args) =
+                    argv.split_first().ok_or_else(|| format!("{what}: `command` is empty"))?;
+                // Relative programs with a path are relative to the config file.
+                let program = if program.contains('/') && !program.starts_with('/') {
+                    base.join(program)
+                } else {
+                    PathBuf::from(program)
+                };
+                let mut command = Command::new(program, &[]);
+                command.args = args.to_vec();
+                if let Some(timeout) = timeout {
+                    command.timeout = timeout;
+                }
+                if let Some(limit) = self.max_output_bytes {
+                    command.max_output_bytes = limit;
+                }
+                Handler::Command(command)
+            }
+            (None, Some(url)) => {
+                let mut endpoint = HttpEndpoint::new(url);
+                endpoint.headers = self.headers.into_iter().collect();
+                if let Some(timeout) = timeout {
+                    endpoint.timeout = timeout;
+                }
+                if let Some(limit) = self.max_output_bytes {
+                    endpoint.max_output_bytes = limit;
+                }
+                Handler::Http(endpoint)
+            }
+            _ => return Err(format!("{what}: give exactly one of `command` or `url`")),
+        };
+        Ok((spec, handler, self.exposed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<(SkillSpec, Handler, bool)>, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        AgentFile::from_config(config, Path::new("/etc/bots")).map(|f| f.skills)
+    }
+
+    #[test]
+    fn skills_come_from_toml() {
+        let skills = parse(
+            r#"
+            name = "bot"
+            [[skill]]
+            name = "upper"
+            description = "d"
+            input = { text = "str" }
+            min_tier = "internal"
+            command = ["./upper.py", "--fast"]
+            timeout_secs = 5
+            [[skill]]
+            name = "search"
+            description = "d"
+            url = "http://127.0.0.1:9/search"
+            exposed = false
+            "#,
+        )
+        .unwrap();
+        let (spec, handler, exposed) = &skills[0];
+        assert_eq!((spec.min_tier, *exposed), (Tier::Internal, true));
+        assert_eq!(spec.input_schema, json!({"text": "str"}));
+        let Handler::Command(command) = handler else { panic!("{handler:?}") };
+        assert_eq!(command.program, PathBuf::from("/etc/bots/./upper.py"));
+        assert_eq!(
+            (command.args.clone(), command.timeout),
+            (vec!["--fast".into()], Duration::from_secs(5))
+        );
+        assert!(matches!(skills[1].1, Handler::Http(_)) && !skills[1].2);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let both =
+            parse("name='b'\n[[skill]]\nname='s'\ndescription='d'\ncommand=['x']\nurl='http://h/'");
+        assert!(both.unwrap_err().contains("exactly one of `command` or `url`"));
+        let tier =
+            parse("name='b'\n[[skill]]\nname='s'\ndescription='d'\nmin_tier='boss'\ncommand=['x']");
+        assert!(tier.unwrap_err().contains("\"boss\" is not a tier"));
+        let typo = parse("name='b'\n[[skill]]\nname='s'\ndescription='d'\ncomand=['x']");
+        assert!(typo.unwrap_err().contains("unknown field `comand`"));
+        let empty = parse("name='b'\n[[skill]]\nname='s'\ndescription='d'\ncommand=[]");
+        assert!(empty.unwrap_err().contains("`command` is empty"));
+    }
+}

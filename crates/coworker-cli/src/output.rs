@@ -1,0 +1,171 @@
+//! How commands talk to people and programs: human text (colours only on a terminal), or with
+//! `--json` exactly one JSON object per command on stdout (one per line for streams); errors
+//! as `{"error":{"code","message","hint"}}` with a meaningful exit code; progress on stderr.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use coworker_runtime::{CallError, RuntimeError};
+use serde_json::{Value, json};
+
+/// Exit codes (documented in the README).
+pub(crate) mod exit {
+    /// Something failed that fits no other class.
+    pub(crate) const FAILURE: u8 = 1;
+    /// Bad command-line input: invalid JSON, a malformed invite, a schema violation.
+    pub(crate) const INVALID_INPUT: u8 = 3;
+    /// No identity yet, an unknown peer, task or group.
+    pub(crate) const NOT_FOUND: u8 = 4;
+    /// A peer refused or the call failed on its side (trust, unknown skill, skill error).
+    pub(crate) const REFUSED: u8 = 5;
+    /// The network or the peer could not be reached in time.
+    pub(crate) const UNREACHABLE: u8 = 6;
+    /// The identity is in use by another coworker process.
+    pub(crate) const BUSY: u8 = 7;
+}
+
+/// A command's failure, for people (message + hint) and programs (code + exit status).
+#[derive(Debug)]
+pub(crate) struct CliError {
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) hint: Option<String>,
+    pub(crate) exit: u8,
+}
+
+impl CliError {
+    pub(crate) fn new(code: &str, exit: u8, message: impl Into<String>) -> Self {
+        Self { code: code.to_owned(), message: message.into(), hint: None, exit }
+    }
+
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::new("invalid_input", exit::INVALID_INPUT, message)
+    }
+
+    pub(crate) fn other(message: impl Into<String>) -> Self {
+        Self::new("failed", exit::FAILURE, message)
+    }
+}
+
+impl From<RuntimeError> for CliError {
+    fn from(e: RuntimeError) -> Self {
+        let code = e.code();
+        let exit = match &e {
+            RuntimeError::Invite(_) | RuntimeError::InvalidInput(_) | RuntimeError::Skill(_) => {
+                exit::INVALID_INPUT
+            }
+            RuntimeError::NotFound(_) => exit::NOT_FOUND,
+            RuntimeError::Call(CallError::Timeout(_)) => exit::UNREACHABLE,
+            RuntimeError::Call(_) | RuntimeError::Plan(_) => exit::REFUSED,
+            RuntimeError::Xmtp(x) if x.code() == "client.unreachable" => exit::UNREACHABLE,
+            _ => exit::FAILURE,
+        };
+        let hint = match &e {
+            RuntimeError::Invite(_) => Some("ask the peer for a fresh code: `coworker invite`"),
+            RuntimeError::Call(CallError::Timeout(_)) => {
+                Some("is the peer running (`coworker serve`) on the same network?")
+            }
+            RuntimeError::Call(CallError::Failed { code, .. })
+                if code.as_str() == "TRUST_TIER_TOO_LOW" =>
+            {
+                Some("ask the peer for a higher tier: coworker connect CODE --ask known")
+            }
+            RuntimeError::Xmtp(x) if x.code() == "client.unreachable" => {
+                Some("is the node running? `coworker node`, or pick one with --network")
+            }
+            _ => None,
+        };
+        let message = match &e {
+            RuntimeError::Call(CallError::Failed { violations, message, .. })
+                if !violations.is_empty() =>
+            {
+                let list: Vec<String> =
+                    violations.iter().map(|v| format!("{}: {}", v.path, v.message)).collect();
+                format!("{message} ({})", list.join("; "))
+            }
+            _ => e.to_string(),
+        };
+        Self { code: code.to_owned(), message, hint: hint.map(str::to_owned), exit }
+    }
+}
+
+/// Where output goes and how it looks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Out {
+    pub(crate) json: bool,
+    pub(crate) quiet: bool,
+    color: bool,
+}
+
+impl Out {
+    pub(crate) fn new(json: bool, quiet: bool) -> Self {
+        let color =
+            !json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Self { json, quiet, color }
+    }
+
+    /// A command's result: the JSON object, or the human text.
+    #[allow(clippy::print_stdout)]
+    pub(crate) fn result(&self, value: &Value, human: &str) {
+        if self.json {
+            println!("{value}");
+        } else if !human.is_empty() {
+            println!("{human}");
+        }
+        let _ = std::io::stdout().flush();
+    }
+
+    /// One line of a stream (JSON lines with `--json`).
+    pub(crate) fn line(&self, value: &Value, human: &str) {
+        if self.json || !self.quiet {
+            self.result(value, human);
+        }
+    }
+
+    /// Progress on stderr, for people only.
+    #[allow(clippy::print_stderr)]
+    pub(crate) fn progress(&self, text: &str) {
+        if !self.json && !self.quiet && std::io::stderr().is_terminal() {
+            eprintln!("{}", self.dim(text));
+        }
+    }
+
+    pub(crate) fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
+    pub(crate) fn green(&self, text: &str) -> String {
+        self.paint("32", text)
+    }
+
+    pub(crate) fn dim(&self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+    }
+
+    /// Reports a failure and gives the exit code.
+    #[allow(clippy::print_stdout, clippy::print_stderr)]
+    pub(crate) fn fail(&self, error: &CliError) -> ExitCode {
+        if self.json {
+            let mut body = json!({"code": error.code, "message": error.message});
+            if let Some(hint) = &error.hint {
+                body["hint"] = json!(hint);
+            }
+            println!("{}", json!({"error": body}));
+        } else {
+            eprintln!("coworker: {}", error.message);
+            if let Some(hint) = &error.hint {
+                eprintln!("  hint: {hint}");
+            }
+        }
+        ExitCode::from(error.exit)
+    }
+}

@@ -1,0 +1,301 @@
+//! This machine's CoWorker identity: a data directory holding `profile.toml` (name, network,
+//! where the keys live, the agent file), the XMTP and agent state, and a lock so that one
+//! process at a time uses it. [`Session`] opens all of it for a command.
+
+use std::fs::File;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+use coworker_runtime::{Agent, AgentConfig, Serving};
+use serde::{Deserialize, Serialize};
+use xmtp_client::keystore::KdfCost;
+use xmtp_client::{Client, ClientOptions, FileKeyStore, KeyStore, Network, OsKeyStore};
+
+use crate::agentfile::AgentFile;
+use crate::output::{CliError, exit};
+
+/// The environment variable holding the key file's password.
+pub(crate) const PASSWORD_VAR: &str = "COWORKER_KEYSTORE_PASSWORD";
+/// Where `embedded` and `local` find the node.
+const LOCAL_NODE: &str = "127.0.0.1:5556";
+
+/// Options every command takes.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Global {
+    /// Network: embedded (an in-process node, the first-run default), local (a node on
+    /// 127.0.0.1:5556), dev, production or a node URL. Saved by `init`.
+    #[arg(long, global = true, env = "COWORKER_NETWORK")]
+    pub(crate) network: Option<String>,
+    /// Where the identity and state live [default: $XDG_DATA_HOME/coworker].
+    #[arg(long, global = true, env = "COWORKER_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Keep the keys in this password-encrypted file instead of the OS keychain (for headless
+    /// hosts); the password comes from COWORKER_KEYSTORE_PASSWORD or a prompt.
+    #[arg(long, global = true)]
+    pub(crate) keystore: Option<PathBuf>,
+    /// A PEM CA certificate to trust for an https:// node with a private CA.
+    #[arg(long, global = true)]
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// Machine-readable output: one JSON object per command (one per line for streams).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Only results and errors; no progress.
+    #[arg(long, short, global = true)]
+    pub(crate) quiet: bool,
+}
+
+impl Global {
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| {
+            std::env::var_os("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join("coworker")
+        })
+    }
+}
+
+/// `profile.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Profile {
+    pub(crate) name: String,
+    pub(crate) network: String,
+    /// The key file; `None`: the OS keychain.
+    #[serde(default)]
+    pub(crate) keystore: Option<PathBuf>,
+    /// The agent file whose skills and policy this identity serves (set by `serve FILE`).
+    #[serde(default)]
+    pub(crate) agent_file: Option<PathBuf>,
+}
+
+impl Profile {
+    pub(crate) fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join("profile.toml")
+    }
+
+    pub(crate) fn load(data_dir: &Path) -> Result<Option<Self>, CliError> {
+        let path = Self::path(data_dir);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text)
+                .map(Some)
+                .map_err(|e| CliError::other(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(CliError::other(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+
+    pub(crate) fn save(&self, data_dir: &Path) -> Result<(), CliError> {
+        let text = toml::to_string(self).map_err(|e| CliError::other(e.to_string()))?;
+        let path = Self::path(data_dir);
+        std::fs::write(&path, text)
+            .map_err(|e| CliError::other(format!("cannot write {}: {e}", path.display())))
+    }
+
+    /// A new profile: keys in `--keystore`, else in `data_dir/keys` when a password is in the
+    /// environment (headless), else in the OS keychain.
+    pub(crate) fn new(global: &Global, name: &str, data_dir: &Path) -> Self {
+        let keystore = global
+            .keystore
+            .clone()
+            .or_else(|| std::env::var_os(PASSWORD_VAR).map(|_| data_dir.join("keys")));
+        Self {
+            name: name.to_owned(),
+            network: global.network.clone().unwrap_or_else(|| "embedded".into()),
+            keystore,
+            agent_file: None,
+        }
+    }
+}
+
+/// An open identity: the agent (serving while the command runs), the embedded node if this
+/// process runs it, and the lock.
+pub(crate) struct Session {
+    pub(crate) agent: Agent,
+    pub(crate) profile: Profile,
+    pub(crate) network: String,
+    serving: Option<Serving>,
+    node: Option<xmtp_node::Node>,
+    _lock: File,
+}
+
+impl Session {
+    /// Opens the identity in the data directory (it must exist: `coworker init`).
+    pub(crate) async fn open(global: &Global) -> Result<Self, CliError> {
+        let data_dir = global.data_dir();
+        let profile = Profile::load(&data_dir)?.ok_or_else(|| {
+            CliError::new(
+                "no_identity",
+                exit::NOT_FOUND,
+                format!("no CoWorker identity in {}", data_dir.display()),
+            )
+            .hint("create one: coworker init --name NAME")
+        })?;
+        Self::start(global, profile, &data_dir).await
+    }
+
+    /// Opens (registering it if new) the identity described by `profile`.
+    pub(crate) async fn start(
+        global: &Global,
+        profile: Profile,
+        data_dir: &Path,
+    ) -> Result<Self, CliError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| CliError::other(format!("cannot create {}: {e}", data_dir.display())))?;
+        let lock = lock(data_dir)?;
+        let wanted = global.network.clone().unwrap_or_else(|| profile.network.clone());
+        let (network, node) = resolve_network(&wanted, data_dir).await?;
+        let keys: Arc<dyn KeyStore> = match &profile.keystore {
+            Some(path) => {
+                let password = password()?;
+                let path = path.clone();
+                let store = tokio::task::spawn_blocking(move || {
+                    FileKeyStore::open(&path, &password, KdfCost::default())
+                })
+                .await
+                .map_err(|e| CliError::other(e.to_string()))?
+                .map_err(|e| {
+                    CliError::new("keystore", exit::FAILURE, e.to_string()).hint(format!(
+                        "is {PASSWORD_VAR} the password this identity was made with?"
+                    ))
+                })?;
+                Arc::new(store)
+            }
+            None => {
+                let account = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_owned());
+                Arc::new(OsKeyStore::new("dev.coworker.cli", account.display().to_string()))
+            }
+        };
+        let mut options = ClientOptions::new(network.clone(), data_dir.join("xmtp.db"), keys);
+        if let Some(path) = &global.ca_cert {
+            options.trusted_ca_pem =
+                Some(std::fs::read(path).map_err(|e| {
+                    CliError::other(format!("cannot read {}: {e}", path.display()))
+                })?);
+        }
+        let client = Client::open(options).await.map_err(|e| {
+            let unreachable = e.code() == "client.unreachable";
+            let error = CliError::from(coworker_runtime::RuntimeError::from(e));
+            if unreachable {
+                error.hint(format!(
+                    "cannot reach the {wanted} network; start a node (`coworker node`) or pick one \
+                     with --network"
+                ))
+            } else {
+                error
+            }
+        })?;
+        let file = match &profile.agent_file {
+            Some(path) => Some(AgentFile::load(path)?),
+            None => None,
+        };
+        let mut config = AgentConfig::new(&profile.name, data_dir.join("agent.db"));
+        if let Some(file) = &file {
+            file.configure(&mut config);
+        }
+        let agent = Agent::open(client, config).await?;
+        if let Some(file) = file {
+            file.install(&agent).await?;
+        }
+        let serving = agent.serve().await?;
+        // What arrived while we were away (requests, answers, trust decisions) is handled
+        // before the command reports anything.
+        if !agent.catch_up_now(std::time::Duration::from_secs(3)).await? {
+            tracing::warn!("some requests are still being handled");
+        }
+        Ok(Self {
+            agent,
+            profile,
+            network: network.to_string(),
+            serving: Some(serving),
+            node,
+            _lock: lock,
+        })
+    }
+
+    /// Stops serving (saving how far each conversation was handled) and the embedded node.
+    pub(crate) async fn close(mut self) {
+        if let Some(serving) = self.serving.take() {
+            serving.stop().await;
+        }
+        if let Some(node) = self.node.take() {
+            let _ = node.shutdown().await;
+        }
+    }
+}
+
+fn lock(data_dir: &Path) -> Result<File, CliError> {
+    let path = data_dir.join("lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| CliError::other(format!("cannot open {}: {e}", path.display())))?;
+    file.try_lock().map_err(|_| {
+        CliError::new(
+            "busy",
+            exit::BUSY,
+            format!("the identity in {} is in use by another coworker process", data_dir.display()),
+        )
+        .hint("stop it (for example a running `coworker serve`), or use another --data-dir")
+    })?;
+    Ok(file)
+}
+
+/// `embedded`: a node in this process on 127.0.0.1:5556 with its database in the data
+/// directory, unless one already listens there (then that one is used); `local`: the node on
+/// 127.0.0.1:5556; anything else: `dev`, `production` or a URL.
+async fn resolve_network(
+    name: &str,
+    data_dir: &Path,
+) -> Result<(Network, Option<xmtp_node::Node>), CliError> {
+    let local = format!("http://{LOCAL_NODE}");
+    match name {
+        "embedded" => {
+            let mut config = xmtp_node::NodeConfig::local(data_dir.join("node.db"));
+            config.listen = LOCAL_NODE.parse().map_err(|_| CliError::other("bad node address"))?;
+            match xmtp_node::start(config).await {
+                Ok(node) => Ok((Network::Url(node.url().to_owned()), Some(node))),
+                // Taken: another process (a `coworker node`, `serve` or the app) runs it.
+                Err(_) => Ok((Network::Url(local), None)),
+            }
+        }
+        "local" => Ok((Network::Url(local), None)),
+        other => Network::parse(other).map(|n| (n, None)).map_err(|e| {
+            CliError::invalid(e.to_string()).hint("--network embedded|local|dev|production|URL")
+        }),
+    }
+}
+
+/// The key file's password: from the environment, else asked on the terminal (not echoed).
+#[allow(clippy::print_stderr)]
+fn password() -> Result<String, CliError> {
+    if let Ok(password) = std::env::var(PASSWORD_VAR) {
+        return Ok(password);
+    }
+    let missing = || {
+        CliError::new("keystore", exit::FAILURE, "the key file needs its password")
+            .hint(format!("set {PASSWORD_VAR}, or run on a terminal to be asked"))
+    };
+    if !std::io::stdin().is_terminal() {
+        return Err(missing());
+    }
+    eprint!("Key file password: ");
+    let _ = std::io::stderr().flush();
+    let echo = |on: bool| {
+        std::process::Command::new("stty")
+            .arg(if on { "echo" } else { "-echo" })
+            .stdin(std::process::Stdio::inherit())
+            .status()
+    };
+    let _ = echo(false);
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line);
+    let _ = echo(true);
+    eprintln!();
+    read.map_err(|_| missing())?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}

@@ -1,0 +1,139 @@
+//! `trust`: the tiers this agent holds peers at, the requests waiting for the owner, and the
+//! audit log of every decision.
+
+use clap::Subcommand;
+use coworker_runtime::protocol::trust::Tier;
+use serde_json::json;
+
+use crate::calls::resolve_peer;
+use crate::output::{CliError, Out};
+use crate::profile::{Global, Session};
+
+pub(crate) const EXAMPLES: &str = "\
+Examples:
+  coworker trust list
+  coworker trust set translator internal     # by name, inbox id or invite
+  coworker trust requests                    # what peers asked for
+  coworker trust approve 3
+  coworker trust log                         # every decision, with the rule that fired";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TrustCommand {
+    /// Peers and their tiers.
+    List,
+    /// Sets a peer's tier (untrusted, known, internal, privileged or 0-3); `untrusted` revokes.
+    Set {
+        /// Inbox id, name or invite code.
+        peer: String,
+        /// The tier.
+        tier: String,
+    },
+    /// Trust requests (pending ones; --all for every one).
+    Requests {
+        /// Include decided requests.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Grants a pending request.
+    Approve {
+        /// The request id.
+        id: i64,
+    },
+    /// Denies a pending request.
+    Deny {
+        /// The request id.
+        id: i64,
+    },
+    /// The audit log, newest first: what was allowed or denied, and why.
+    Log {
+        /// How many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+pub(crate) async fn run(global: &Global, command: TrustCommand, out: Out) -> Result<(), CliError> {
+    let session = Session::open(global).await?;
+    let result = run_in(&session, command, out).await;
+    session.close().await;
+    let (value, human) = result?;
+    out.result(&value, &human);
+    Ok(())
+}
+
+async fn run_in(
+    session: &Session,
+    command: TrustCommand,
+    out: Out,
+) -> Result<(serde_json::Value, String), CliError> {
+    let agent = &session.agent;
+    Ok(match command {
+        TrustCommand::List => {
+            let peers = agent.peers().await?;
+            let human = peers
+                .iter()
+                .map(|p| format!("{:<16} {:<10} {}", p.name, p.tier.to_string(), p.inbox_id))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let value = json!({"peers": peers.iter().map(|p| json!({"name": p.name, "inbox_id": p.inbox_id, "tier": p.tier})).collect::<Vec<_>>()});
+            (value, if human.is_empty() { "no peers yet".into() } else { human })
+        }
+        TrustCommand::Set { peer, tier } => {
+            let tier = Tier::parse(&tier).ok_or_else(|| {
+                CliError::invalid(format!("{tier:?} is not a tier"))
+                    .hint("untrusted, known, internal, privileged or 0-3")
+            })?;
+            let inbox = resolve_peer(agent, &peer).await?;
+            agent.set_tier(&inbox, tier).await?;
+            (
+                json!({"inbox_id": inbox, "tier": tier}),
+                format!("{} {inbox} → {tier}", out.green("✓")),
+            )
+        }
+        TrustCommand::Requests { all } => {
+            let requests = agent.trust_requests(!all).await?;
+            let human = requests
+                .iter()
+                .map(|r| {
+                    format!(
+                        "#{:<4} {:<10} {:<9} {}  {}",
+                        r.id,
+                        r.requested.to_string(),
+                        r.status,
+                        r.peer,
+                        r.reason
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            (
+                json!({"requests": requests}),
+                if human.is_empty() { "no pending requests".into() } else { human },
+            )
+        }
+        TrustCommand::Approve { id } | TrustCommand::Deny { id } => {
+            let approve = matches!(command, TrustCommand::Approve { .. });
+            agent.decide_trust_request(id, approve).await?;
+            let word = if approve { "approved" } else { "denied" };
+            (json!({"id": id, "status": word}), format!("{} request {id} {word}", out.green("✓")))
+        }
+        TrustCommand::Log { limit } => {
+            let entries = agent.audit_log(limit).await?;
+            let human = entries
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {:<5} {:<28} {:<18} {}",
+                        e.at_ms,
+                        if e.decision.allowed { "allow" } else { "deny" },
+                        e.action,
+                        e.decision.rule,
+                        e.peer.get(..8).unwrap_or(&e.peer)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            (json!({"entries": entries}), human)
+        }
+    })
+}

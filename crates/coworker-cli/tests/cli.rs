@@ -1,0 +1,269 @@
+//! The `coworker` binary end to end, as people and scripts use it: a `coworker node` process, a
+//! `coworker serve` agent and two CLI identities (alice, bob) with password-file keys. Covers
+//! init, invite, connect (untrusted, then with a trust request), calls, asynchronous requests,
+//! trust requests and approval, collaborate, receipts, the `--json` contract, exit codes and
+//! the errors people hit.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "cli-test-password";
+
+struct World {
+    dir: tempfile::TempDir,
+    node: Child,
+    url: String,
+}
+
+impl World {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut node = Command::new(env!("CARGO_BIN_EXE_coworker"))
+            .args(["node", "--listen", "127.0.0.1:0", "--db"])
+            .arg(dir.path().join("node.db"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(node.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+        Self { dir, node, url }
+    }
+
+    fn data(&self, who: &str) -> PathBuf {
+        self.dir.path().join(who)
+    }
+
+    fn command(&self, who: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_coworker"));
+        command.arg("--json");
+        if !args.contains(&"--network") {
+            command.arg("--network").arg(&self.url);
+        }
+        command
+            .arg("--data-dir")
+            .arg(self.data(who))
+            .args(args)
+            .env("COWORKER_KEYSTORE_PASSWORD", PASSWORD)
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs a command; returns its exit code and its one JSON object (the last line for
+    /// streams).
+    fn run(&self, who: &str, args: &[&str]) -> (i32, Value) {
+        let output = self.command(who, args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let last = stdout.lines().last().unwrap_or_else(|| {
+            panic!("{args:?} printed nothing; stderr: {}", String::from_utf8_lossy(&output.stderr))
+        });
+        let value =
+            serde_json::from_str(last).unwrap_or_else(|e| panic!("{args:?}: {e} in {stdout:?}"));
+        (output.status.code().unwrap_or(-1), value)
+    }
+
+    fn ok(&self, who: &str, args: &[&str]) -> Value {
+        let (code, value) = self.run(who, args);
+        assert_eq!(code, 0, "{args:?} → {value}");
+        value
+    }
+
+    fn fails(&self, who: &str, args: &[&str], exit: i32, code: &str) -> Value {
+        let (status, value) = self.run(who, args);
+        assert_eq!(status, exit, "{args:?} → {value}");
+        assert!(value["error"]["code"].as_str().unwrap().starts_with(code), "{args:?} → {value}");
+        assert!(!value["error"]["message"].as_str().unwrap().is_empty());
+        value
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = self.node.kill();
+        let _ = self.node.wait();
+    }
+}
+
+fn agent_file(dir: &Path) -> PathBuf {
+    let path = dir.join("bot.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "bot"
+
+[trust]
+auto_grant = "known"
+
+[[skill]]
+name = "echo"
+description = "Echoes text back"
+when_to_use = "echo some text"
+input = { text = "str" }
+output = { text = "str" }
+command = ["sh", "-c", "cat"]
+
+[[skill]]
+name = "private"
+description = "Not for peers"
+command = ["true"]
+exposed = false
+"#,
+    )
+    .unwrap();
+    path
+}
+
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn two_cli_identities_and_a_served_agent() {
+    let world = World::start();
+    let file = agent_file(world.dir.path());
+    let mut serve = world
+        .command("bot", &["serve", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    let mut lines = BufReader::new(serve.stdout.take().unwrap());
+    lines.read_line(&mut ready).unwrap();
+    let served = Served(serve);
+    let ready: Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!(ready["event"], "ready");
+    let bot_code = ready["code"].as_str().unwrap().to_owned();
+    assert!(ready["uri"].as_str().unwrap().starts_with("coworker://invite/"));
+
+    // init: the documented fields; a second init is refused.
+    let alice = world.ok("alice", &["init", "--name", "alice"]);
+    for field in ["name", "inbox_id", "address", "installation_id", "network"] {
+        assert!(alice[field].is_string(), "init lacks {field}: {alice}");
+    }
+    world.fails("alice", &["init", "--name", "again"], 3, "already_initialised");
+
+    // connect: untrusted sees nothing; asking for KNOWN is granted by the bot's policy.
+    let first = world.ok("alice", &["connect", &bot_code]);
+    assert_eq!(first["peer"]["name"], "bot");
+    assert_eq!(first["peer"]["tier"], 0);
+    assert_eq!(first["skills"], json!([]));
+    let asked = world.ok("alice", &["connect", &bot_code, "--ask", "known", "--reason", "tests"]);
+    assert_eq!(asked["trust_answer"]["granted"], true);
+    let skills: Vec<&str> =
+        asked["skills"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(skills, ["echo"], "hidden skills stay hidden");
+    for field in ["name", "description", "input_schema", "output_schema"] {
+        assert!(!asked["skills"][0][field].is_null(), "skill lacks {field}");
+    }
+
+    // call by name: the documented fields.
+    let call = world.ok("alice", &["call", "bot", "echo", "--input", r#"{"text":"hi"}"#]);
+    assert_eq!(call["ok"], true);
+    assert_eq!(call["result"], json!({"text": "hi"}));
+    assert!(
+        call["error"].is_null() && call["duration_ms"].is_u64() && call["receipt_id"].is_string()
+    );
+
+    // The errors people hit, each with a code, a message and the right exit status.
+    let violation = world.fails(
+        "alice",
+        &["call", "bot", "echo", "--input", r#"{"text":5}"#],
+        5,
+        "call.failed",
+    );
+    assert!(violation["error"]["message"].as_str().unwrap().contains("/text"), "{violation}");
+    world.fails("alice", &["call", "bot", "echo", "--input", "{not json"], 3, "invalid_input");
+    world.fails("alice", &["call", "nobody", "echo"], 4, "unknown_peer");
+    world.fails("alice", &["call", "bot", "private"], 5, "call.failed");
+    let mut tampered = bot_code;
+    tampered.insert(10, 'x');
+    world.fails("alice", &["connect", &tampered], 3, "invite");
+    world.fails("nobody", &["status"], 4, "no_identity");
+    world.fails("bot", &["status"], 7, "busy");
+    let (code, value) = world.run("alice", &["--network", "http://127.0.0.1:9", "status"]);
+    assert_eq!(code, 6, "{value}");
+    assert!(value["error"]["hint"].is_string());
+
+    // An asynchronous request and its result.
+    let sent = world.ok("alice", &["request", "bot", "echo", "--input", r#"{"text":"later"}"#]);
+    let task = sent["task_id"].as_str().unwrap().to_owned();
+    let done = world.ok("alice", &["result", &task[..8], "--wait", "20"]);
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["result"], json!({"text": "later"}));
+    let tasks = world.ok("alice", &["tasks"]);
+    assert!(tasks["tasks"].as_array().unwrap().len() >= 3);
+
+    // Collaborate: the plan uses the bot's echo; the OKR completes.
+    let okr = world.ok("alice", &["collaborate", "bot", "echo the text hello"]);
+    assert_eq!(okr["okr"]["status"], "completed", "{okr}");
+
+    // Receipts: verified against the provider's identity; exported.
+    let verified = world.ok("alice", &["receipts", "verify"]);
+    assert!(verified["verified"].as_u64().unwrap() >= 3, "{verified}");
+    let export = world.ok("alice", &["receipts", "export", "--format", "csv"]);
+    assert!(export["body"].as_str().unwrap().starts_with("id,"), "{export}");
+
+    // Two CLI identities: bob asks alice for KNOWN while she is offline; she approves later.
+    world.ok("bob", &["init", "--name", "bob"]);
+    let alice_code = world.ok("alice", &["invite"])["code"].as_str().unwrap().to_owned();
+    let pending = world.ok("bob", &["connect", &alice_code, "--ask", "known", "--wait-secs", "1"]);
+    assert_eq!(pending["trust_answer"]["pending"], true, "{pending}");
+    let requests = world.ok("alice", &["trust", "requests"]);
+    let request = &requests["requests"][0];
+    assert_eq!(request["requested"], 1, "{requests}");
+    let id = request["id"].to_string();
+    world.ok("alice", &["trust", "approve", &id]);
+    let peers = world.ok("alice", &["trust", "list"]);
+    let bob_tier = peers["peers"].as_array().unwrap().iter().find(|p| p["name"] == "bob").unwrap();
+    assert_eq!(bob_tier["tier"], 1);
+    world.fails("alice", &["trust", "approve", &id], 4, "runtime.not_found");
+    let log = world.ok("alice", &["trust", "log"]);
+    assert!(log["entries"].as_array().unwrap().iter().any(|e| e["decision"]["rule"] == "approved"));
+
+    // The served agent stops cleanly on SIGTERM.
+    let mut served = served;
+    let status = Command::new("kill").arg(served.0.id().to_string()).status().unwrap();
+    assert!(status.success());
+    assert!(served.0.wait().unwrap().success());
+}
+
+#[test]
+fn demo_runs_from_an_empty_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_coworker"))
+        .args(["--json", "--data-dir"])
+        .arg(dir.path().join("never-initialised"))
+        .arg("demo")
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let calls: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["event"] == "call")
+        .map(|l| l["skill"].as_str().unwrap())
+        .collect();
+    assert_eq!(calls, ["about", "translate", "search", "ping"]);
+    let translated = lines.iter().find(|l| l["skill"] == "translate").unwrap();
+    assert_eq!(translated["result"]["translated"], "hola mundo amigo");
+    assert_eq!(lines.last().unwrap()["event"], "done");
+    assert!(!dir.path().join("never-initialised").exists(), "the demo leaves no identity behind");
+}
