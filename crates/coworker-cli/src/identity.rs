@@ -114,9 +114,9 @@ pub(crate) async fn status(global: &Global, out: Out) -> Result<(), CliError> {
 
 #[derive(Debug, Args)]
 pub(crate) struct InviteArgs {
-    /// Let the code expire after this many hours.
-    #[arg(long)]
-    expires_hours: Option<u64>,
+    /// Let the code expire after this long: 90s, 30m, 12h or 7d.
+    #[arg(long, value_parser = parse_duration)]
+    expires_in: Option<u64>,
     /// Write the QR code to this file (.svg or .png) instead of drawing it in the terminal.
     #[arg(long)]
     qr: Option<std::path::PathBuf>,
@@ -128,10 +128,10 @@ pub(crate) async fn invite(global: &Global, args: InviteArgs, out: Out) -> Resul
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let expires = args.expires_hours.map(|h| now + h * 3600);
+    let expires = args.expires_in.map(|secs| now + secs);
     let code = session.agent.invite(expires)?;
     session.close().await;
-    let invite = Invite::parse(&code, now).map_err(coworker_runtime::RuntimeError::from)?;
+    let invite = Invite::parse(&code, 0).map_err(coworker_runtime::RuntimeError::from)?;
     let uri = Invite::uri(&code);
     let value =
         json!({"code": code, "uri": uri, "short_id": invite.short_id(), "expires_at": expires});
@@ -155,4 +155,20 @@ pub(crate) async fn invite(global: &Global, args: InviteArgs, out: Out) -> Resul
     );
     out.result(&value, &human);
     Ok(())
+}
+
+/// Seconds from `90s`, `30m`, `12h` or `7d`.
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err("use a number with s, m, h or d, e.g. 12h".into()),
+    };
+    match number.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n.saturating_mul(scale)),
+        _ => Err("use a positive number with s, m, h or d, e.g. 12h".into()),
+    }
 }

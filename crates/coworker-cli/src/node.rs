@@ -33,7 +33,7 @@ pub(crate) struct NodeArgs {
     rate_limit: u32,
 }
 
-fn default_db() -> PathBuf {
+pub(crate) fn default_db() -> PathBuf {
     let data = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))

@@ -146,7 +146,7 @@ impl Session {
             .map_err(|e| CliError::other(format!("cannot create {}: {e}", data_dir.display())))?;
         let lock = lock(data_dir)?;
         let wanted = global.network.clone().unwrap_or_else(|| profile.network.clone());
-        let (network, node) = resolve_network(&wanted, data_dir).await?;
+        let (network, node) = resolve_network(&wanted).await?;
         let keys: Arc<dyn KeyStore> = match &profile.keystore {
             Some(path) => {
                 let password = password()?;
@@ -245,17 +245,19 @@ fn lock(data_dir: &Path) -> Result<File, CliError> {
     Ok(file)
 }
 
-/// `embedded`: a node in this process on 127.0.0.1:5556 with its database in the data
-/// directory, unless one already listens there (then that one is used); `local`: the node on
-/// 127.0.0.1:5556; anything else: `dev`, `production` or a URL.
-async fn resolve_network(
-    name: &str,
-    data_dir: &Path,
-) -> Result<(Network, Option<xmtp_node::Node>), CliError> {
+/// `embedded`: a node in this process on 127.0.0.1:5556, unless one already listens there
+/// (then that one is used); its database is the machine's (`coworker node`'s default), so every
+/// process that hosts it serves the same messages. `local`: the node on 127.0.0.1:5556;
+/// anything else: `dev`, `production` or a URL.
+async fn resolve_network(name: &str) -> Result<(Network, Option<xmtp_node::Node>), CliError> {
     let local = format!("http://{LOCAL_NODE}");
     match name {
         "embedded" => {
-            let mut config = xmtp_node::NodeConfig::local(data_dir.join("node.db"));
+            let database = crate::node::default_db();
+            if let Some(dir) = database.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let mut config = xmtp_node::NodeConfig::local(database);
             config.listen = LOCAL_NODE.parse().map_err(|_| CliError::other("bad node address"))?;
             match xmtp_node::start(config).await {
                 Ok(node) => Ok((Network::Url(node.url().to_owned()), Some(node))),

@@ -188,7 +188,7 @@ fn two_cli_identities_and_a_served_agent() {
     world.fails("alice", &["call", "bot", "echo", "--input", "{not json"], 3, "invalid_input");
     world.fails("alice", &["call", "nobody", "echo"], 4, "unknown_peer");
     world.fails("alice", &["call", "bot", "private"], 5, "call.failed");
-    let mut tampered = bot_code;
+    let mut tampered = bot_code.clone();
     tampered.insert(10, 'x');
     world.fails("alice", &["connect", &tampered], 3, "invite");
     world.fails("nobody", &["status"], 4, "no_identity");
@@ -233,11 +233,61 @@ fn two_cli_identities_and_a_served_agent() {
     let log = world.ok("alice", &["trust", "log"]);
     assert!(log["entries"].as_array().unwrap().iter().any(|e| e["decision"]["rule"] == "approved"));
 
+    // An invite that has expired is refused with a clear error.
+    let expired =
+        world.ok("alice", &["invite", "--expires-in", "1s"])["code"].as_str().unwrap().to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let refused = world.fails("bob", &["connect", &expired], 3, "invite");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("expired"), "{refused}");
+
+    // A group of alice, bob and the bot; a call to the bot by name inside it; members' tiers.
+    let bob_inbox = world.ok("bob", &["status"])["inbox_id"].as_str().unwrap().to_owned();
+    let group = world.ok("alice", &["groups", "create", "team", &bot_code, &bob_inbox]);
+    let group_id = group["group"]["id"].as_str().unwrap().to_owned();
+    let members = group["group"]["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    let tier_of =
+        |inbox: &str| members.iter().find(|m| m["inbox_id"] == inbox).unwrap()["tier"].clone();
+    assert_eq!(tier_of(&bob_inbox), 1, "alice approved bob as KNOWN");
+    world.ok("alice", &["groups", "send", &group_id, "hello team"]);
+    let echoed = world.ok(
+        "alice",
+        &["groups", "call", &group_id, "bot", "echo", "--input", r#"{"text":"in group"}"#],
+    );
+    assert_eq!(echoed["result"], json!({"text": "in group"}));
+    let listed = world.ok("bob", &["groups", "list"]);
+    assert!(
+        listed["groups"].as_array().unwrap().iter().any(|g| g["id"] == group_id.as_str()),
+        "{listed}"
+    );
+
     // The served agent stops cleanly on SIGTERM.
     let mut served = served;
     let status = Command::new("kill").arg(served.0.id().to_string()).status().unwrap();
     assert!(status.success());
     assert!(served.0.wait().unwrap().success());
+
+    // Its owner manages visibility once it stopped (the identity is no longer busy).
+    let skills = world.ok("bot", &["skills", "list"]);
+    let exposed: Vec<(&str, bool)> = skills["skills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["exposed"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(exposed, [("echo", true), ("private", false)]);
+    world.ok("bot", &["skills", "hide", "echo"]);
+    assert_eq!(
+        world.ok("bot", &["skills", "preview", "--peer-tier", "known"])["skills"],
+        json!([])
+    );
+    world.ok("bot", &["skills", "expose", "private"]);
+    assert_eq!(
+        world.ok("bot", &["skills", "preview", "--peer-tier", "known"])["skills"],
+        json!(["private"])
+    );
+    world.fails("bot", &["skills", "hide", "nonexistent"], 4, "runtime.not_found");
+    world.fails("bot", &["skills", "preview", "--peer-tier", "boss"], 3, "invalid_input");
 }
 
 #[test]
