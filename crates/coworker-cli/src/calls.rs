@@ -19,6 +19,17 @@ Examples:
   coworker connect 'coworker://invite/eyJu…'          # connect and list the skills you may call
   coworker connect eyJu… --ask known --reason 'translation for the launch'";
 
+pub(crate) const REQUEST_EXAMPLES: &str = "\
+Examples:
+  coworker request translator translate --input '{\"text\":\"a long document\"}'
+  coworker tasks                                     # what you asked, and its status
+  coworker result 7c0e5a4e --wait 60                 # a unique prefix of the task id is enough";
+
+pub(crate) const COLLABORATE_EXAMPLES: &str = "\
+Examples:
+  coworker collaborate researcher \"search rust async runtimes and summarize them\"
+  coworker --json collaborate researcher \"…\"         # one line per OKR update, then the result";
+
 pub(crate) const CALL_EXAMPLES: &str = "\
 Examples:
   coworker call translator translate --input '{\"text\":\"hola\"}'
@@ -92,8 +103,9 @@ pub(crate) async fn connect(global: &Global, args: ConnectArgs, out: Out) -> Res
         .map(|t| Tier::parse(t).ok_or_else(|| CliError::invalid(format!("{t:?} is not a tier"))))
         .transpose()?;
     let session = Session::open(global).await?;
-    out.progress("connecting…");
+    let spinner = out.spinner("connecting");
     let result = connect_in(&session.agent, &args, ask, out).await;
+    drop(spinner);
     session.close().await;
     let (value, human) = result?;
     out.result(&value, &human);
@@ -206,13 +218,14 @@ pub(crate) async fn call(global: &Global, args: CallArgs, out: Out) -> Result<()
                 }
             }
         });
-        out.progress(&format!("calling {} …", args.skill));
+        let spinner = out.spinner(&format!("calling {}", args.skill));
         let options = CallOptions {
             task_id: args.task_id.clone(),
             timeout: Some(Duration::from_secs(args.timeout)),
             ..Default::default()
         };
         let outcome = agent.call(&peer, &args.skill, input, options).await;
+        drop(spinner);
         progress.abort();
         outcome.map_err(CliError::from)
     }

@@ -112,6 +112,12 @@ pub(crate) async fn status(global: &Global, out: Out) -> Result<(), CliError> {
     Ok(())
 }
 
+pub(crate) const INVITE_EXAMPLES: &str = "\
+Examples:
+  coworker invite                          # code, coworker:// URI and a QR code in the terminal
+  coworker invite --expires-in 24h --qr invite.png
+  coworker --json invite | jq -r .uri";
+
 #[derive(Debug, Args)]
 pub(crate) struct InviteArgs {
     /// Let the code expire after this long: 90s, 30m, 12h or 7d.

@@ -66,8 +66,10 @@ enum Command {
     #[command(after_help = identity::INIT_EXAMPLES)]
     Init(identity::InitArgs),
     /// Identity, network, node reachability, peers and pending trust requests.
+    #[command(after_help = "Examples:\n  coworker status\n  coworker --json status | jq .peers")]
     Status,
     /// Your invite code, its coworker:// URI and a QR code.
+    #[command(after_help = identity::INVITE_EXAMPLES)]
     Invite(identity::InviteArgs),
     /// Connect to a peer from its invite and list the skills it shows you.
     #[command(after_help = calls::CONNECT_EXAMPLES)]
@@ -76,12 +78,16 @@ enum Command {
     #[command(after_help = calls::CALL_EXAMPLES)]
     Call(calls::CallArgs),
     /// Send a call without waiting (see `tasks` and `result`).
+    #[command(after_help = calls::REQUEST_EXAMPLES)]
     Request(calls::RequestArgs),
     /// Calls you made and their status.
+    #[command(after_help = calls::REQUEST_EXAMPLES)]
     Tasks,
     /// The result of a call.
+    #[command(after_help = calls::REQUEST_EXAMPLES)]
     Result(calls::ResultArgs),
     /// Work toward a goal with a peer: plan an OKR, run it, show it live.
+    #[command(after_help = calls::COLLABORATE_EXAMPLES)]
     Collaborate(calls::CollaborateArgs),
     /// Your skills and who may see them.
     #[command(subcommand, after_help = skills::EXAMPLES)]
@@ -99,6 +105,9 @@ enum Command {
     #[command(after_help = serve::EXAMPLES)]
     Serve(serve::ServeArgs),
     /// An offline tour: a demo bot, a connection, trust, four calls.
+    #[command(
+        after_help = "Examples:\n  coworker demo\n  coworker --json demo    # one JSON line per step"
+    )]
     Demo(demo::DemoArgs),
     /// Run a local XMTP node (the XMTP v3 API over SQLite) until Ctrl-C or SIGTERM.
     #[command(after_help = node::EXAMPLES)]

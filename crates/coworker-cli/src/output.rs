@@ -135,6 +135,25 @@ impl Out {
         }
     }
 
+    /// A spinner with elapsed time on stderr while something waits (terminals only); it
+    /// clears its line when dropped.
+    pub(crate) fn spinner(&self, text: &str) -> Spinner {
+        if self.json || self.quiet || !std::io::stderr().is_terminal() {
+            return Spinner(None);
+        }
+        let text = text.to_owned();
+        let started = std::time::Instant::now();
+        Spinner(Some(tokio::spawn(async move {
+            const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+            for frame in FRAMES.iter().cycle() {
+                let mut err = std::io::stderr();
+                let _ = write!(err, "\r{frame} {text} {:.1}s ", started.elapsed().as_secs_f64());
+                let _ = err.flush();
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })))
+    }
+
     pub(crate) fn bold(&self, text: &str) -> String {
         self.paint("1", text)
     }
@@ -167,5 +186,19 @@ impl Out {
             }
         }
         ExitCode::from(error.exit)
+    }
+}
+
+/// See [`Out::spinner`].
+pub(crate) struct Spinner(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+            let mut err = std::io::stderr();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
     }
 }

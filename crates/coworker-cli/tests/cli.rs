@@ -317,3 +317,35 @@ fn demo_runs_from_an_empty_data_dir() {
     assert_eq!(lines.last().unwrap()["event"], "done");
     assert!(!dir.path().join("never-initialised").exists(), "the demo leaves no identity behind");
 }
+
+#[test]
+fn every_command_explains_itself_with_examples() {
+    let commands = [
+        "init",
+        "status",
+        "invite",
+        "connect",
+        "call",
+        "request",
+        "tasks",
+        "result",
+        "collaborate",
+        "skills",
+        "trust",
+        "groups",
+        "receipts",
+        "serve",
+        "demo",
+        "node",
+        "xmtp",
+    ];
+    for command in commands {
+        let output = Command::new(env!("CARGO_BIN_EXE_coworker"))
+            .args([command, "--help"])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(help.contains("Examples:"), "`coworker {command} --help` has no examples");
+    }
+}
