@@ -18,14 +18,9 @@ pub(crate) fn describe(event: &AgentEvent) -> String {
         AgentEvent::CallFinished { peer, task_id, status } => {
             format!("task {} at {} → {status}", short(task_id), short(peer))
         }
-        AgentEvent::TrustRequested(r) => format!(
-            "{} asks for {} ({}): coworker trust approve {} | deny {}",
-            short(&r.peer),
-            r.requested,
-            r.reason,
-            r.id,
-            r.id
-        ),
+        AgentEvent::TrustRequested(r) => {
+            format!("{} asks for {} ({}), request {}", short(&r.peer), r.requested, r.reason, r.id)
+        }
         AgentEvent::TrustChanged { peer, tier, why } => {
             format!("{} is now {tier} ({why})", short(peer))
         }

@@ -3,10 +3,14 @@
 //! when the node goes away. A data directory without an identity gets one, named as the file
 //! says.
 //!
+//! On a terminal, trust requests are put to the owner as they arrive (y/N).
+//!
 //! Output: `{"event":"ready","name","inbox_id","address","code","uri","network"}` (`code` is the
 //! agent's invite), then one line per activity event (`{"event":"task_served",…}`, …).
 
 use std::path::PathBuf;
+
+use std::io::IsTerminal;
 
 use clap::Args;
 use coworker_runtime::protocol::Invite;
@@ -97,8 +101,41 @@ pub(crate) async fn run(global: &Global, args: ServeArgs, out: Out) -> Result<()
             }
         }
     });
+    let approver = (!out.json && std::io::stdin().is_terminal()).then(|| {
+        let agent = agent.clone();
+        tokio::spawn(approve_on_the_terminal(agent))
+    });
     crate::node::shutdown_signal().await;
     printer.abort();
+    if let Some(approver) = approver {
+        approver.abort();
+    }
     session.close().await;
     Ok(())
+}
+
+/// On a terminal, the owner answers trust requests as they arrive (the identity is locked
+/// while it serves, so `coworker trust approve` cannot run beside it).
+#[allow(clippy::print_stderr)]
+async fn approve_on_the_terminal(agent: coworker_runtime::Agent) {
+    let mut events = agent.subscribe();
+    while let Ok(event) = events.recv().await {
+        let coworker_runtime::AgentEvent::TrustRequested(request) = event else { continue };
+        let question = format!(
+            "approve {} ({}) as {}? [y/N] ",
+            request.peer.get(..8).unwrap_or(&request.peer),
+            request.reason,
+            request.requested
+        );
+        let answer = tokio::task::spawn_blocking(move || {
+            eprint!("{question}");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map(|_| line)
+        })
+        .await;
+        let approve = matches!(&answer, Ok(Ok(line)) if line.trim().eq_ignore_ascii_case("y"));
+        if let Err(e) = agent.decide_trust_request(request.id, approve).await {
+            eprintln!("coworker: {e}");
+        }
+    }
 }

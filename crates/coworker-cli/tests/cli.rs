@@ -349,3 +349,56 @@ fn every_command_explains_itself_with_examples() {
         assert!(help.contains("Examples:"), "`coworker {command} --help` has no examples");
     }
 }
+
+/// On a terminal, `serve` puts each trust request to its owner. `script` gives it a pty.
+#[test]
+fn serve_asks_its_owner_on_the_terminal() {
+    use std::io::Write;
+    let world = World::start();
+    let file = agent_file(world.dir.path());
+    let transcript = world.dir.path().join("serve.transcript");
+    let serve_command = format!(
+        "{} --network {} --data-dir {} serve {}",
+        env!("CARGO_BIN_EXE_coworker"),
+        world.url,
+        world.data("bot").display(),
+        file.display()
+    );
+    let mut serve = Command::new("script")
+        .args(["-qfec", &serve_command])
+        .arg(&transcript)
+        .env("COWORKER_KEYSTORE_PASSWORD", PASSWORD)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait_for = |needle: &str| {
+        for _ in 0..300 {
+            let text = std::fs::read_to_string(&transcript).unwrap_or_default();
+            if let Some(at) = text.find(needle) {
+                return text[at..].to_owned();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("serve never printed {needle:?}");
+    };
+    let code: String =
+        wait_for("invite ")["invite ".len()..].chars().take_while(|c| !c.is_whitespace()).collect();
+    world.ok("alice", &["init", "--name", "alice"]);
+    let connect = {
+        let mut command =
+            world.command("alice", &["connect", &code, "--ask", "internal", "--wait-secs", "30"]);
+        std::thread::spawn(move || command.output().unwrap())
+    };
+    wait_for("[y/N]");
+    let mut stdin = serve.stdin.take().unwrap();
+    stdin.write_all(b"y\n").unwrap();
+    stdin.flush().unwrap();
+    let output = connect.join().unwrap();
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["trust_answer"]["granted_tier"], 2, "{answer}");
+    wait_for("is now internal (approved)");
+    let _ = serve.kill();
+    let _ = serve.wait();
+}
