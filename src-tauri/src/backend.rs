@@ -1,15 +1,19 @@
 //! The app backend's state machine, free of Tauri so it can be tested as plain Rust.
 //!
-//! At start-up the backend prepares its data directory (creates it and proves it is writable);
-//! later layers add the identity, the embedded XMTP node and the agent runtime to this sequence.
-//! The state is `Starting` until that work is done, then `Ready` or `Failed` with a reason meant
-//! for people. A health check re-runs the probe on demand and moves the state accordingly.
+//! At start-up the backend prepares its data directory (creates it and proves it is writable),
+//! starts the embedded XMTP node on loopback and, when onboarding has happened, opens the
+//! identity and starts its agent ([`crate::identity`]). The state is `Starting` until that work
+//! is done, then `Ready`, `NeedsIdentity` (onboarding) or `Failed` with a reason meant for
+//! people. A health check re-runs the data directory probe on demand.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+use crate::identity::{self, IdentityInfo, InviteInfo, Keys, Running};
 
 /// Where the backend is in its life cycle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
@@ -17,6 +21,8 @@ use serde::{Deserialize, Serialize};
 pub enum BackendState {
     /// Start-up work is still running.
     Starting,
+    /// The backend runs but there is no identity yet: onboarding creates one.
+    NeedsIdentity,
     /// Everything the backend needs is available.
     Ready,
     /// Start-up or a later health check failed.
@@ -39,13 +45,26 @@ pub struct AppStatus {
     pub startup_ms: Option<u32>,
     /// When the last health check finished (milliseconds since the Unix epoch), if one ran.
     pub checked_at_ms: Option<f64>,
+    /// This app's identity, once onboarding has happened.
+    pub identity: Option<IdentityInfo>,
+    /// The embedded node's URL, once it runs.
+    pub node_url: Option<String>,
 }
 
-/// The backend: its data directory and its current state.
-#[derive(Debug)]
+/// The backend: its data directory, its current state, the embedded node and the identity.
 pub struct Backend {
     data_dir: PathBuf,
+    keys: Keys,
+    listen: SocketAddr,
     status: Mutex<Progress>,
+    node: tokio::sync::Mutex<Option<xmtp_node::Node>>,
+    running: tokio::sync::Mutex<Option<Running>>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend").field("data_dir", &self.data_dir).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -53,26 +72,93 @@ struct Progress {
     state: BackendState,
     startup_ms: Option<u32>,
     checked_at_ms: Option<f64>,
+    identity: Option<IdentityInfo>,
+    node_url: Option<String>,
 }
 
 impl Backend {
-    /// A backend that keeps its data in `data_dir`, not started yet.
-    pub fn new(data_dir: PathBuf) -> Self {
-        let status =
-            Progress { state: BackendState::Starting, startup_ms: None, checked_at_ms: None };
-        Self { data_dir, status: Mutex::new(status) }
+    /// A backend that keeps its data in `data_dir`, its keys in `keys` and runs the embedded
+    /// node on `listen`; not started yet.
+    pub fn new(data_dir: PathBuf, keys: Keys, listen: SocketAddr) -> Self {
+        let status = Progress {
+            state: BackendState::Starting,
+            startup_ms: None,
+            checked_at_ms: None,
+            identity: None,
+            node_url: None,
+        };
+        Self {
+            data_dir,
+            keys,
+            listen,
+            status: Mutex::new(status),
+            node: tokio::sync::Mutex::new(None),
+            running: tokio::sync::Mutex::new(None),
+        }
     }
 
     /// Runs the start-up sequence; `started` is when the app process began its start-up.
     pub async fn start(&self, started: Instant) -> BackendState {
-        let state = match prepare_data_dir(&self.data_dir).await {
-            Ok(()) => BackendState::Ready,
+        let state = match self.start_up().await {
+            Ok(state) => state,
             Err(reason) => BackendState::Failed { reason },
         };
         let mut status = self.lock();
         status.state = state.clone();
         status.startup_ms = Some(millis(started.elapsed()));
         state
+    }
+
+    async fn start_up(&self) -> Result<BackendState, String> {
+        prepare_data_dir(&self.data_dir).await?;
+        let (url, node) = identity::start_node(self.listen, &self.data_dir).await?;
+        *self.node.lock().await = node;
+        self.lock().node_url = Some(url.clone());
+        if !identity::exists(&self.data_dir) {
+            return Ok(BackendState::NeedsIdentity);
+        }
+        let running = identity::open(&self.data_dir, &self.keys, &url).await?;
+        self.lock().identity = Some(running.info.clone());
+        *self.running.lock().await = Some(running);
+        Ok(BackendState::Ready)
+    }
+
+    /// Onboarding: creates the identity on `network` (`embedded`, `dev`, `production` or a
+    /// URL) and starts its agent.
+    pub async fn create_identity(&self, name: &str, network: &str) -> Result<(), String> {
+        let url = {
+            let status = self.lock();
+            match (&status.state, &status.node_url) {
+                (BackendState::NeedsIdentity, Some(url)) => url.clone(),
+                (BackendState::Ready, _) => return Err("this app already has an identity".into()),
+                _ => return Err("the app is not ready for onboarding".into()),
+            }
+        };
+        let mut running = self.running.lock().await;
+        let created = identity::create(&self.data_dir, &self.keys, &url, name, network).await?;
+        let mut status = self.lock();
+        status.identity = Some(created.info.clone());
+        status.state = BackendState::Ready;
+        *running = Some(created);
+        Ok(())
+    }
+
+    /// This app's invite.
+    pub async fn invite(&self) -> Result<InviteInfo, String> {
+        match self.running.lock().await.as_ref() {
+            Some(running) => running.invite(),
+            None => Err("create your identity first".into()),
+        }
+    }
+
+    /// Stops the agent and the embedded node.
+    pub async fn stop(&self) {
+        if let Some(running) = self.running.lock().await.take() {
+            running.stop().await;
+        }
+        if let Some(node) = self.node.lock().await.take() {
+            let _ = node.shutdown().await;
+        }
     }
 
     /// Re-runs the data directory probe at `now` and moves the state to its result. A backend
@@ -83,8 +169,17 @@ impl Backend {
             Err(reason) => BackendState::Failed { reason },
         };
         let mut status = self.lock();
+        let healthy = match (status.identity.is_some(), status.node_url.is_some()) {
+            (true, _) => BackendState::Ready,
+            (false, true) => BackendState::NeedsIdentity,
+            // Start-up failed before the node ran: a healthy directory does not undo that.
+            (false, false) => status.state.clone(),
+        };
         if status.state != BackendState::Starting {
-            status.state = probed;
+            status.state = match probed {
+                BackendState::Ready => healthy,
+                failed => failed,
+            };
         }
         status.checked_at_ms = Some(epoch_millis(now));
         status.state.clone()
@@ -99,6 +194,8 @@ impl Backend {
             backend: status.state.clone(),
             startup_ms: status.startup_ms,
             checked_at_ms: status.checked_at_ms,
+            identity: status.identity.clone(),
+            node_url: status.node_url.clone(),
         }
     }
 
@@ -141,15 +238,30 @@ fn epoch_millis(time: SystemTime) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use xmtp_client::{KeyStore, MemoryKeyStore};
+
+    fn keys() -> Keys {
+        let store = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
+        Arc::new(move |_: PathBuf| Arc::clone(&store))
+    }
+
+    fn backend_with(dir: PathBuf, keys: Keys) -> Backend {
+        Backend::new(dir, keys, SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    fn backend(dir: PathBuf) -> Backend {
+        backend_with(dir, keys())
+    }
 
     #[tokio::test]
-    async fn start_creates_a_missing_data_dir_and_is_ready() {
+    async fn start_creates_a_missing_data_dir_and_waits_for_onboarding() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("nested").join("coworker");
-        let backend = Backend::new(dir.clone());
+        let backend = backend(dir.clone());
         assert_eq!(backend.status("1.2.3").backend, BackendState::Starting);
 
-        assert_eq!(backend.start(Instant::now()).await, BackendState::Ready);
+        assert_eq!(backend.start(Instant::now()).await, BackendState::NeedsIdentity);
         assert!(dir.is_dir());
         assert!(!dir.join(".write-probe").exists(), "the probe file must be cleaned up");
         let status = backend.status("1.2.3");
@@ -164,7 +276,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let file = root.path().join("not-a-dir");
         std::fs::write(&file, b"x").unwrap();
-        let state = Backend::new(file.clone()).start(Instant::now()).await;
+        let state = backend(file.clone()).start(Instant::now()).await;
         let BackendState::Failed { reason } = state else { panic!("expected failure: {state:?}") };
         assert!(reason.contains("cannot create the data directory"), "{reason}");
         assert!(reason.contains(&file.display().to_string()), "{reason}");
@@ -174,23 +286,64 @@ mod tests {
     async fn check_follows_the_data_dir_going_away_and_coming_back() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("data");
-        let backend = Backend::new(dir.clone());
+        let backend = backend(dir.clone());
         backend.start(Instant::now()).await;
 
-        std::fs::remove_dir(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
         let now = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
         let state = backend.check(now).await;
         assert!(matches!(state, BackendState::Failed { .. }), "{state:?}");
         assert_eq!(backend.status("0").checked_at_ms, Some(1_700_000_000_123.0));
 
         std::fs::create_dir(&dir).unwrap();
-        assert_eq!(backend.check(now).await, BackendState::Ready);
+        assert_eq!(backend.check(now).await, BackendState::NeedsIdentity, "still to onboard");
+        backend.stop().await;
+    }
+
+    #[tokio::test]
+    async fn onboarding_creates_an_identity_that_a_restart_reopens() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("app");
+        let keys = keys();
+        let backend = backend_with(dir.clone(), Arc::clone(&keys));
+        assert_eq!(backend.start(Instant::now()).await, BackendState::NeedsIdentity);
+        assert!(backend.status("0").node_url.unwrap().starts_with("http://127.0.0.1:"));
+        assert!(backend.invite().await.is_err(), "no invite before onboarding");
+        assert_eq!(backend.create_identity("  ", "embedded").await.unwrap_err(), "choose a name");
+        backend.create_identity("ada", "embedded").await.unwrap();
+        let status = backend.status("0");
+        assert_eq!(status.backend, BackendState::Ready);
+        let me = status.identity.unwrap();
+        assert_eq!((me.name.as_str(), me.network.as_str()), ("ada", "embedded"));
+        let invite = backend.invite().await.unwrap();
+        assert!(invite.uri.starts_with("coworker://invite/"));
+        assert!(invite.qr_svg.starts_with("<svg"));
+        assert!(invite.short_id.starts_with("ada-"));
+        assert!(backend.create_identity("again", "embedded").await.is_err());
+        backend.stop().await;
+
+        let again = backend_with(dir, keys);
+        assert_eq!(again.start(Instant::now()).await, BackendState::Ready);
+        assert_eq!(again.status("0").identity.unwrap().inbox_id, me.inbox_id);
+        again.stop().await;
+    }
+
+    #[tokio::test]
+    async fn onboarding_on_an_unreachable_network_fails_and_can_be_retried() {
+        let root = tempfile::tempdir().unwrap();
+        let backend = backend(root.path().join("app"));
+        backend.start(Instant::now()).await;
+        let err = backend.create_identity("ada", "http://127.0.0.1:9").await.unwrap_err();
+        assert!(err.contains("cannot reach"), "{err}");
+        assert_eq!(backend.status("0").backend, BackendState::NeedsIdentity);
+        backend.create_identity("ada", "embedded").await.unwrap();
+        backend.stop().await;
     }
 
     #[tokio::test]
     async fn check_before_start_up_finishes_stays_starting() {
         let root = tempfile::tempdir().unwrap();
-        let backend = Backend::new(root.path().to_owned());
+        let backend = backend(root.path().to_owned());
         assert_eq!(backend.check(SystemTime::now()).await, BackendState::Starting);
     }
 

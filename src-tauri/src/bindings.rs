@@ -15,7 +15,12 @@ pub const TS_PATH: &str = "../ui/src/lib/bindings.ts";
 /// Every command and event exposed to the UI.
 pub fn builder() -> Builder<Wry> {
     Builder::<Wry>::new()
-        .commands(collect_commands![commands::app_status, commands::check_backend])
+        .commands(collect_commands![
+            commands::app_status,
+            commands::check_backend,
+            commands::create_identity,
+            commands::my_invite
+        ])
         .events(collect_events![commands::StatusChanged])
 }
 

@@ -12,6 +12,7 @@ use tauri::{AppHandle, Manager, State};
 use tauri_specta::Event;
 
 use crate::backend::{AppStatus, Backend};
+use crate::identity::{InviteInfo, Keys};
 
 /// The app's version, as built.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -25,9 +26,10 @@ pub struct StatusChanged(pub AppStatus);
 pub struct AppBackend(Arc<Backend>);
 
 impl AppBackend {
-    /// A backend over `data_dir`; call [`AppBackend::start`] once the app is set up.
-    pub fn new(data_dir: std::path::PathBuf) -> Self {
-        Self(Arc::new(Backend::new(data_dir)))
+    /// A backend over `data_dir` with its keys in `keys` and the embedded node on `listen`;
+    /// call [`AppBackend::start`] once the app is set up.
+    pub fn new(data_dir: std::path::PathBuf, keys: Keys, listen: std::net::SocketAddr) -> Self {
+        Self(Arc::new(Backend::new(data_dir, keys, listen)))
     }
 
     /// Runs the start-up sequence and tells the UI how it went.
@@ -58,6 +60,29 @@ pub async fn check_backend(app: AppHandle) -> AppStatus {
         emit_status(&app, status.clone());
     }
     status
+}
+
+/// Onboarding: creates this app's identity on `network` (`embedded`, `dev`, `production` or a
+/// node URL) and starts its agent.
+#[tauri::command]
+#[specta::specta]
+pub async fn create_identity(
+    app: AppHandle,
+    name: String,
+    network: String,
+) -> Result<AppStatus, String> {
+    let backend = app.state::<AppBackend>().inner().clone();
+    backend.0.create_identity(&name, &network).await?;
+    let status = backend.0.status(VERSION);
+    emit_status(&app, status.clone());
+    Ok(status)
+}
+
+/// This app's invite: code, link and QR code.
+#[tauri::command]
+#[specta::specta]
+pub async fn my_invite(backend: State<'_, AppBackend>) -> Result<InviteInfo, String> {
+    backend.0.invite().await
 }
 
 fn emit_status(app: &AppHandle, status: AppStatus) {

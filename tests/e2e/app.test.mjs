@@ -20,6 +20,8 @@ let app;
 before(async () => {
   assert.ok(process.env.XDG_DATA_HOME, "run this under scripts/with-desktop-services.sh");
   mkdirSync(OUT, { recursive: true });
+  // The embedded node on a free loopback port, so parallel runs cannot collide.
+  process.env.COWORKER_NODE_LISTEN = "127.0.0.1:0";
   driver = await startTauriDriver();
   app = await Session.start(driver.url, APP);
 });
@@ -37,12 +39,23 @@ test("the window is titled CoWorker", async () => {
 });
 
 test("the status screen shows the backend's real state", async () => {
-  assert.equal(await app.waitForText("#backend-state", (t) => t !== "Starting"), "Ready");
+  // A fresh data directory: the backend runs and waits for onboarding.
+  assert.equal(await app.waitForText("#backend-state", (t) => t !== "Starting"), "Set up");
   assert.equal(await app.text("#app-version"), VERSION);
   assert.equal(await app.text("#data-dir"), path.join(process.env.XDG_DATA_HOME, "dev.coworker.app"));
   assert.match(await app.text("#startup"), /^\d+(\.\d)? (ms|s)$/);
   assert.equal(await app.text("#checked-at"), "never");
   writeFileSync(path.join(OUT, "status.png"), await app.screenshot());
+});
+
+test("onboarding creates the identity in the keychain and shows the invite", async () => {
+  await app.type("#onboard-name", "e2e-agent");
+  await app.click("#onboard-submit");
+  assert.equal(await app.waitForText("#backend-state", (t) => t === "Ready", 30_000), "Ready");
+  assert.equal(await app.text("#identity-name"), "e2e-agent");
+  assert.match(await app.text("#inbox-id"), /^[0-9a-f]{64}$/);
+  assert.match(await app.waitForText("#invite-code", (t) => t.length > 0), /^eyJ/);
+  writeFileSync(path.join(OUT, "onboarded.png"), await app.screenshot());
 });
 
 test("Check now runs the backend's health check", async () => {

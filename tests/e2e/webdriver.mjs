@@ -76,6 +76,11 @@ export class Session {
     await call(this.base, "POST", `/element/${await this.find(css)}/click`, {});
   }
 
+  /** Types `text` into the input at `css`. */
+  async type(css, text) {
+    await call(this.base, "POST", `/element/${await this.find(css)}/value`, { text });
+  }
+
   async title() {
     return call(this.base, "GET", "/title");
   }

@@ -172,8 +172,10 @@ impl Store {
             })?;
         }
         let mut writer = SqliteConnection::connect_with(&options(path)?).await?;
+        // `run_direct` rather than `run(&mut writer)`: the latter's `Acquire` bound makes this
+        // future not `Send` for every lifetime, so it could not be spawned (the desktop app does).
         sqlx::migrate!()
-            .run(&mut writer)
+            .run_direct(None, &mut writer, false)
             .await
             .map_err(|e| NodeError::Storage(format!("migrating {}: {e}", path.display())))?;
         let reads = SqlitePoolOptions::new()

@@ -11,6 +11,13 @@ export const commands = {
 	appStatus: () => __TAURI_INVOKE<AppStatus_Serialize>("app_status"),
 	/**  Runs the backend's health check now and returns the resulting status. */
 	checkBackend: () => __TAURI_INVOKE<AppStatus_Serialize>("check_backend"),
+	/**
+	 *  Onboarding: creates this app's identity on `network` (`embedded`, `dev`, `production` or a
+	 *  node URL) and starts its agent.
+	 */
+	createIdentity: (name: string, network: string) => typedError<AppStatus_Serialize, string>(__TAURI_INVOKE("create_identity", { name, network })),
+	/**  This app's invite: code, link and QR code. */
+	myInvite: () => typedError<InviteInfo, string>(__TAURI_INVOKE("my_invite")),
 };
 
 /** Events */
@@ -34,6 +41,10 @@ export type AppStatus_Deserialize = {
 	startup_ms?: number | null,
 	/**  When the last health check finished (milliseconds since the Unix epoch), if one ran. */
 	checked_at_ms?: number | null,
+	/**  This app's identity, once onboarding has happened. */
+	identity?: IdentityInfo | null,
+	/**  The embedded node's URL, once it runs. */
+	node_url?: string | null,
 };
 
 /**  Everything the status screen shows, as one snapshot. */
@@ -48,18 +59,48 @@ export type AppStatus_Serialize = {
 	startup_ms: number | null,
 	/**  When the last health check finished (milliseconds since the Unix epoch), if one ran. */
 	checked_at_ms: number | null,
+	/**  This app's identity, once onboarding has happened. */
+	identity: IdentityInfo | null,
+	/**  The embedded node's URL, once it runs. */
+	node_url: string | null,
 };
 
 /**  Where the backend is in its life cycle. */
 export type BackendState = 
 /**  Start-up work is still running. */
 { state: "starting" } | 
+/**  The backend runs but there is no identity yet: onboarding creates one. */
+{ state: "needs_identity" } | 
 /**  Everything the backend needs is available. */
 { state: "ready" } | 
 /**  Start-up or a later health check failed. */
 { state: "failed"; 
 /**  What went wrong, in one sentence. */
 reason: string };
+
+/**  Who this app is, for the UI. */
+export type IdentityInfo = {
+	/**  The display name. */
+	name: string,
+	/**  XMTP inbox id. */
+	inbox_id: string,
+	/**  The wallet address. */
+	address: string,
+	/**  The network: `embedded`, `dev`, `production` or a node URL. */
+	network: string,
+};
+
+/**  This app's invite, ready to share. */
+export type InviteInfo = {
+	/**  The code to paste. */
+	code: string,
+	/**  The `coworker://invite/…` link. */
+	uri: string,
+	/**  A short label (`name-1a2b3c4d`). */
+	short_id: string,
+	/**  The link as an SVG QR code. */
+	qr_svg: string,
+};
 
 /**  Sent to the UI whenever the backend's status changes. */
 export type StatusChanged = StatusChanged_Serialize | StatusChanged_Deserialize;
@@ -71,6 +112,15 @@ export type StatusChanged_Deserialize = AppStatus_Deserialize;
 export type StatusChanged_Serialize = AppStatus_Serialize;
 
 /* Tauri Specta runtime */
+async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {
+    try {
+        return { status: "ok", data: await result };
+    } catch (e) {
+        if (e instanceof Error) throw e;
+        return { status: "error", error: e as any };
+    }
+}
+
 type EventEmit<T> = [T] extends [null] ? () => Promise<void> : (payload: T) => Promise<void>;
 
 type EventEmitTo<T> = [T] extends [null] ? (target: __TAURI_EVENT.EventTarget | string) => Promise<void> : (target: __TAURI_EVENT.EventTarget | string, payload: T) => Promise<void>;

@@ -1,6 +1,6 @@
 // The backend's status as reactive state: one snapshot from `app_status`, then live updates from
 // the `status-changed` event and on-demand health checks.
-import { commands, events, type AppStatus } from "./bindings";
+import { commands, events, type AppStatus, type InviteInfo } from "./bindings";
 
 export class BackendStatus {
   /** The latest snapshot, or null until the first one arrives. */
@@ -17,8 +17,10 @@ export class BackendStatus {
     try {
       this.#unlisten = await events.statusChanged.listen((event) => {
         this.current = event.payload;
+        if (event.payload.identity && !this.invite) void this.loadInvite();
       });
       this.current = await commands.appStatus();
+      if (this.current.identity) await this.loadInvite();
     } catch (e) {
       this.error = String(e);
     }
@@ -35,6 +37,38 @@ export class BackendStatus {
     } finally {
       this.checking = false;
     }
+  }
+
+  /** True while onboarding runs. */
+  creating = $state(false);
+  /** Why onboarding failed, if it did. */
+  createError = $state<string | null>(null);
+  /** This app's invite, once there is an identity. */
+  invite = $state<InviteInfo | null>(null);
+
+  /** Onboarding: creates the identity on `network` and loads the invite. */
+  async createIdentity(name: string, network: string): Promise<void> {
+    this.creating = true;
+    this.createError = null;
+    try {
+      const result = await commands.createIdentity(name, network);
+      if (result.status === "ok") {
+        this.current = result.data;
+        await this.loadInvite();
+      } else {
+        this.createError = result.error;
+      }
+    } catch (e) {
+      this.createError = String(e);
+    } finally {
+      this.creating = false;
+    }
+  }
+
+  /** Loads this app's invite (when it has an identity). */
+  async loadInvite(): Promise<void> {
+    const result = await commands.myInvite();
+    this.invite = result.status === "ok" ? result.data : null;
   }
 
   disconnect(): void {

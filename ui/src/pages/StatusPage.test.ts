@@ -17,6 +17,8 @@ const base: AppStatus = {
   backend: { state: "starting" },
   startup_ms: null,
   checked_at_ms: null,
+  identity: null,
+  node_url: null,
 };
 
 test("shows the backend's status from the typed command", async () => {
@@ -68,4 +70,45 @@ test("reports a backend that cannot be reached", async () => {
   );
   render(StatusPage);
   expect((await screen.findByRole("alert")).textContent).toContain("ipc down");
+});
+
+test("onboarding creates the identity and shows the invite", async () => {
+  const identity = { name: "ada", inbox_id: "ab".repeat(32), address: "0x" + "1".repeat(40), network: "embedded" };
+  const invite = { code: "eyJuIjoiYWRhIn0=", uri: "coworker://invite/eyJ", short_id: "ada-abababab", qr_svg: "<svg></svg>" };
+  const calls: Array<[string, unknown]> = [];
+  mockIPC(
+    (cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === "app_status") return { ...base, backend: { state: "needs_identity" } };
+      if (cmd === "create_identity") return { ...base, backend: { state: "ready" }, identity };
+      if (cmd === "my_invite") return invite;
+      return null;
+    },
+    { shouldMockEvents: true },
+  );
+  render(StatusPage);
+  expect((await screen.findByText("Set up")).id).toBe("backend-state");
+  await fireEvent.input(screen.getByLabelText("Name"), { target: { value: "ada" } });
+  await fireEvent.click(screen.getByRole("button", { name: "Create" }));
+  expect(await screen.findByText(invite.code)).toBeTruthy();
+  expect(screen.getByText("Ready")).toBeTruthy();
+  expect(screen.getByText(identity.inbox_id)).toBeTruthy();
+  expect(calls).toContainEqual(["create_identity", { name: "ada", network: "embedded" }]);
+});
+
+test("a failed onboarding says why and can be retried", async () => {
+  mockIPC(
+    (cmd) => {
+      if (cmd === "app_status") return { ...base, backend: { state: "needs_identity" } };
+      if (cmd === "create_identity") throw "cannot reach the dev network";
+      return null;
+    },
+    { shouldMockEvents: true },
+  );
+  render(StatusPage);
+  await screen.findByText("Set up");
+  await fireEvent.input(screen.getByLabelText("Name"), { target: { value: "ada" } });
+  await fireEvent.click(screen.getByRole("button", { name: "Create" }));
+  expect((await screen.findByRole("alert")).textContent).toContain("cannot reach the dev network");
+  expect((screen.getByRole("button", { name: "Create" }) as HTMLButtonElement).disabled).toBe(false);
 });

@@ -1,0 +1,174 @@
+//! The app's identity and agent: the node the app embeds, the XMTP installation (keys in the
+//! OS keychain), and the CoWorker agent serving while the app runs. Free of Tauri.
+//!
+//! `identity.toml` in the data directory records the name and network chosen at onboarding;
+//! without it the app waits for onboarding.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use coworker_runtime::protocol::Invite;
+use coworker_runtime::{Agent, AgentConfig, Serving};
+use serde::{Deserialize, Serialize};
+use xmtp_client::{Client, ClientOptions, KeyStore, Network};
+
+/// Who this app is, for the UI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct IdentityInfo {
+    /// The display name.
+    pub name: String,
+    /// XMTP inbox id.
+    pub inbox_id: String,
+    /// The wallet address.
+    pub address: String,
+    /// The network: `embedded`, `dev`, `production` or a node URL.
+    pub network: String,
+}
+
+/// This app's invite, ready to share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct InviteInfo {
+    /// The code to paste.
+    pub code: String,
+    /// The `coworker://invite/…` link.
+    pub uri: String,
+    /// A short label (`name-1a2b3c4d`).
+    pub short_id: String,
+    /// The link as an SVG QR code.
+    pub qr_svg: String,
+}
+
+/// `identity.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Saved {
+    name: String,
+    network: String,
+}
+
+/// Makes the key store for a data directory (the OS keychain in the app; memory in tests).
+pub type Keys = Arc<dyn Fn(PathBuf) -> Arc<dyn KeyStore> + Send + Sync>;
+
+/// The OS keychain, one entry set per data directory.
+pub fn keychain() -> Keys {
+    Arc::new(|dir: PathBuf| {
+        Arc::new(xmtp_client::OsKeyStore::new("dev.coworker.app", dir.display().to_string()))
+            as Arc<dyn KeyStore>
+    })
+}
+
+/// The running identity.
+pub struct Running {
+    /// The agent.
+    pub agent: Agent,
+    /// What the UI shows.
+    pub info: IdentityInfo,
+    serving: Serving,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    /// Stops serving, saving how far each conversation was handled.
+    pub async fn stop(self) {
+        self.serving.stop().await;
+    }
+
+    /// The invite for this identity.
+    pub fn invite(&self) -> Result<InviteInfo, String> {
+        let code = self.agent.invite(None).map_err(|e| e.to_string())?;
+        let invite = Invite::parse(&code, 0).map_err(|e| e.to_string())?;
+        let uri = Invite::uri(&code);
+        let qr_svg = Invite::qr_svg(&uri).map_err(|e| e.to_string())?;
+        Ok(InviteInfo { short_id: invite.short_id(), code, uri, qr_svg })
+    }
+}
+
+/// The embedded node: started on `listen`, or, when that address is taken (another CoWorker
+/// process hosts it), used from there.
+pub async fn start_node(
+    listen: SocketAddr,
+    data_dir: &Path,
+) -> Result<(String, Option<xmtp_node::Node>), String> {
+    let mut config = xmtp_node::NodeConfig::local(data_dir.join("node.db"));
+    config.listen = listen;
+    match xmtp_node::start(config).await {
+        Ok(node) => Ok((node.url().to_owned(), Some(node))),
+        Err(e) if listen.port() != 0 => {
+            tracing::info!("embedded node not started ({e}); using the one on {listen}");
+            Ok((format!("http://{listen}"), None))
+        }
+        Err(e) => Err(format!("cannot start the embedded node: {e}")),
+    }
+}
+
+fn saved_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("identity.toml")
+}
+
+/// Whether onboarding has happened.
+pub fn exists(data_dir: &Path) -> bool {
+    saved_path(data_dir).exists()
+}
+
+/// Creates the identity (registering it on the network) and starts its agent.
+pub async fn create(
+    data_dir: &Path,
+    keys: &Keys,
+    node_url: &str,
+    name: &str,
+    network: &str,
+) -> Result<Running, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("choose a name".into());
+    }
+    if exists(data_dir) {
+        return Err("this app already has an identity".into());
+    }
+    let saved = Saved { name: name.to_owned(), network: network.trim().to_owned() };
+    let running = open_saved(data_dir, keys, node_url, &saved).await?;
+    let text = toml::to_string(&saved).map_err(|e| e.to_string())?;
+    std::fs::write(saved_path(data_dir), text).map_err(|e| e.to_string())?;
+    Ok(running)
+}
+
+/// Opens the identity made at onboarding and starts its agent.
+pub async fn open(data_dir: &Path, keys: &Keys, node_url: &str) -> Result<Running, String> {
+    let text = std::fs::read_to_string(saved_path(data_dir)).map_err(|e| e.to_string())?;
+    let saved: Saved = toml::from_str(&text).map_err(|e| format!("identity.toml: {e}"))?;
+    open_saved(data_dir, keys, node_url, &saved).await
+}
+
+async fn open_saved(
+    data_dir: &Path,
+    keys: &Keys,
+    node_url: &str,
+    saved: &Saved,
+) -> Result<Running, String> {
+    let network = match saved.network.as_str() {
+        "" | "embedded" => Network::Url(node_url.to_owned()),
+        other => Network::parse(other).map_err(|e| e.to_string())?,
+    };
+    let key_store = keys(data_dir.to_path_buf());
+    let options = ClientOptions::new(network, data_dir.join("xmtp.db"), key_store);
+    let client = Client::open(options).await.map_err(|e| match e.code() {
+        "client.unreachable" => format!("cannot reach the {} network: {e}", saved.network),
+        _ => e.to_string(),
+    })?;
+    let agent = Agent::open(client, AgentConfig::new(&saved.name, data_dir.join("agent.db")))
+        .await
+        .map_err(|e| e.to_string())?;
+    let serving = agent.serve().await.map_err(|e| e.to_string())?;
+    let info = IdentityInfo {
+        name: saved.name.clone(),
+        inbox_id: agent.inbox_id().to_owned(),
+        address: agent.client().address(),
+        network: if saved.network.is_empty() { "embedded".into() } else { saved.network.clone() },
+    };
+    Ok(Running { agent, info, serving })
+}
