@@ -327,16 +327,20 @@ pub(crate) async fn result(global: &Global, args: ResultArgs, out: Out) -> Resul
                 )));
             }
         };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(args.wait);
-        loop {
-            if let Some(answer) = agent.call_result(&task_id).await? {
-                return Ok((task_id, Some(answer)));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok((task_id, None));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        // Subscribe before looking, so an answer settled in between is not missed.
+        let mut events = agent.subscribe();
+        if agent.call_result(&task_id).await?.is_none() {
+            let finished = async {
+                while let Ok(event) = events.recv().await {
+                    if matches!(&event, AgentEvent::CallFinished { task_id: t, .. } if *t == task_id) {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(args.wait), finished).await;
         }
+        let answer = agent.call_result(&task_id).await?;
+        Ok((task_id, answer))
     }
     .await;
     session.close().await;

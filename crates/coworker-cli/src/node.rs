@@ -34,11 +34,7 @@ pub(crate) struct NodeArgs {
 }
 
 pub(crate) fn default_db() -> PathBuf {
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    data.join("coworker").join("node.db")
+    crate::profile::default_data_dir().join("node.db")
 }
 
 /// Resolves when the process gets Ctrl-C or SIGTERM.

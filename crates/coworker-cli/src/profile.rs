@@ -48,14 +48,31 @@ pub(crate) struct Global {
 
 impl Global {
     pub(crate) fn data_dir(&self) -> PathBuf {
-        self.data_dir.clone().unwrap_or_else(|| {
-            std::env::var_os("XDG_DATA_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-                .unwrap_or_else(|| PathBuf::from("."))
-                .join("coworker")
-        })
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
     }
+}
+
+/// `$XDG_DATA_HOME/coworker` (or `~/.local/share/coworker`).
+pub(crate) fn default_data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("coworker")
+}
+
+/// Opens the password-encrypted key file at `path` (password from the environment or a
+/// prompt), creating it if missing.
+pub(crate) async fn open_key_file(path: &Path) -> Result<FileKeyStore, CliError> {
+    let password = password()?;
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || FileKeyStore::open(&path, &password, KdfCost::default()))
+        .await
+        .map_err(|e| CliError::other(e.to_string()))?
+        .map_err(|e| {
+            CliError::new("keystore", exit::FAILURE, e.to_string())
+                .hint(format!("is {PASSWORD_VAR} the password this identity was made with?"))
+        })
 }
 
 /// `profile.toml`.
@@ -148,21 +165,7 @@ impl Session {
         let wanted = global.network.clone().unwrap_or_else(|| profile.network.clone());
         let (network, node) = resolve_network(&wanted).await?;
         let keys: Arc<dyn KeyStore> = match &profile.keystore {
-            Some(path) => {
-                let password = password()?;
-                let path = path.clone();
-                let store = tokio::task::spawn_blocking(move || {
-                    FileKeyStore::open(&path, &password, KdfCost::default())
-                })
-                .await
-                .map_err(|e| CliError::other(e.to_string()))?
-                .map_err(|e| {
-                    CliError::new("keystore", exit::FAILURE, e.to_string()).hint(format!(
-                        "is {PASSWORD_VAR} the password this identity was made with?"
-                    ))
-                })?;
-                Arc::new(store)
-            }
+            Some(path) => Arc::new(open_key_file(path).await?),
             None => {
                 let account = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_owned());
                 Arc::new(OsKeyStore::new("dev.coworker.cli", account.display().to_string()))

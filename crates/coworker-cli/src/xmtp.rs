@@ -9,15 +9,13 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use crate::profile::{Global, PASSWORD_VAR};
+use crate::profile::{Global, open_key_file};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Mutex;
-use xmtp_client::keystore::KdfCost;
 use xmtp_client::{
     Client, ClientError, ClientOptions, ContentType, Conversation, ConversationId,
-    ConversationKind, Event, FileKeyStore, GroupOptions, KeyStore, Message, Network, SendOptions,
-    content,
+    ConversationKind, Event, GroupOptions, KeyStore, Message, Network, SendOptions, content,
 };
 
 pub(crate) const EXAMPLES: &str = "\
@@ -50,15 +48,7 @@ async fn open_client(global: &Global) -> Result<Client, String> {
     let data_dir = global.data_dir();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let password = std::env::var(PASSWORD_VAR)
-        .map_err(|_| format!("set {PASSWORD_VAR}: it encrypts this installation's key file"))?;
-    let key_path = data_dir.join("keys");
-    let key_store = tokio::task::spawn_blocking(move || {
-        FileKeyStore::open(&key_path, &password, KdfCost::default())
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
+    let key_store = open_key_file(&data_dir.join("keys")).await.map_err(|e| e.message)?;
     let mut options = ClientOptions::new(
         network,
         data_dir.join("xmtp.db"),

@@ -357,13 +357,7 @@ where
 async fn a_goal_becomes_an_okr_that_runs_and_steps_trust_down() {
     let net = Net::start().await;
     let (alice, bob) = (net.agent("alice").await, net.agent("bob").await);
-    alice
-        .register(
-            spec("search", "search sources for a topic", json!({"query": "str"}), json!({"text": "str"}), Tier::Known),
-            Handler::function(|input: Value, _| async move { Ok(json!({"text": format!("facts about {}", input["query"].as_str().unwrap_or(""))})) }),
-            true,
-        )
-        .unwrap();
+    searcher(&alice);
     bob.register(
         spec(
             "summarize",
