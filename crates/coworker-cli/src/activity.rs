@@ -34,5 +34,13 @@ pub(crate) fn describe(event: &AgentEvent) -> String {
         AgentEvent::Okr(okr) => {
             format!("OKR {:?} {:?} {}%", okr.objective, okr.status, okr.progress())
         }
+        AgentEvent::PlanProposed(okr) => {
+            format!(
+                "{} proposes a plan for {:?} ({})",
+                short(&okr.initiator),
+                okr.objective,
+                okr.id
+            )
+        }
     }
 }

@@ -64,11 +64,17 @@ pub struct AgentConfig {
     /// Plans goals into OKRs. When it fails (an LLM service down or answering nonsense), the
     /// deterministic planner is used instead.
     pub planner: Arc<dyn crate::planner::Planner>,
+    /// Whether plans proposed by peers wait for the owner ([`Agent::decide_plan`]) instead of
+    /// being accepted when every step of ours is one the peer may call.
+    pub plan_approval: bool,
+    /// How long [`Agent::start_okr`] waits for the peer to accept a plan (its owner may be
+    /// deciding).
+    pub plan_wait: Duration,
 }
 
 impl AgentConfig {
     /// Defaults: no auto-grant, 64 concurrent tasks, 30 s deadline, system clock, random ids,
-    /// the deterministic planner.
+    /// the deterministic planner, plans accepted by policy, 30 s to wait for a plan's answer.
     pub fn new(name: &str, database: PathBuf) -> Self {
         Self {
             name: name.to_owned(),
@@ -79,6 +85,8 @@ impl AgentConfig {
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             planner: Arc::new(crate::planner::DeterministicPlanner),
+            plan_approval: false,
+            plan_wait: Duration::from_secs(30),
         }
     }
 }
@@ -140,6 +148,8 @@ pub enum AgentEvent {
     Denied(AuditEntry),
     /// An OKR changed.
     Okr(coworker_protocol::Okr),
+    /// A peer proposes a plan that waits for the owner ([`AgentConfig::plan_approval`]).
+    PlanProposed(coworker_protocol::Okr),
 }
 
 pub(crate) struct Registered {
@@ -192,6 +202,14 @@ pub(crate) struct Inner {
     pub(crate) watermarks: Mutex<HashMap<Vec<u8>, u64>>,
     /// Requests being handled right now.
     pub(crate) handling: tokio::sync::watch::Sender<usize>,
+    /// Plans proposed to us that wait for the owner: OKR id → where and how to answer.
+    pub(crate) proposals: Mutex<HashMap<String, Proposal>>,
+}
+
+/// A plan a peer proposed, waiting for the owner's decision.
+pub(crate) struct Proposal {
+    pub(crate) conversation: ConversationId,
+    pub(crate) correlation_id: Option<String>,
 }
 
 pub(crate) struct RunningTask {
@@ -287,6 +305,7 @@ impl Agent {
             events,
             watermarks: Mutex::new(watermarks),
             handling: tokio::sync::watch::Sender::new(0),
+            proposals: Mutex::new(HashMap::new()),
             client,
             config,
         };
@@ -341,6 +360,14 @@ impl Agent {
         write(&self.inner.exposed).entry(name.clone()).or_insert(exposed);
         write(&self.inner.skills).insert(name, Arc::new(Registered { skill, handler }));
         Ok(())
+    }
+
+    /// Removes a skill: peers can no longer see or call it (calls already running finish).
+    pub fn unregister(&self, skill: &str) -> Result<()> {
+        match write(&self.inner.skills).remove(skill) {
+            Some(_) => Ok(()),
+            None => Err(RuntimeError::NotFound(format!("skill {skill}"))),
+        }
     }
 
     /// Shows or hides a skill from peers (persisted).

@@ -443,8 +443,15 @@ impl Agent {
 
     /// Works toward a goal with a peer: discovers its skills, plans an OKR from what both
     /// sides may use, proposes it, runs independent steps in parallel, and on completion steps
-    /// the peer down one tier.
+    /// the peer down one tier. [`Agent::plan_goal`] and [`Agent::start_okr`] in one go.
     pub async fn collaborate(&self, peer: &str, goal: &str) -> Result<Okr> {
+        let okr = self.plan_goal(peer, goal).await?;
+        self.start_okr(okr).await
+    }
+
+    /// Plans a goal with a peer without telling it: discovers its skills and plans an OKR from
+    /// what both sides may use, for its owner to review. Nothing is stored or sent.
+    pub async fn plan_goal(&self, peer: &str, goal: &str) -> Result<Okr> {
         let theirs = self.discover(peer).await?;
         let tier = self.tier(peer).await?;
         // Our side: only skills the peer may see, so the plan leaks nothing hidden.
@@ -464,13 +471,30 @@ impl Agent {
             candidates: &candidates,
             now_ms: self.now_ms(),
         };
-        let mut okr = match self.inner.config.planner.plan(&request).await {
-            Ok(okr) => okr,
+        match self.inner.config.planner.plan(&request).await {
+            Ok(okr) => Ok(okr),
             Err(e) => {
                 tracing::warn!(code = e.code(), "planner failed, planning deterministically: {e}");
-                okr::plan(&id, goal, &me, peer, &candidates, request.now_ms)?
+                Ok(okr::plan(&id, goal, &me, peer, &candidates, request.now_ms)?)
             }
-        };
+        }
+    }
+
+    /// Proposes a planned OKR (from [`Agent::plan_goal`]) to its peer and, once accepted, runs
+    /// it to the end. The peer's owner may take up to [`AgentConfig::plan_wait`] to decide.
+    ///
+    /// [`AgentConfig::plan_wait`]: crate::AgentConfig::plan_wait
+    pub async fn start_okr(&self, mut okr: Okr) -> Result<Okr> {
+        if okr.initiator != self.inbox_id() || okr.status != OkrStatus::Proposed {
+            return Err(RuntimeError::InvalidInput(
+                "only a new plan of this agent can be started".into(),
+            ));
+        }
+        okr.validate().map_err(|e| RuntimeError::InvalidInput(e.to_string()))?;
+        if self.inner.store.okr(&okr.id).await?.is_some() {
+            return Err(RuntimeError::InvalidInput(format!("OKR {} was already started", okr.id)));
+        }
+        let peer = okr.peer.clone();
         self.save_okr(&okr).await?;
         let steps: Vec<Value> = okr
             .steps
@@ -478,11 +502,20 @@ impl Agent {
             .map(|s| serde_json::json!({"skill": s.skill, "agent": s.agent, "agent_wallet": "", "input": {}}))
             .collect();
         let proposal = serde_json::json!({
-            "goal": goal, "steps": steps, "initiator": self.inner.config.name,
+            "goal": okr.objective, "steps": steps, "initiator": self.inner.config.name,
             "initiator_wallet": self.inner.client.address(), "okr": okr,
         });
-        let answer =
-            self.request(peer, kind::PLAN_PROPOSE, &proposal, self.inner.config.deadline).await?;
+        let answer = match self
+            .request(&peer, kind::PLAN_PROPOSE, &proposal, self.inner.config.plan_wait)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(e) => {
+                okr.status = OkrStatus::Rejected;
+                self.save_okr(&okr).await?;
+                return Err(e);
+            }
+        };
         if answer.envelope.kind != kind::PLAN_ACCEPT
             || answer.envelope.payload.get("accepted").and_then(Value::as_bool) == Some(false)
         {

@@ -12,7 +12,7 @@ use serde_json::Value;
 use xmtp_client::ConversationId;
 
 use crate::agent::{Agent, AgentEvent, RunningTask, lock};
-use crate::error::Result;
+use crate::error::{Result, RuntimeError};
 use crate::handler::CallContext;
 
 impl Agent {
@@ -412,6 +412,16 @@ impl Agent {
             }),
         };
         match verdict {
+            Ok(okr) if self.inner.config.plan_approval => {
+                self.inner.store.save_okr(&okr, self.now_ms()).await?;
+                let proposal = crate::agent::Proposal {
+                    conversation: conversation.clone(),
+                    correlation_id: envelope.correlation_id.clone(),
+                };
+                lock(&self.inner.proposals).insert(okr.id.clone(), proposal);
+                self.emit(AgentEvent::PlanProposed(okr));
+                Ok(())
+            }
             Ok(mut okr) => {
                 okr.start();
                 self.inner.store.save_okr(&okr, self.now_ms()).await?;
@@ -434,6 +444,31 @@ impl Agent {
                 self.send(conversation, kind::PLAN_REJECT, &reject, corr).await
             }
         }
+    }
+
+    /// The owner's answer to a plan a peer proposed ([`AgentEvent::PlanProposed`]). Only
+    /// proposals received since this agent started can be answered (the proposer stops waiting
+    /// after its own `plan_wait` anyway).
+    pub async fn decide_plan(&self, okr_id: &str, accept: bool) -> Result<Okr> {
+        let not_found = || RuntimeError::NotFound(format!("plan {okr_id} waiting for a decision"));
+        let proposal = lock(&self.inner.proposals).remove(okr_id).ok_or_else(not_found)?;
+        let mut okr = self.inner.store.okr(okr_id).await?.ok_or_else(not_found)?;
+        let corr = proposal.correlation_id.as_deref();
+        if accept {
+            okr.start();
+            let accept =
+                serde_json::json!({"goal": okr.objective, "accepted": true, "okr_id": okr.id});
+            self.send(&proposal.conversation, kind::PLAN_ACCEPT, &accept, corr).await?;
+        } else {
+            okr.status = coworker_protocol::okr::OkrStatus::Rejected;
+            let reason = "the owner declined the plan";
+            let reject =
+                serde_json::json!({"goal": okr.objective, "accepted": false, "reason": reason});
+            self.send(&proposal.conversation, kind::PLAN_REJECT, &reject, corr).await?;
+        }
+        self.inner.store.save_okr(&okr, self.now_ms()).await?;
+        self.emit(AgentEvent::Okr(okr.clone()));
+        Ok(okr)
     }
 
     /// The initiator reports progress of an OKR we accepted; on completion our view of the

@@ -409,6 +409,78 @@ async fn a_goal_becomes_an_okr_that_runs_and_steps_trust_down() {
     assert_eq!(alice.okrs().await.unwrap()[0].id, okr.id, "persisted");
 }
 
+#[tokio::test]
+async fn a_reviewed_plan_waits_for_the_peers_owner_to_accept_or_decline() {
+    let net = Net::start().await;
+    let alice = net.agent("alice").await;
+    let keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
+    let options =
+        ClientOptions::new(Network::Url(net.url.clone()), net.dir.path().join("bob.xmtp.db"), keys);
+    let mut config = AgentConfig::new("bob", net.dir.path().join("bob.agent.db"));
+    config.plan_approval = true;
+    let bob = Agent::open(Client::open(options).await.unwrap(), config).await.unwrap();
+    searcher(&alice);
+    bob.register(
+        spec(
+            "summarize",
+            "summarize text",
+            json!({"text": "str"}),
+            json!({"summary": "str"}),
+            Tier::Known,
+        ),
+        Handler::function(|_, _| async move { Ok(json!({"summary": "short"})) }),
+        true,
+    )
+    .unwrap();
+    bob.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
+    alice.set_tier(bob.inbox_id(), Tier::Internal).await.unwrap();
+    let _a = alice.serve().await.unwrap();
+    let _b = bob.serve().await.unwrap();
+    let mut bob_events = bob.subscribe();
+
+    // The initiator reviews a plan first: nothing is stored or sent until it starts it.
+    let plan = alice.plan_goal(bob.inbox_id(), "search rust and summarize it").await.unwrap();
+    assert_eq!(plan.status, OkrStatus::Proposed);
+    assert!(alice.okrs().await.unwrap().is_empty(), "a reviewed plan is not stored");
+    let mut tampered = plan.clone();
+    tampered.initiator = bob.inbox_id().to_owned();
+    assert!(alice.start_okr(tampered).await.is_err(), "only our own plans start");
+
+    // Bob's owner declines the first proposal.
+    let starting = tokio::spawn({
+        let (alice, plan) = (alice.clone(), plan.clone());
+        async move { alice.start_okr(plan).await }
+    });
+    let proposed = loop {
+        if let AgentEvent::PlanProposed(okr) = bob_events.recv().await.unwrap() {
+            break okr;
+        }
+    };
+    assert_eq!(proposed.id, plan.id);
+    assert!(bob.decide_plan("no-such-plan", true).await.is_err());
+    assert_eq!(bob.decide_plan(&plan.id, false).await.unwrap().status, OkrStatus::Rejected);
+    let declined = starting.await.unwrap().unwrap();
+    assert_eq!(declined.status, OkrStatus::Rejected);
+    assert!(bob.decide_plan(&plan.id, true).await.is_err(), "decided once");
+    assert!(alice.start_okr(plan).await.is_err(), "a plan starts once");
+
+    // The second one is accepted and runs to completion; the tier steps down.
+    let plan = alice.plan_goal(bob.inbox_id(), "search rust and summarize it").await.unwrap();
+    let starting = tokio::spawn({
+        let alice = alice.clone();
+        async move { alice.start_okr(plan).await }
+    });
+    let proposed = loop {
+        if let AgentEvent::PlanProposed(okr) = bob_events.recv().await.unwrap() {
+            break okr;
+        }
+    };
+    assert_eq!(bob.decide_plan(&proposed.id, true).await.unwrap().status, OkrStatus::Running);
+    let done = starting.await.unwrap().unwrap();
+    assert_eq!(done.status, OkrStatus::Completed, "{done:#?}");
+    assert_eq!(alice.tier(bob.inbox_id()).await.unwrap(), Tier::Known);
+}
+
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
