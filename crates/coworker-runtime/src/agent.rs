@@ -626,6 +626,9 @@ impl Agent {
         if peer == self.inbox_id() {
             return;
         }
+        if let Err(e) = self.inner.store.seen(&peer, message.sent_ns / 1_000_000).await {
+            tracing::warn!("last-seen update failed: {e}");
+        }
         let envelope = match Envelope::parse(&text) {
             Ok(Some(envelope)) => envelope,
             Ok(None) => {

@@ -25,6 +25,8 @@ pub struct Peer {
     pub tier: Tier,
     /// The skills it last showed us.
     pub skills: Vec<coworker_protocol::SkillCard>,
+    /// When it last sent us anything (Unix ms), if ever.
+    pub seen_ms: Option<u64>,
 }
 
 /// One audit record.
@@ -113,9 +115,11 @@ impl Store {
     }
 
     pub(crate) async fn peers(&self) -> Result<Vec<Peer>> {
-        let rows = sqlx::query("SELECT inbox_id, name, tier, skills FROM peers ORDER BY inbox_id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT inbox_id, name, tier, skills, seen_ms FROM peers ORDER BY inbox_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
             .map(|r| Peer {
@@ -123,8 +127,19 @@ impl Store {
                 name: r.get("name"),
                 tier: tier(r.get("tier")),
                 skills: serde_json::from_str(r.get::<&str, _>("skills")).unwrap_or_default(),
+                seen_ms: r.get::<Option<i64>, _>("seen_ms").map(unsigned),
             })
             .collect())
+    }
+
+    /// Records that a known peer sent something at `at_ms` (strangers get no row).
+    pub(crate) async fn seen(&self, inbox: &str, at_ms: u64) -> Result<()> {
+        sqlx::query("UPDATE peers SET seen_ms = max(coalesce(seen_ms, 0), ?) WHERE inbox_id = ?")
+            .bind(db(at_ms))
+            .bind(inbox)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Tier and consecutive failures.

@@ -138,6 +138,8 @@ async fn connect_discover_call_and_the_trust_ladder() {
         .await
         .unwrap();
     assert_eq!(ok.output, json!({"translated": "HI"}));
+    let seen = alice.peer(bob.inbox_id()).await.unwrap().seen_ms;
+    assert!(seen.is_some_and(|ms| ms > 1_600_000_000_000), "last seen is recorded: {seen:?}");
     let receipt = &ok.receipt.as_ref().expect("our providers sign receipts").receipt;
     assert_eq!((receipt.provider.as_str(), receipt.skill.as_str()), (bob.inbox_id(), "translate"));
     assert_eq!(receipt.status, "completed");

@@ -1,0 +1,2 @@
+-- When each peer last sent us anything (Unix ms), for "last seen".
+ALTER TABLE peers ADD COLUMN seen_ms INTEGER;
