@@ -6,14 +6,39 @@
 //! is done, then `Ready`, `NeedsIdentity` (onboarding) or `Failed` with a reason meant for
 //! people. A health check re-runs the data directory probe on demand.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use coworker_runtime::protocol::Okr;
+use coworker_runtime::{Agent, AgentEvent};
 use serde::{Deserialize, Serialize};
 
+use crate::activity::{Activity, ActivityItem, Feed, Overview};
+use crate::goal::OkrView;
 use crate::identity::{self, IdentityInfo, InviteInfo, Keys, Running};
+use crate::notify::SharedNotifier;
+use crate::peer::{CallView, TrustRequestView};
+
+/// Where the backend sends activity for the UI.
+pub type Emit = Arc<dyn Fn(ActivityItem) + Send + Sync>;
+
+/// What the backend talks to on the desktop: the UI's event stream and notifications.
+#[derive(Clone)]
+pub struct Desktop {
+    /// Receives every activity item as it happens.
+    pub emit: Emit,
+    /// Asks the owner about trust requests and plans.
+    pub notifier: SharedNotifier,
+}
+
+impl std::fmt::Debug for Desktop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Desktop").finish_non_exhaustive()
+    }
+}
 
 /// Where the backend is in its life cycle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
@@ -59,6 +84,11 @@ pub struct Backend {
     status: Mutex<Progress>,
     node: tokio::sync::Mutex<Option<xmtp_node::Node>>,
     running: tokio::sync::Mutex<Option<Running>>,
+    desktop: Desktop,
+    feed: Arc<Feed>,
+    /// Plans made for review, not started yet.
+    drafts: Mutex<HashMap<String, Okr>>,
+    watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -77,9 +107,9 @@ struct Progress {
 }
 
 impl Backend {
-    /// A backend that keeps its data in `data_dir`, its keys in `keys` and runs the embedded
-    /// node on `listen`; not started yet.
-    pub fn new(data_dir: PathBuf, keys: Keys, listen: SocketAddr) -> Self {
+    /// A backend that keeps its data in `data_dir`, its keys in `keys`, runs the embedded node
+    /// on `listen` and reports to `desktop`; not started yet.
+    pub fn new(data_dir: PathBuf, keys: Keys, listen: SocketAddr, desktop: Desktop) -> Self {
         let status = Progress {
             state: BackendState::Starting,
             startup_ms: None,
@@ -94,6 +124,10 @@ impl Backend {
             status: Mutex::new(status),
             node: tokio::sync::Mutex::new(None),
             running: tokio::sync::Mutex::new(None),
+            desktop,
+            feed: Arc::default(),
+            drafts: Mutex::default(),
+            watcher: Mutex::default(),
         }
     }
 
@@ -119,6 +153,7 @@ impl Backend {
         }
         let running = identity::open(&self.data_dir, &self.keys, &url).await?;
         self.lock().identity = Some(running.info.clone());
+        self.watch(running.agent.clone());
         *self.running.lock().await = Some(running);
         Ok(BackendState::Ready)
     }
@@ -136,6 +171,7 @@ impl Backend {
         };
         let mut running = self.running.lock().await;
         let created = identity::create(&self.data_dir, &self.keys, &url, name, network).await?;
+        self.watch(created.agent.clone());
         let mut status = self.lock();
         status.identity = Some(created.info.clone());
         status.state = BackendState::Ready;
@@ -151,8 +187,141 @@ impl Backend {
         }
     }
 
+    /// The running agent (after onboarding).
+    pub async fn agent(&self) -> Result<Agent, String> {
+        match self.running.lock().await.as_ref() {
+            Some(running) => Ok(running.agent.clone()),
+            None => Err("create your identity first".into()),
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The key store of this data directory (OS keychain in the app).
+    pub fn key_store(&self) -> Arc<dyn xmtp_client::KeyStore> {
+        (self.keys)(self.data_dir.clone())
+    }
+
+    /// The recent activity, oldest first.
+    pub fn activity(&self) -> Vec<ActivityItem> {
+        self.feed.items()
+    }
+
+    /// Counts and what needs attention, for the Home page.
+    pub async fn overview(&self) -> Result<Overview, String> {
+        let agent = self.agent().await?;
+        let err = |e: coworker_runtime::RuntimeError| e.to_string();
+        let me = agent.inbox_id().to_owned();
+        let skills = agent.skills();
+        let calls = agent.calls().await.map_err(err)?;
+        let receipts = agent.receipts().await.map_err(err)?;
+        let okrs = agent.okrs().await.map_err(err)?;
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let mut failed: Vec<CallView> =
+            calls.iter().filter(|c| c.status.starts_with("failed")).map(CallView::from).collect();
+        failed.sort_by(|a, b| b.created_ms.total_cmp(&a.created_ms));
+        failed.truncate(10);
+        Ok(Overview {
+            peers: count(agent.peers().await.map_err(err)?.len()),
+            skills: count(skills.len()),
+            skills_exposed: count(skills.iter().filter(|(_, shown)| *shown).count()),
+            calls_made: count(calls.len()),
+            calls_served: count(receipts.iter().filter(|r| r.receipt.provider == me).count()),
+            goals_running: count(
+                okrs.iter()
+                    .filter(|o| o.status == coworker_runtime::protocol::okr::OkrStatus::Running)
+                    .count(),
+            ),
+            pending_requests: crate::peer::requests(&agent, true).await?,
+            pending_plans: okrs
+                .iter()
+                .filter(|o| {
+                    o.initiator != me
+                        && o.status == coworker_runtime::protocol::okr::OkrStatus::Proposed
+                })
+                .map(OkrView::from)
+                .collect(),
+            failed_calls: failed,
+        })
+    }
+
+    /// Plans a goal with a peer for review; nothing is sent until [`Backend::start_goal`].
+    pub async fn plan_goal(&self, peer: &str, goal: &str) -> Result<OkrView, String> {
+        let goal = goal.trim();
+        if goal.is_empty() {
+            return Err("describe the goal first".into());
+        }
+        let agent = self.agent().await?;
+        let okr = agent.plan_goal(peer, goal).await.map_err(|e| e.to_string())?;
+        let view = OkrView::from(&okr);
+        self.drafts().insert(okr.id.clone(), okr);
+        Ok(view)
+    }
+
+    /// Starts a reviewed plan: proposes it to the peer and runs it in the background; the board
+    /// follows it through OKR events.
+    pub async fn start_goal(&self, id: &str) -> Result<(), String> {
+        let agent = self.agent().await?;
+        let okr = self.drafts().remove(id).ok_or_else(|| format!("no plan {id} to start"))?;
+        tokio::spawn(async move {
+            if let Err(e) = agent.start_okr(okr).await {
+                tracing::warn!("the goal stopped: {e}");
+            }
+        });
+        Ok(())
+    }
+
+    /// Drops a reviewed plan.
+    pub fn discard_goal(&self, id: &str) -> Result<(), String> {
+        self.drafts().remove(id).map(|_| ()).ok_or_else(|| format!("no plan {id} to discard"))
+    }
+
+    fn drafts(&self) -> MutexGuard<'_, HashMap<String, Okr>> {
+        self.drafts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forwards the agent's events to the feed, the UI and, for questions to the owner, to
+    /// desktop notifications.
+    fn watch(&self, agent: Agent) {
+        let mut events = agent.subscribe();
+        let desktop = self.desktop.clone();
+        let feed = Arc::clone(&self.feed);
+        let data_dir = self.data_dir.clone();
+        let keys = self.key_store();
+        let task = tokio::spawn(async move {
+            loop {
+                let event = match events.recv().await {
+                    Ok(event) => event,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "the activity feed fell behind");
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
+                let settings = crate::settings::load(&data_dir, keys.as_ref());
+                ask_owner(&agent, &desktop, &settings, &event).await;
+                let item = ActivityItem {
+                    at_ms: epoch_millis(SystemTime::now()),
+                    event: Activity::from(&event),
+                };
+                feed.push(item.clone());
+                (desktop.emit)(item);
+            }
+        });
+        let old = self.watcher.lock().unwrap_or_else(PoisonError::into_inner).replace(task);
+        if let Some(old) = old {
+            old.abort();
+        }
+    }
+
     /// Stops the agent and the embedded node.
     pub async fn stop(&self) {
+        if let Some(task) = self.watcher.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            task.abort();
+        }
         if let Some(running) = self.running.lock().await.take() {
             running.stop().await;
         }
@@ -206,6 +375,76 @@ impl Backend {
     }
 }
 
+/// Puts trust requests and plan proposals to the owner as notifications (when the settings
+/// allow); the answer takes effect at once.
+async fn ask_owner(
+    agent: &Agent,
+    desktop: &Desktop,
+    settings: &crate::settings::Settings,
+    event: &AgentEvent,
+) {
+    let name = |inbox: &str| {
+        let inbox = inbox.to_owned();
+        let agent = agent.clone();
+        async move {
+            agent
+                .peer(&inbox)
+                .await
+                .ok()
+                .map(|p| p.name)
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| inbox.get(..8).unwrap_or(&inbox).to_owned())
+        }
+    };
+    let runtime = tokio::runtime::Handle::current();
+    match event {
+        AgentEvent::TrustRequested(request)
+            if settings.notify_trust_requests && request.status == "pending" =>
+        {
+            let view = TrustRequestView::from(request);
+            let who = name(&request.peer).await;
+            let summary = format!("{who} asks for {} access", request.requested.label());
+            let body = if request.reason.is_empty() {
+                "Approve to raise its trust tier.".to_owned()
+            } else {
+                format!("“{}”", request.reason)
+            };
+            let agent = agent.clone();
+            desktop.notifier.ask(
+                &summary,
+                &body,
+                Box::new(move |approve| {
+                    runtime.spawn(async move {
+                        let id = i64::from(view.id);
+                        if let Err(e) = agent.decide_trust_request(id, approve).await {
+                            tracing::warn!("the decision from the notification failed: {e}");
+                        }
+                    });
+                }),
+            );
+        }
+        AgentEvent::PlanProposed(okr) if settings.notify_plan_proposals => {
+            let who = name(&okr.initiator).await;
+            let summary = format!("{who} proposes a plan");
+            let skills: Vec<&str> = okr.steps.iter().map(|s| s.skill.as_str()).collect();
+            let body = format!("{} — steps: {}", okr.objective, skills.join(", "));
+            let (agent, id) = (agent.clone(), okr.id.clone());
+            desktop.notifier.ask(
+                &summary,
+                &body,
+                Box::new(move |accept| {
+                    runtime.spawn(async move {
+                        if let Err(e) = agent.decide_plan(&id, accept).await {
+                            tracing::warn!("the plan decision from the notification failed: {e}");
+                        }
+                    });
+                }),
+            );
+        }
+        _ => {}
+    }
+}
+
 /// Creates the data directory if needed and proves that it is writable.
 async fn prepare_data_dir(dir: &Path) -> Result<(), String> {
     tokio::fs::create_dir_all(dir)
@@ -246,8 +485,100 @@ mod tests {
         Arc::new(move |_: PathBuf| Arc::clone(&store))
     }
 
+    fn quiet() -> Desktop {
+        Desktop { emit: Arc::new(|_| {}), notifier: Arc::new(crate::notify::Silent) }
+    }
+
     fn backend_with(dir: PathBuf, keys: Keys) -> Backend {
-        Backend::new(dir, keys, SocketAddr::from(([127, 0, 0, 1], 0)))
+        Backend::new(dir, keys, SocketAddr::from(([127, 0, 0, 1], 0)), quiet())
+    }
+
+    /// Records the questions put to the owner; the test answers them.
+    #[derive(Default)]
+    struct Asked(Mutex<Vec<(String, Option<crate::notify::Answer>)>>);
+
+    impl crate::notify::Notifier for Asked {
+        fn ask(&self, summary: &str, _body: &str, answer: crate::notify::Answer) {
+            self.0.lock().unwrap().push((summary.to_owned(), Some(answer)));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_trust_request_becomes_a_notification_whose_approve_action_grants_it() {
+        use coworker_runtime::protocol::trust::Tier;
+        let root = tempfile::tempdir().unwrap();
+        let asked = Arc::new(Asked::default());
+        let emitted = Arc::new(Mutex::new(Vec::<ActivityItem>::new()));
+        let desktop = Desktop {
+            emit: Arc::new({
+                let emitted = Arc::clone(&emitted);
+                move |item| emitted.lock().unwrap().push(item)
+            }),
+            notifier: Arc::clone(&asked) as SharedNotifier,
+        };
+        let backend = Backend::new(
+            root.path().join("app"),
+            keys(),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            desktop,
+        );
+        backend.start(Instant::now()).await;
+        backend.create_identity("ada", "embedded").await.unwrap();
+        let ada = backend.agent().await.unwrap();
+
+        let url = backend.status("0").node_url.unwrap();
+        let bob_keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
+        let options = xmtp_client::ClientOptions::new(
+            xmtp_client::Network::Url(url),
+            root.path().join("bob.db"),
+            bob_keys,
+        );
+        let client = xmtp_client::Client::open(options).await.unwrap();
+        let config = coworker_runtime::AgentConfig::new("bob", root.path().join("bob.agent.db"));
+        let bob = coworker_runtime::Agent::open(client, config).await.unwrap();
+        let _serving = bob.serve().await.unwrap();
+        // Invites exchanged: each knows the other's name.
+        bob.add_peer(&backend.invite().await.unwrap().code).await.unwrap();
+        ada.add_peer(&bob.invite(None).unwrap()).await.unwrap();
+        let wait = Duration::from_millis(300);
+        let _pending = bob.request_trust(ada.inbox_id(), Tier::Known, "let us work", wait).await;
+
+        let answer = loop {
+            if let Some((summary, answer)) = asked.0.lock().unwrap().first_mut() {
+                assert_eq!(summary, "bob asks for known access");
+                break answer.take().unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(
+            ada.tier(bob.inbox_id()).await.unwrap(),
+            Tier::Untrusted,
+            "not before the click"
+        );
+        answer(true);
+        for _ in 0..250 {
+            if ada.tier(bob.inbox_id()).await.unwrap() == Tier::Known {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(ada.tier(bob.inbox_id()).await.unwrap(), Tier::Known);
+        let overview = backend.overview().await.unwrap();
+        assert!(overview.pending_requests.is_empty(), "{overview:?}");
+        for _ in 0..100 {
+            if backend.activity().iter().any(|i| matches!(i.event, Activity::TrustChanged { .. })) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let feed = backend.activity();
+        assert!(
+            feed.iter().any(|i| matches!(i.event, Activity::TrustRequested { .. })),
+            "{feed:?}"
+        );
+        assert!(feed.iter().any(|i| matches!(i.event, Activity::TrustChanged { tier: 1, .. })));
+        assert_eq!(emitted.lock().unwrap().len(), feed.len(), "the UI got every item");
+        backend.stop().await;
     }
 
     fn backend(dir: PathBuf) -> Backend {

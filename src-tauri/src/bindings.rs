@@ -19,9 +19,48 @@ pub fn builder() -> Builder<Wry> {
             commands::app_status,
             commands::check_backend,
             commands::create_identity,
-            commands::my_invite
+            commands::my_invite,
+            commands::activity,
+            commands::overview,
+            commands::peers,
+            commands::set_peer_tier,
+            commands::refresh_peer,
+            commands::trust_requests,
+            commands::decide_trust_request,
+            commands::audit_log,
+            commands::preview_invite,
+            commands::accept_invite,
+            commands::call_skill,
+            commands::calls,
+            commands::conversations,
+            commands::messages,
+            commands::send_message,
+            commands::open_dm,
+            commands::create_group,
+            commands::my_skills,
+            commands::set_skill_exposed,
+            commands::set_skill_min_tier,
+            commands::add_skill,
+            commands::remove_skill,
+            commands::preview_skills,
+            commands::goals,
+            commands::plan_goal,
+            commands::start_goal,
+            commands::discard_goal,
+            commands::decide_plan,
+            commands::receipts,
+            commands::export_receipts,
+            commands::settings,
+            commands::save_settings,
+            commands::installations,
+            commands::revoke_installation,
+            commands::ui_ready
         ])
-        .events(collect_events![commands::StatusChanged])
+        .events(collect_events![
+            commands::StatusChanged,
+            commands::ActivityEvent,
+            commands::OpenLink
+        ])
 }
 
 #[cfg(test)]

@@ -13,6 +13,9 @@ use coworker_runtime::{Agent, AgentConfig, Serving};
 use serde::{Deserialize, Serialize};
 use xmtp_client::{Client, ClientOptions, KeyStore, Network};
 
+/// How long a plan we propose waits for the peer's owner to accept it.
+pub const PLAN_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Who this app is, for the UI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct IdentityInfo {
@@ -155,14 +158,21 @@ async fn open_saved(
         other => Network::parse(other).map_err(|e| e.to_string())?,
     };
     let key_store = keys(data_dir.to_path_buf());
-    let options = ClientOptions::new(network, data_dir.join("xmtp.db"), key_store);
+    let options = ClientOptions::new(network, data_dir.join("xmtp.db"), Arc::clone(&key_store));
     let client = Client::open(options).await.map_err(|e| match e.code() {
         "client.unreachable" => format!("cannot reach the {} network: {e}", saved.network),
         _ => e.to_string(),
     })?;
-    let agent = Agent::open(client, AgentConfig::new(&saved.name, data_dir.join("agent.db")))
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut config = AgentConfig::new(&saved.name, data_dir.join("agent.db"));
+    // A person runs this agent: plans proposed by peers wait for them (a notification asks),
+    // and our own proposals give the peer's owner time to decide.
+    config.plan_approval = true;
+    config.plan_wait = PLAN_WAIT;
+    if let Some(planner) = crate::settings::planner(data_dir, key_store.as_ref()) {
+        config.planner = planner;
+    }
+    let agent = Agent::open(client, config).await.map_err(|e| e.to_string())?;
+    crate::skill::register_saved(&agent, data_dir)?;
     let serving = agent.serve().await.map_err(|e| e.to_string())?;
     let info = IdentityInfo {
         name: saved.name.clone(),

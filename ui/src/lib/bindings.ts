@@ -18,14 +18,242 @@ export const commands = {
 	createIdentity: (name: string, network: string) => typedError<AppStatus_Serialize, string>(__TAURI_INVOKE("create_identity", { name, network })),
 	/**  This app's invite: code, link and QR code. */
 	myInvite: () => typedError<InviteInfo, string>(__TAURI_INVOKE("my_invite")),
+	/**  The recent activity, oldest first (then live through `ActivityEvent`). */
+	activity: () => __TAURI_INVOKE<ActivityItem_Serialize[]>("activity"),
+	/**  Counts and what needs attention. */
+	overview: () => typedError<Overview_Serialize, string>(__TAURI_INVOKE("overview")),
+	/**  Every peer with its badge and skills. */
+	peers: () => typedError<PeerView_Serialize[], string>(__TAURI_INVOKE("peers")),
+	/**  Sets a peer's tier (0-3) by hand. */
+	setPeerTier: (peer: string, tier: number) => typedError<PeerView_Serialize, string>(__TAURI_INVOKE("set_peer_tier", { peer, tier })),
+	/**  Asks a peer for its skills again. */
+	refreshPeer: (peer: string) => typedError<PeerView_Serialize, string>(__TAURI_INVOKE("refresh_peer", { peer })),
+	/**  Trust requests, newest first. */
+	trustRequests: (pendingOnly: boolean) => typedError<TrustRequestView[], string>(__TAURI_INVOKE("trust_requests", { pendingOnly })),
+	/**  Approves or denies a trust request. */
+	decideTrustRequest: (id: number, approve: boolean) => typedError<null, string>(__TAURI_INVOKE("decide_trust_request", { id, approve })),
+	/**  The audit trail of trust decisions, newest first; one peer's when `peer` is given. */
+	auditLog: (peer: string | null) => typedError<AuditView[], string>(__TAURI_INVOKE("audit_log", { peer })),
+	/**  Reads an invite code or link without accepting it. */
+	previewInvite: (code: string) => typedError<InvitePreview, string>(__TAURI_INVOKE("preview_invite", { code })),
+	/**  Accepts an invite; `ask_tier` asks the peer for that tier. */
+	acceptInvite: (code: string, askTier: number | null) => typedError<Connected_Serialize, string>(__TAURI_INVOKE("accept_invite", { code, askTier })),
+	/**  Calls a peer's skill with `input` (JSON text). */
+	callSkill: (peer: string, skill: string, input: string) => typedError<CallAnswer, string>(__TAURI_INVOKE("call_skill", { peer, skill, input })),
+	/**  Calls this agent made, newest first. */
+	calls: () => typedError<CallView[], string>(__TAURI_INVOKE("calls")),
+	/**  DMs and groups. */
+	conversations: () => typedError<ConversationView_Serialize[], string>(__TAURI_INVOKE("conversations")),
+	/**  The last `limit` messages of a conversation, oldest first. */
+	messages: (conversation: string, limit: number) => typedError<MessageView[], string>(__TAURI_INVOKE("messages", { conversation, limit })),
+	/**  Sends a chat message. */
+	sendMessage: (conversation: string, text: string) => typedError<null, string>(__TAURI_INVOKE("send_message", { conversation, text })),
+	/**  The DM with a peer: its conversation id. */
+	openDm: (peer: string) => typedError<string, string>(__TAURI_INVOKE("open_dm", { peer })),
+	/**  Creates a group; `members` are inbox ids or invite codes. Returns its conversation id. */
+	createGroup: (name: string, members: string[]) => typedError<string, string>(__TAURI_INVOKE("create_group", { name, members })),
+	/**  My skills with visibility and call statistics. */
+	mySkills: () => typedError<MySkillView_Serialize[], string>(__TAURI_INVOKE("my_skills")),
+	/**  Shows or hides a skill from peers. */
+	setSkillExposed: (skill: string, exposed: boolean) => typedError<null, string>(__TAURI_INVOKE("set_skill_exposed", { skill, exposed })),
+	/**  Changes the lowest tier that may see and call a skill added from the app. */
+	setSkillMinTier: (skill: string, tier: number) => typedError<null, string>(__TAURI_INVOKE("set_skill_min_tier", { skill, tier })),
+	/**  Adds a command-backed skill (hidden until exposed). */
+	addSkill: (skill: NewSkill) => typedError<null, string>(__TAURI_INVOKE("add_skill", { skill })),
+	/**  Removes a skill added from the app. */
+	removeSkill: (skill: string) => typedError<null, string>(__TAURI_INVOKE("remove_skill", { skill })),
+	/**  What a peer at `tier` would see of my skills. */
+	previewSkills: (tier: number) => typedError<SkillView[], string>(__TAURI_INVOKE("preview_skills", { tier })),
+	/**  Every goal, newest first. */
+	goals: () => typedError<OkrView_Serialize[], string>(__TAURI_INVOKE("goals")),
+	/**  Plans a goal with a peer for review (nothing is sent yet). */
+	planGoal: (peer: string, goal: string) => typedError<OkrView_Serialize, string>(__TAURI_INVOKE("plan_goal", { peer, goal })),
+	/**  Starts a reviewed plan. */
+	startGoal: (id: string) => typedError<null, string>(__TAURI_INVOKE("start_goal", { id })),
+	/**  Drops a reviewed plan. */
+	discardGoal: (id: string) => typedError<null, string>(__TAURI_INVOKE("discard_goal", { id })),
+	/**  Accepts or declines a plan a peer proposed. */
+	decidePlan: (id: string, accept: boolean) => typedError<OkrView_Serialize, string>(__TAURI_INVOKE("decide_plan", { id, accept })),
+	/**  Every receipt, verified. */
+	receipts: () => typedError<ReceiptView[], string>(__TAURI_INVOKE("receipts")),
+	/**  Writes the receipts as CSV into the Downloads folder; returns the file's path. */
+	exportReceipts: () => typedError<string, string>(__TAURI_INVOKE("export_receipts")),
+	/**  The settings. */
+	settings: () => __TAURI_INVOKE<Settings>("settings"),
+	/**  Saves the settings (a new planner applies from the next start). */
+	saveSettings: (update: SettingsUpdate_Deserialize) => typedError<Settings, string>(__TAURI_INVOKE("save_settings", { update })),
+	/**  This identity's installations. */
+	installations: () => typedError<InstallationView[], string>(__TAURI_INVOKE("installations")),
+	/**  Revokes another installation of this identity. */
+	revokeInstallation: (id: string) => typedError<null, string>(__TAURI_INVOKE("revoke_installation", { id })),
+	/**
+	 *  The UI reports it is interactive: logs the time since the process started (cold start) and
+	 *  takes a link that arrived before it listened.
+	 */
+	uiReady: () => __TAURI_INVOKE<UiReady_Serialize>("ui_ready"),
 };
 
 /** Events */
 export const events = {
+	activityEvent: makeEvent<ActivityEvent_Serialize, ActivityEvent_Deserialize>("activity-event"),
+	openLink: makeEvent<OpenLink_Serialize, OpenLink_Deserialize>("open-link"),
 	statusChanged: makeEvent<StatusChanged_Serialize, StatusChanged_Deserialize>("status-changed"),
 };
 
 /* Types */
+/**  The runtime's events, for the UI (mirrors `coworker_runtime::AgentEvent`). */
+export type Activity = Activity_Serialize | Activity_Deserialize;
+
+/**  Sent to the UI for everything the agent does (the live feed). */
+export type ActivityEvent = ActivityEvent_Serialize | ActivityEvent_Deserialize;
+
+/**  Sent to the UI for everything the agent does (the live feed). */
+export type ActivityEvent_Deserialize = ActivityItem_Deserialize;
+
+/**  Sent to the UI for everything the agent does (the live feed). */
+export type ActivityEvent_Serialize = ActivityItem_Serialize;
+
+/**  One thing that happened, as the UI shows it. */
+export type ActivityItem = ActivityItem_Serialize | ActivityItem_Deserialize;
+
+/**  One thing that happened, as the UI shows it. */
+export type ActivityItem_Deserialize = {
+	/**  When the app saw it (Unix ms). */
+	at_ms: number | null,
+	/**  What happened. */
+	event: Activity_Deserialize,
+};
+
+/**  One thing that happened, as the UI shows it. */
+export type ActivityItem_Serialize = {
+	/**  When the app saw it (Unix ms). */
+	at_ms: number | null,
+	/**  What happened. */
+	event: Activity_Serialize,
+};
+
+/**  The runtime's events, for the UI (mirrors `coworker_runtime::AgentEvent`). */
+export type Activity_Deserialize = 
+/**  A chat message in a DM or group. */
+{ type: "chat"; 
+/**  Conversation id, hex. */
+conversation: string; 
+/**  Sender inbox id. */
+sender: string; 
+/**  The text. */
+text: string } | 
+/**  We ran a task for a peer. */
+{ type: "task_served"; 
+/**  The caller. */
+peer: string; 
+/**  The skill. */
+skill: string; 
+/**  The task id. */
+task_id: string; 
+/**  `completed` or `failed:<CODE>`. */
+status: string } | 
+/**  A call we made progressed. */
+{ type: "call_progress"; 
+/**  The task id. */
+task_id: string; 
+/**  0-100. */
+percent: number; 
+/**  What the provider says. */
+text: string } | 
+/**  A call we made finished. */
+{ type: "call_finished"; 
+/**  The provider. */
+peer: string; 
+/**  The task id. */
+task_id: string; 
+/**  `completed` or `failed:<CODE>`. */
+status: string } | 
+/**  A peer asks for a higher tier. */
+{ type: "trust_requested"; 
+/**  The request. */
+request: TrustRequestView } | 
+/**  A peer's tier changed. */
+{ type: "trust_changed"; 
+/**  The peer. */
+peer: string; 
+/**  The new tier, 0-3. */
+tier: number; 
+/**  Why (`approved`, `auto_grant`, `okr_completed`, `failure_decay`, `manual`). */
+why: string } | 
+/**  Something a peer sent was refused. */
+{ type: "denied"; 
+/**  The audit record. */
+entry: AuditView } | 
+/**  An OKR changed. */
+{ type: "okr"; 
+/**  The OKR. */
+okr: OkrView_Deserialize } | 
+/**  A peer proposes a plan that waits for the owner. */
+{ type: "plan_proposed"; 
+/**  The proposed OKR. */
+okr: OkrView_Deserialize };
+
+/**  The runtime's events, for the UI (mirrors `coworker_runtime::AgentEvent`). */
+export type Activity_Serialize = 
+/**  A chat message in a DM or group. */
+{ type: "chat"; 
+/**  Conversation id, hex. */
+conversation: string; 
+/**  Sender inbox id. */
+sender: string; 
+/**  The text. */
+text: string } | 
+/**  We ran a task for a peer. */
+{ type: "task_served"; 
+/**  The caller. */
+peer: string; 
+/**  The skill. */
+skill: string; 
+/**  The task id. */
+task_id: string; 
+/**  `completed` or `failed:<CODE>`. */
+status: string } | 
+/**  A call we made progressed. */
+{ type: "call_progress"; 
+/**  The task id. */
+task_id: string; 
+/**  0-100. */
+percent: number; 
+/**  What the provider says. */
+text: string } | 
+/**  A call we made finished. */
+{ type: "call_finished"; 
+/**  The provider. */
+peer: string; 
+/**  The task id. */
+task_id: string; 
+/**  `completed` or `failed:<CODE>`. */
+status: string } | 
+/**  A peer asks for a higher tier. */
+{ type: "trust_requested"; 
+/**  The request. */
+request: TrustRequestView } | 
+/**  A peer's tier changed. */
+{ type: "trust_changed"; 
+/**  The peer. */
+peer: string; 
+/**  The new tier, 0-3. */
+tier: number; 
+/**  Why (`approved`, `auto_grant`, `okr_completed`, `failure_decay`, `manual`). */
+why: string } | 
+/**  Something a peer sent was refused. */
+{ type: "denied"; 
+/**  The audit record. */
+entry: AuditView } | 
+/**  An OKR changed. */
+{ type: "okr"; 
+/**  The OKR. */
+okr: OkrView_Serialize } | 
+/**  A peer proposes a plan that waits for the owner. */
+{ type: "plan_proposed"; 
+/**  The proposed OKR. */
+okr: OkrView_Serialize };
+
 /**  Everything the status screen shows, as one snapshot. */
 export type AppStatus = AppStatus_Serialize | AppStatus_Deserialize;
 
@@ -65,6 +293,22 @@ export type AppStatus_Serialize = {
 	node_url: string | null,
 };
 
+/**  One trust decision from the audit trail. */
+export type AuditView = {
+	/**  When (Unix ms). */
+	at_ms: number | null,
+	/**  The peer. */
+	peer: string,
+	/**  What was attempted. */
+	action: string,
+	/**  Whether it was allowed. */
+	allowed: boolean,
+	/**  The rule that fired. */
+	rule: string,
+	/**  Why. */
+	reason: string,
+};
+
 /**  Where the backend is in its life cycle. */
 export type BackendState = 
 /**  Start-up work is still running. */
@@ -78,6 +322,86 @@ export type BackendState =
 /**  What went wrong, in one sentence. */
 reason: string };
 
+/**  The answer to a call. */
+export type CallAnswer = {
+	/**  The task id. */
+	task_id: string,
+	/**  The output, as pretty JSON text. */
+	output: string,
+	/**  Round trip in milliseconds. */
+	elapsed_ms: number | null,
+	/**  Whether a verified receipt came with it. */
+	receipt: boolean,
+};
+
+/**  A call this agent made. */
+export type CallView = {
+	/**  The task id. */
+	task_id: string,
+	/**  The provider. */
+	peer: string,
+	/**  The skill. */
+	skill: string,
+	/**  `sent`, `completed` or `failed:<CODE>`. */
+	status: string,
+	/**  When it was sent (Unix ms). */
+	created_ms: number | null,
+};
+
+/**  The result of accepting an invite. */
+export type Connected = Connected_Serialize | Connected_Deserialize;
+
+/**  The result of accepting an invite. */
+export type Connected_Deserialize = {
+	/**  The peer as now known. */
+	peer: PeerView_Deserialize,
+	/**  Whether it answered. */
+	online: boolean,
+	/**  The trust answer, when a tier was asked for: `granted`, `denied: …` or `pending`. */
+	trust?: string | null,
+};
+
+/**  The result of accepting an invite. */
+export type Connected_Serialize = {
+	/**  The peer as now known. */
+	peer: PeerView_Serialize,
+	/**  Whether it answered. */
+	online: boolean,
+	/**  The trust answer, when a tier was asked for: `granted`, `denied: …` or `pending`. */
+	trust: string | null,
+};
+
+/**  A DM or a group. */
+export type ConversationView = ConversationView_Serialize | ConversationView_Deserialize;
+
+/**  A DM or a group. */
+export type ConversationView_Deserialize = {
+	/**  Conversation id, hex. */
+	id: string,
+	/**  `dm` or `group`. */
+	kind: string,
+	/**  The group's name or the peer's name. */
+	title: string,
+	/**  Members with badges (me included). */
+	members: MemberView_Deserialize[],
+	/**  Whether I am still a member. */
+	active: boolean,
+};
+
+/**  A DM or a group. */
+export type ConversationView_Serialize = {
+	/**  Conversation id, hex. */
+	id: string,
+	/**  `dm` or `group`. */
+	kind: string,
+	/**  The group's name or the peer's name. */
+	title: string,
+	/**  Members with badges (me included). */
+	members: MemberView_Serialize[],
+	/**  Whether I am still a member. */
+	active: boolean,
+};
+
 /**  Who this app is, for the UI. */
 export type IdentityInfo = {
 	/**  The display name. */
@@ -88,6 +412,14 @@ export type IdentityInfo = {
 	address: string,
 	/**  The network: `embedded`, `dev`, `production` or a node URL. */
 	network: string,
+};
+
+/**  One installation (device) of this identity. */
+export type InstallationView = {
+	/**  Its public key, hex. */
+	id: string,
+	/**  Whether it is this app. */
+	this_device: boolean,
 };
 
 /**  This app's invite, ready to share. */
@@ -102,6 +434,370 @@ export type InviteInfo = {
 	qr_svg: string,
 };
 
+/**  What a pasted or scanned invite says, before accepting it. */
+export type InvitePreview = {
+	/**  The name it carries. */
+	name: string,
+	/**  The inbox id it points to. */
+	inbox_id: string,
+	/**  A short label. */
+	short_id: string,
+	/**  Whether it is signed by an installation key. */
+	signed: boolean,
+};
+
+/**  A key result. */
+export type KeyResultView = {
+	/**  `kr1`, … */
+	id: string,
+	/**  What it measures. */
+	description: string,
+	/**  0-100. */
+	progress: number,
+};
+
+/**  A member with its badge. */
+export type MemberView = MemberView_Serialize | MemberView_Deserialize;
+
+/**  A member with its badge. */
+export type MemberView_Deserialize = {
+	/**  XMTP inbox id. */
+	inbox_id: string,
+	/**  Its name, when known. */
+	name?: string | null,
+	/**  The tier I hold it at, 0-3; `None` for me. */
+	tier?: number | null,
+};
+
+/**  A member with its badge. */
+export type MemberView_Serialize = {
+	/**  XMTP inbox id. */
+	inbox_id: string,
+	/**  Its name, when known. */
+	name: string | null,
+	/**  The tier I hold it at, 0-3; `None` for me. */
+	tier: number | null,
+};
+
+/**  A message, readable. */
+export type MessageView = {
+	/**  Message id, hex. */
+	id: string,
+	/**  Sender inbox id. */
+	sender: string,
+	/**  Whether I sent it. */
+	mine: boolean,
+	/**  When (Unix ms). */
+	sent_ms: number | null,
+	/**
+	 *  `chat` for text; otherwise the protocol message's kind (`call`, `result`, `trust`,
+	 *  `plan`, `discover`, `error`, `other`).
+	 */
+	kind: string,
+	/**  The text, or a one-line rendering of the protocol message. */
+	text: string,
+};
+
+/**  A skill of mine, as the Skills page shows it. */
+export type MySkillView = MySkillView_Serialize | MySkillView_Deserialize;
+
+/**  A skill of mine, as the Skills page shows it. */
+export type MySkillView_Deserialize = {
+	/**  The declaration as peers would see it. */
+	skill: SkillView,
+	/**  Whether peers at its tier may see it. */
+	exposed: boolean,
+	/**  The command that runs it, when it was added from the app. */
+	command?: string[] | null,
+	/**  Tasks run for peers. */
+	calls: number,
+	/**  Of which failed. */
+	failures: number,
+	/**  Mean run time in milliseconds. */
+	mean_ms: number | null,
+};
+
+/**  A skill of mine, as the Skills page shows it. */
+export type MySkillView_Serialize = {
+	/**  The declaration as peers would see it. */
+	skill: SkillView,
+	/**  Whether peers at its tier may see it. */
+	exposed: boolean,
+	/**  The command that runs it, when it was added from the app. */
+	command: string[] | null,
+	/**  Tasks run for peers. */
+	calls: number,
+	/**  Of which failed. */
+	failures: number,
+	/**  Mean run time in milliseconds. */
+	mean_ms: number | null,
+};
+
+/**
+ *  A command-backed skill to add: the command gets the input JSON on stdin and prints the output
+ *  JSON on stdout.
+ */
+export type NewSkill = {
+	/**  Unique name (`A-Z a-z 0-9 _ - .`). */
+	name: string,
+	/**  What it does. */
+	description: string,
+	/**  The program and its arguments. */
+	command: string[],
+	/**  Input JSON Schema (JSON text). */
+	input_schema: string,
+	/**  Output JSON Schema (JSON text). */
+	output_schema: string,
+	/**  The lowest tier that may see and call it, 0-3. */
+	min_tier: number,
+	/**  Killed after this many seconds. */
+	timeout_secs: number,
+};
+
+/**  An OKR on the board. */
+export type OkrView = OkrView_Serialize | OkrView_Deserialize;
+
+/**  An OKR on the board. */
+export type OkrView_Deserialize = {
+	/**  Its id. */
+	id: string,
+	/**  The goal. */
+	objective: string,
+	/**  Who proposed it (inbox id). */
+	initiator: string,
+	/**  The other agent (inbox id). */
+	peer: string,
+	/**  `proposed`, `rejected`, `running`, `completed` or `failed`. */
+	status: string,
+	/**  Share of steps done, 0-100. */
+	progress: number,
+	/**  Key results with their progress. */
+	key_results: KeyResultView[],
+	/**  The steps, in planning order. */
+	steps: StepView_Deserialize[],
+	/**  When it was planned (Unix ms). */
+	created_ms: number | null,
+};
+
+/**  An OKR on the board. */
+export type OkrView_Serialize = {
+	/**  Its id. */
+	id: string,
+	/**  The goal. */
+	objective: string,
+	/**  Who proposed it (inbox id). */
+	initiator: string,
+	/**  The other agent (inbox id). */
+	peer: string,
+	/**  `proposed`, `rejected`, `running`, `completed` or `failed`. */
+	status: string,
+	/**  Share of steps done, 0-100. */
+	progress: number,
+	/**  Key results with their progress. */
+	key_results: KeyResultView[],
+	/**  The steps, in planning order. */
+	steps: StepView_Serialize[],
+	/**  When it was planned (Unix ms). */
+	created_ms: number | null,
+};
+
+/**
+ *  Sent to the UI when a `coworker://` link opened the app: the page to show and, for an
+ *  invite, its code.
+ */
+export type OpenLink = OpenLink_Serialize | OpenLink_Deserialize;
+
+/**
+ *  Sent to the UI when a `coworker://` link opened the app: the page to show and, for an
+ *  invite, its code.
+ */
+export type OpenLink_Deserialize = {
+	/**  The page (`invite`). */
+	page: string,
+	/**  The invite code or link, for the Invite page. */
+	invite?: string | null,
+};
+
+/**
+ *  Sent to the UI when a `coworker://` link opened the app: the page to show and, for an
+ *  invite, its code.
+ */
+export type OpenLink_Serialize = {
+	/**  The page (`invite`). */
+	page: string,
+	/**  The invite code or link, for the Invite page. */
+	invite: string | null,
+};
+
+/**  What the Home page shows besides the feed: counts and what needs attention, from the stores. */
+export type Overview = Overview_Serialize | Overview_Deserialize;
+
+/**  What the Home page shows besides the feed: counts and what needs attention, from the stores. */
+export type Overview_Deserialize = {
+	/**  Known peers. */
+	peers: number,
+	/**  My skills, and how many of them peers may see. */
+	skills: number,
+	/**  Exposed skills. */
+	skills_exposed: number,
+	/**  Calls this agent made. */
+	calls_made: number,
+	/**  Receipts for tasks this agent ran for peers. */
+	calls_served: number,
+	/**  Goals running now. */
+	goals_running: number,
+	/**  Trust requests waiting for the owner. */
+	pending_requests: TrustRequestView[],
+	/**  Plans peers proposed that wait for the owner. */
+	pending_plans: OkrView_Deserialize[],
+	/**  Calls that failed, newest first (at most 10). */
+	failed_calls: CallView[],
+};
+
+/**  What the Home page shows besides the feed: counts and what needs attention, from the stores. */
+export type Overview_Serialize = {
+	/**  Known peers. */
+	peers: number,
+	/**  My skills, and how many of them peers may see. */
+	skills: number,
+	/**  Exposed skills. */
+	skills_exposed: number,
+	/**  Calls this agent made. */
+	calls_made: number,
+	/**  Receipts for tasks this agent ran for peers. */
+	calls_served: number,
+	/**  Goals running now. */
+	goals_running: number,
+	/**  Trust requests waiting for the owner. */
+	pending_requests: TrustRequestView[],
+	/**  Plans peers proposed that wait for the owner. */
+	pending_plans: OkrView_Serialize[],
+	/**  Calls that failed, newest first (at most 10). */
+	failed_calls: CallView[],
+};
+
+/**  A peer with its badge. */
+export type PeerView = PeerView_Serialize | PeerView_Deserialize;
+
+/**  A peer with its badge. */
+export type PeerView_Deserialize = {
+	/**  XMTP inbox id. */
+	inbox_id: string,
+	/**  Its name (from its invite or what it calls itself). */
+	name: string,
+	/**  The tier I hold it at, 0-3. */
+	tier: number,
+	/**  The skills it last showed me. */
+	skills: SkillView[],
+	/**  When it last sent anything (Unix ms). */
+	last_seen_ms?: number | null,
+};
+
+/**  A peer with its badge. */
+export type PeerView_Serialize = {
+	/**  XMTP inbox id. */
+	inbox_id: string,
+	/**  Its name (from its invite or what it calls itself). */
+	name: string,
+	/**  The tier I hold it at, 0-3. */
+	tier: number,
+	/**  The skills it last showed me. */
+	skills: SkillView[],
+	/**  When it last sent anything (Unix ms). */
+	last_seen_ms: number | null,
+};
+
+/**  A receipt row. */
+export type ReceiptView = {
+	/**  Its id. */
+	id: string,
+	/**  The task. */
+	task_id: string,
+	/**  `made` (I called) or `served` (I ran it). */
+	direction: string,
+	/**  The other party (inbox id). */
+	peer: string,
+	/**  The skill. */
+	skill: string,
+	/**  `completed` or `failed:<CODE>`. */
+	status: string,
+	/**  When it started (Unix ms). */
+	started_ms: number | null,
+	/**  How long it ran. */
+	duration_ms: number | null,
+	/**  Metered units. */
+	units: number | null,
+	/**  Whether the signature verifies and the signer is an installation of the provider. */
+	verified: boolean,
+};
+
+/**  The app's settings as the UI edits them. */
+export type Settings = {
+	/**  OpenAI-compatible base URL of the LLM planner; empty: the built-in deterministic one. */
+	planner_endpoint: string,
+	/**  The planner's model name. */
+	planner_model: string,
+	/**  Whether an API key for the planner is stored (the key itself never leaves the keychain). */
+	planner_key_set: boolean,
+	/**  `en`, `zh`, or empty to follow the system. */
+	language: string,
+	/**  Show a notification when a peer asks for a higher tier. */
+	notify_trust_requests: boolean,
+	/**  Show a notification when a peer proposes a plan. */
+	notify_plan_proposals: boolean,
+};
+
+/**  A change to the settings. */
+export type SettingsUpdate = SettingsUpdate_Serialize | SettingsUpdate_Deserialize;
+
+/**  A change to the settings. */
+export type SettingsUpdate_Deserialize = {
+	/**  See [`Settings::planner_endpoint`]. */
+	planner_endpoint: string,
+	/**  See [`Settings::planner_model`]. */
+	planner_model: string,
+	/**  A new API key; `None` keeps the stored one, an empty string removes it. */
+	planner_key?: string | null,
+	/**  See [`Settings::language`]. */
+	language: string,
+	/**  See [`Settings::notify_trust_requests`]. */
+	notify_trust_requests: boolean,
+	/**  See [`Settings::notify_plan_proposals`]. */
+	notify_plan_proposals: boolean,
+};
+
+/**  A change to the settings. */
+export type SettingsUpdate_Serialize = {
+	/**  See [`Settings::planner_endpoint`]. */
+	planner_endpoint: string,
+	/**  See [`Settings::planner_model`]. */
+	planner_model: string,
+	/**  A new API key; `None` keeps the stored one, an empty string removes it. */
+	planner_key: string | null,
+	/**  See [`Settings::language`]. */
+	language: string,
+	/**  See [`Settings::notify_trust_requests`]. */
+	notify_trust_requests: boolean,
+	/**  See [`Settings::notify_plan_proposals`]. */
+	notify_plan_proposals: boolean,
+};
+
+/**  A skill as a peer shows it (or as a peer would see mine). */
+export type SkillView = {
+	/**  The name. */
+	name: string,
+	/**  What it does. */
+	description: string,
+	/**  When to use it. */
+	when_to_use: string,
+	/**  Input JSON Schema, as pretty JSON text. */
+	input_schema: string,
+	/**  Output JSON Schema, as pretty JSON text. */
+	output_schema: string,
+	/**  The lowest tier that may see and call it, 0-3. */
+	min_tier: number,
+};
+
 /**  Sent to the UI whenever the backend's status changes. */
 export type StatusChanged = StatusChanged_Serialize | StatusChanged_Deserialize;
 
@@ -110,6 +806,82 @@ export type StatusChanged_Deserialize = AppStatus_Deserialize;
 
 /**  Sent to the UI whenever the backend's status changes. */
 export type StatusChanged_Serialize = AppStatus_Serialize;
+
+/**  A step. */
+export type StepView = StepView_Serialize | StepView_Deserialize;
+
+/**  A step. */
+export type StepView_Deserialize = {
+	/**  `s1`, … */
+	id: string,
+	/**  The agent that runs it (inbox id). */
+	agent: string,
+	/**  The skill. */
+	skill: string,
+	/**  Where its inputs come from, readable (`text ← goal`). */
+	inputs: string[],
+	/**  Steps it waits for. */
+	depends_on: string[],
+	/**  `pending`, `running`, `done`, `failed` or `skipped`. */
+	status: string,
+	/**  Its output, as pretty JSON text. */
+	output?: string | null,
+	/**  Why it failed. */
+	error?: string | null,
+};
+
+/**  A step. */
+export type StepView_Serialize = {
+	/**  `s1`, … */
+	id: string,
+	/**  The agent that runs it (inbox id). */
+	agent: string,
+	/**  The skill. */
+	skill: string,
+	/**  Where its inputs come from, readable (`text ← goal`). */
+	inputs: string[],
+	/**  Steps it waits for. */
+	depends_on: string[],
+	/**  `pending`, `running`, `done`, `failed` or `skipped`. */
+	status: string,
+	/**  Its output, as pretty JSON text. */
+	output: string | null,
+	/**  Why it failed. */
+	error: string | null,
+};
+
+/**  A trust request. */
+export type TrustRequestView = {
+	/**  Its id, for approve/deny. */
+	id: number,
+	/**  Who asks (inbox id). */
+	peer: string,
+	/**  For which tier, 0-3. */
+	requested: number,
+	/**  Their reason. */
+	reason: string,
+	/**  `pending`, `approved` or `denied`. */
+	status: string,
+};
+
+/**  What the UI learns when it reports being interactive. */
+export type UiReady = UiReady_Serialize | UiReady_Deserialize;
+
+/**  What the UI learns when it reports being interactive. */
+export type UiReady_Deserialize = {
+	/**  Milliseconds since the process started (the cold-start time, first call). */
+	startup_ms: number | null,
+	/**  A `coworker://` link that opened the app before the UI was listening. */
+	link?: string | null,
+};
+
+/**  What the UI learns when it reports being interactive. */
+export type UiReady_Serialize = {
+	/**  Milliseconds since the process started (the cold-start time, first call). */
+	startup_ms: number | null,
+	/**  A `coworker://` link that opened the app before the UI was listening. */
+	link: string | null,
+};
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

@@ -1,0 +1,121 @@
+//! The Tauri side of the desktop: the tray icon with the backend's status, `coworker://` links
+//! (deep links, also from a second launch) that open the Invite page, and one instance only.
+
+use std::sync::Mutex;
+
+use tauri::menu::{Menu, MenuItem};
+use tauri::tray::TrayIconBuilder;
+use tauri::{App, AppHandle, Manager, Window, WindowEvent};
+use tauri_plugin_deep_link::DeepLinkExt;
+use tauri_specta::Event;
+
+use crate::commands::OpenLink;
+
+/// A link that arrived before the UI could receive it; `ui_ready` hands it over.
+#[derive(Debug, Default)]
+pub struct PendingLink(pub Mutex<Option<String>>);
+
+const TRAY_ID: &str = "main";
+
+/// Installs the tray icon and the link handlers.
+pub fn setup(app: &mut App) -> tauri::Result<()> {
+    app.manage(PendingLink::default());
+    let show = MenuItem::with_id(app, "show", "Show CoWorker", true, None::<&str>)?;
+    let status = MenuItem::with_id(app, "status", "Starting…", false, None::<&str>)?;
+    let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
+    let menu = Menu::with_items(app, &[&status, &show, &quit])?;
+    let mut tray = TrayIconBuilder::with_id(TRAY_ID).tooltip("CoWorker").menu(&menu).on_menu_event(
+        |app, event| match event.id().as_ref() {
+            "show" => show_main(app),
+            "quit" => app.exit(0),
+            _ => {}
+        },
+    );
+    if let Some(icon) = app.default_window_icon() {
+        tray = tray.icon(icon.clone());
+    }
+    app.manage(TrayStatus(status));
+    if let Err(error) = tray.build(app) {
+        // A desktop without a tray still has the window.
+        tracing::warn!(%error, "no tray icon");
+    }
+
+    let handle = app.handle().clone();
+    app.deep_link().on_open_url(move |event| {
+        for url in event.urls() {
+            open_link(&handle, url.as_str());
+        }
+    });
+    // Started by a link.
+    if let Ok(Some(urls)) = app.deep_link().get_current() {
+        for url in urls {
+            open_link(app.handle(), url.as_str());
+        }
+    }
+    for arg in std::env::args().skip(1) {
+        if arg.starts_with("coworker://") {
+            open_link(app.handle(), &arg);
+        }
+    }
+    Ok(())
+}
+
+/// The tray menu's status line.
+struct TrayStatus(MenuItem<tauri::Wry>);
+
+/// Shows the backend's state in the tray.
+pub fn show_status(app: &AppHandle, text: &str) {
+    if let Some(status) = app.try_state::<TrayStatus>() {
+        let _ = status.0.set_text(text);
+    }
+    if let Some(tray) = app.tray_by_id(TRAY_ID) {
+        let _ = tray.set_tooltip(Some(format!("CoWorker — {text}")));
+    }
+}
+
+/// A second launch: its `coworker://` arguments go to this instance, whose window comes up.
+pub fn second_launch(app: &AppHandle, args: Vec<String>, _cwd: String) {
+    show_main(app);
+    for arg in args.iter().skip(1) {
+        if arg.starts_with("coworker://") {
+            open_link(app, arg);
+        }
+    }
+}
+
+/// Closing the window keeps the app running in the tray (notifications still work); Quit in the
+/// tray menu ends it.
+pub fn on_window_event(window: &Window, event: &WindowEvent) {
+    if let WindowEvent::CloseRequested { api, .. } = event
+        && window.app_handle().tray_by_id(TRAY_ID).is_some()
+    {
+        api.prevent_close();
+        let _ = window.hide();
+    }
+}
+
+fn show_main(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.show();
+        let _ = window.unminimize();
+        let _ = window.set_focus();
+    }
+}
+
+/// Sends a link to the UI (the Invite page), or keeps it until the UI is ready.
+pub fn open_link(app: &AppHandle, url: &str) {
+    let lower = url.to_ascii_lowercase();
+    if !lower.starts_with("coworker://invite/") {
+        tracing::warn!(url, "ignoring a coworker:// link that is not an invite");
+        return;
+    }
+    tracing::info!("opening an invite link");
+    if let Some(pending) = app.try_state::<PendingLink>() {
+        *pending.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(url.to_owned());
+    }
+    let link = OpenLink { page: "invite".into(), invite: Some(url.to_owned()) };
+    if let Err(error) = link.emit(app) {
+        tracing::warn!(%error, "could not send the link to the UI");
+    }
+    show_main(app);
+}

@@ -1,0 +1,323 @@
+//! Peers and trust: who this agent knows, at which tier, the skills they show, trust requests
+//! and their decisions, invites pasted or scanned, and calls to a peer's skills.
+
+use std::time::Duration;
+
+use coworker_runtime::protocol::trust::Tier;
+use coworker_runtime::protocol::{Invite, SkillCard};
+use coworker_runtime::{Agent, AuditEntry, CallError, CallOptions, RuntimeError};
+use serde::{Deserialize, Serialize};
+
+/// How long connecting waits for the peer to answer before calling it offline.
+const CONNECT_WAIT: Duration = Duration::from_secs(8);
+
+/// A skill as a peer shows it (or as a peer would see mine).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct SkillView {
+    /// The name.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// When to use it.
+    pub when_to_use: String,
+    /// Input JSON Schema, as pretty JSON text.
+    pub input_schema: String,
+    /// Output JSON Schema, as pretty JSON text.
+    pub output_schema: String,
+    /// The lowest tier that may see and call it, 0-3.
+    pub min_tier: u8,
+}
+
+impl From<&SkillCard> for SkillView {
+    fn from(card: &SkillCard) -> Self {
+        Self {
+            name: card.name.clone(),
+            description: card.description.clone(),
+            when_to_use: card.when_to_use.clone(),
+            input_schema: pretty(&card.input_schema),
+            output_schema: pretty(&card.output_schema),
+            min_tier: card.min_trust_tier,
+        }
+    }
+}
+
+pub(crate) fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// A peer with its badge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct PeerView {
+    /// XMTP inbox id.
+    pub inbox_id: String,
+    /// Its name (from its invite or what it calls itself).
+    pub name: String,
+    /// The tier I hold it at, 0-3.
+    pub tier: u8,
+    /// The skills it last showed me.
+    pub skills: Vec<SkillView>,
+    /// When it last sent anything (Unix ms).
+    pub last_seen_ms: Option<f64>,
+}
+
+impl From<&coworker_runtime::Peer> for PeerView {
+    fn from(peer: &coworker_runtime::Peer) -> Self {
+        Self {
+            inbox_id: peer.inbox_id.clone(),
+            name: peer.name.clone(),
+            tier: peer.tier.into(),
+            skills: peer.skills.iter().map(SkillView::from).collect(),
+            last_seen_ms: peer.seen_ms.map(|ms| ms as f64),
+        }
+    }
+}
+
+/// A trust request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct TrustRequestView {
+    /// Its id, for approve/deny.
+    pub id: u32,
+    /// Who asks (inbox id).
+    pub peer: String,
+    /// For which tier, 0-3.
+    pub requested: u8,
+    /// Their reason.
+    pub reason: String,
+    /// `pending`, `approved` or `denied`.
+    pub status: String,
+}
+
+impl From<&coworker_runtime::TrustRequestRecord> for TrustRequestView {
+    fn from(r: &coworker_runtime::TrustRequestRecord) -> Self {
+        Self {
+            id: u32::try_from(r.id).unwrap_or(u32::MAX),
+            peer: r.peer.clone(),
+            requested: r.requested.into(),
+            reason: r.reason.clone(),
+            status: r.status.clone(),
+        }
+    }
+}
+
+/// One trust decision from the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct AuditView {
+    /// When (Unix ms).
+    pub at_ms: f64,
+    /// The peer.
+    pub peer: String,
+    /// What was attempted.
+    pub action: String,
+    /// Whether it was allowed.
+    pub allowed: bool,
+    /// The rule that fired.
+    pub rule: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl From<&AuditEntry> for AuditView {
+    fn from(e: &AuditEntry) -> Self {
+        Self {
+            at_ms: e.at_ms as f64,
+            peer: e.peer.clone(),
+            action: e.action.clone(),
+            allowed: e.decision.allowed,
+            rule: e.decision.rule.clone(),
+            reason: e.decision.reason.clone(),
+        }
+    }
+}
+
+/// A call this agent made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct CallView {
+    /// The task id.
+    pub task_id: String,
+    /// The provider.
+    pub peer: String,
+    /// The skill.
+    pub skill: String,
+    /// `sent`, `completed` or `failed:<CODE>`.
+    pub status: String,
+    /// When it was sent (Unix ms).
+    pub created_ms: f64,
+}
+
+impl From<&coworker_runtime::CallSummary> for CallView {
+    fn from(c: &coworker_runtime::CallSummary) -> Self {
+        Self {
+            task_id: c.task_id.clone(),
+            peer: c.peer.clone(),
+            skill: c.skill.clone(),
+            status: c.status.clone(),
+            created_ms: c.created_ms as f64,
+        }
+    }
+}
+
+/// What a pasted or scanned invite says, before accepting it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct InvitePreview {
+    /// The name it carries.
+    pub name: String,
+    /// The inbox id it points to.
+    pub inbox_id: String,
+    /// A short label.
+    pub short_id: String,
+    /// Whether it is signed by an installation key.
+    pub signed: bool,
+}
+
+/// The answer to a call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct CallAnswer {
+    /// The task id.
+    pub task_id: String,
+    /// The output, as pretty JSON text.
+    pub output: String,
+    /// Round trip in milliseconds.
+    pub elapsed_ms: f64,
+    /// Whether a verified receipt came with it.
+    pub receipt: bool,
+}
+
+/// The result of accepting an invite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct Connected {
+    /// The peer as now known.
+    pub peer: PeerView,
+    /// Whether it answered.
+    pub online: bool,
+    /// The trust answer, when a tier was asked for: `granted`, `denied: …` or `pending`.
+    pub trust: Option<String>,
+}
+
+pub(crate) fn tier(value: u8) -> Result<Tier, String> {
+    Tier::try_from(value)
+}
+
+fn timed_out(e: &RuntimeError) -> bool {
+    matches!(e, RuntimeError::Call(CallError::Timeout(_)))
+}
+
+/// Every peer, highest tier first.
+pub async fn list(agent: &Agent) -> Result<Vec<PeerView>, String> {
+    let mut peers: Vec<PeerView> =
+        agent.peers().await.map_err(|e| e.to_string())?.iter().map(PeerView::from).collect();
+    peers.sort_by(|a, b| b.tier.cmp(&a.tier).then_with(|| a.name.cmp(&b.name)));
+    Ok(peers)
+}
+
+/// Sets a peer's tier by hand.
+pub async fn set_tier(agent: &Agent, peer: &str, value: u8) -> Result<PeerView, String> {
+    agent.set_tier(peer, tier(value)?).await.map_err(|e| e.to_string())?;
+    agent.peer(peer).await.map(|p| PeerView::from(&p)).map_err(|e| e.to_string())
+}
+
+/// Trust requests, newest first.
+pub async fn requests(agent: &Agent, pending_only: bool) -> Result<Vec<TrustRequestView>, String> {
+    let mut list: Vec<TrustRequestView> = agent
+        .trust_requests(pending_only)
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(TrustRequestView::from)
+        .collect();
+    list.sort_by_key(|r| std::cmp::Reverse(r.id));
+    Ok(list)
+}
+
+/// The audit trail, newest first; only `peer`'s when given.
+pub async fn audit(
+    agent: &Agent,
+    peer: Option<&str>,
+    limit: u32,
+) -> Result<Vec<AuditView>, String> {
+    let entries = agent.audit_log(limit.saturating_mul(if peer.is_some() { 20 } else { 1 })).await;
+    let mut list: Vec<AuditView> = entries
+        .map_err(|e| e.to_string())?
+        .iter()
+        .filter(|e| peer.is_none_or(|p| e.peer == p))
+        .map(AuditView::from)
+        .collect();
+    list.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(list)
+}
+
+/// Reads an invite code or a `coworker://invite/…` link without accepting it.
+pub fn preview_invite(text: &str, now_secs: u64) -> Result<InvitePreview, String> {
+    let invite = Invite::parse(text.trim(), now_secs).map_err(|e| e.to_string())?;
+    Ok(InvitePreview {
+        short_id: invite.short_id(),
+        signed: invite.signer.is_some(),
+        name: invite.name,
+        inbox_id: invite.inbox_id,
+    })
+}
+
+/// Accepts an invite: adds the peer, asks for its skills and, when `ask` is given, asks it for
+/// that tier (a human on the other side may decide later: `pending`).
+pub async fn connect(agent: &Agent, code: &str, ask: Option<u8>) -> Result<Connected, String> {
+    let ask = ask.map(tier).transpose()?;
+    let peer = agent.add_peer(code.trim()).await.map_err(|e| e.to_string())?;
+    let online = match agent.discover_within(&peer.inbox_id, CONNECT_WAIT).await {
+        Ok(_) => true,
+        Err(e) if timed_out(&e) => false,
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut trust = None;
+    if let Some(wanted) = ask {
+        let reason = "asked from the CoWorker app";
+        trust =
+            Some(match agent.request_trust(&peer.inbox_id, wanted, reason, CONNECT_WAIT).await {
+                Ok(answer) if answer.granted => {
+                    let _ = agent.discover_within(&peer.inbox_id, CONNECT_WAIT).await;
+                    "granted".to_owned()
+                }
+                Ok(answer) if answer.status.as_deref() == Some("pending") => "pending".to_owned(),
+                Ok(answer) => format!("denied: {}", answer.reason),
+                Err(e) if timed_out(&e) => "pending".to_owned(),
+                Err(e) => return Err(e.to_string()),
+            });
+    }
+    let peer = agent.peer(&peer.inbox_id).await.map_err(|e| e.to_string())?;
+    Ok(Connected { peer: PeerView::from(&peer), online, trust })
+}
+
+/// Asks a peer for its skills again.
+pub async fn refresh(agent: &Agent, peer: &str) -> Result<PeerView, String> {
+    match agent.discover_within(peer, CONNECT_WAIT).await {
+        Ok(_) => {}
+        Err(e) if timed_out(&e) => return Err("the peer did not answer; it may be offline".into()),
+        Err(e) => return Err(e.to_string()),
+    }
+    agent.peer(peer).await.map(|p| PeerView::from(&p)).map_err(|e| e.to_string())
+}
+
+/// Calls a peer's skill with `input` (JSON text) and waits for the answer.
+pub async fn call(
+    agent: &Agent,
+    peer: &str,
+    skill: &str,
+    input: &str,
+) -> Result<CallAnswer, String> {
+    let input: serde_json::Value =
+        serde_json::from_str(input).map_err(|e| format!("the input is not valid JSON: {e}"))?;
+    let result =
+        agent.call(peer, skill, input, CallOptions::default()).await.map_err(|e| e.to_string())?;
+    Ok(CallAnswer {
+        task_id: result.task_id,
+        output: pretty(&result.output),
+        elapsed_ms: result.elapsed.as_secs_f64() * 1000.0,
+        receipt: result.receipt.is_some(),
+    })
+}
+
+/// Calls this agent made, newest first.
+pub async fn calls(agent: &Agent) -> Result<Vec<CallView>, String> {
+    let mut list: Vec<CallView> =
+        agent.calls().await.map_err(|e| e.to_string())?.iter().map(CallView::from).collect();
+    list.sort_by(|a, b| b.created_ms.total_cmp(&a.created_ms));
+    Ok(list)
+}

@@ -1,0 +1,199 @@
+//! My skills: the command-backed skills added from the app (kept in `skills.json` in the data
+//! directory), their visibility and minimum tier, what a peer at a tier would see, and call
+//! statistics from the receipts of tasks this agent ran.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use coworker_runtime::protocol::SkillSpec;
+use coworker_runtime::{Agent, Command, Handler};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::peer::{SkillView, tier};
+
+/// A skill of mine, as the Skills page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct MySkillView {
+    /// The declaration as peers would see it.
+    pub skill: SkillView,
+    /// Whether peers at its tier may see it.
+    pub exposed: bool,
+    /// The command that runs it, when it was added from the app.
+    pub command: Option<Vec<String>>,
+    /// Tasks run for peers.
+    pub calls: u32,
+    /// Of which failed.
+    pub failures: u32,
+    /// Mean run time in milliseconds.
+    pub mean_ms: f64,
+}
+
+/// A command-backed skill to add: the command gets the input JSON on stdin and prints the output
+/// JSON on stdout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct NewSkill {
+    /// Unique name (`A-Z a-z 0-9 _ - .`).
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// The program and its arguments.
+    pub command: Vec<String>,
+    /// Input JSON Schema (JSON text).
+    pub input_schema: String,
+    /// Output JSON Schema (JSON text).
+    pub output_schema: String,
+    /// The lowest tier that may see and call it, 0-3.
+    pub min_tier: u8,
+    /// Killed after this many seconds.
+    pub timeout_secs: u32,
+}
+
+/// `skills.json`: every skill added from the app.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Book {
+    skills: Vec<Saved>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Saved {
+    spec: SkillSpec,
+    command: Vec<String>,
+    timeout_secs: u32,
+}
+
+fn path(data_dir: &Path) -> PathBuf {
+    data_dir.join("skills.json")
+}
+
+fn load(data_dir: &Path) -> Result<Book, String> {
+    match std::fs::read_to_string(path(data_dir)) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| format!("skills.json: {e}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Book::default()),
+        Err(e) => Err(format!("cannot read skills.json: {e}")),
+    }
+}
+
+fn save(data_dir: &Path, book: &Book) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(book).map_err(|e| e.to_string())?;
+    let tmp = data_dir.join("skills.json.tmp");
+    std::fs::write(&tmp, text).map_err(|e| format!("cannot save skills.json: {e}"))?;
+    std::fs::rename(&tmp, path(data_dir)).map_err(|e| format!("cannot save skills.json: {e}"))
+}
+
+fn handler(saved: &Saved) -> Result<Handler, String> {
+    let (program, args) = saved.command.split_first().ok_or("the command is empty")?;
+    let mut command = Command::new(program, &[]);
+    command.args = args.to_vec();
+    command.timeout = Duration::from_secs(u64::from(saved.timeout_secs.clamp(1, 3600)));
+    Ok(Handler::Command(command))
+}
+
+/// Registers the saved skills with a newly opened agent (hidden unless the owner exposed them).
+pub fn register_saved(agent: &Agent, data_dir: &Path) -> Result<(), String> {
+    for saved in load(data_dir)?.skills {
+        let name = saved.spec.name.clone();
+        if let Err(e) = handler(&saved)
+            .and_then(|h| agent.register(saved.spec, h, false).map_err(|e| e.to_string()))
+        {
+            tracing::warn!(skill = name, "a saved skill could not be registered: {e}");
+        }
+    }
+    Ok(())
+}
+
+fn schema(text: &str, what: &str) -> Result<Value, String> {
+    if text.trim().is_empty() {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    serde_json::from_str(text).map_err(|e| format!("the {what} schema is not valid JSON: {e}"))
+}
+
+/// Adds a command-backed skill (hidden until exposed) and saves it.
+pub fn add(agent: &Agent, data_dir: &Path, new: NewSkill) -> Result<(), String> {
+    let command: Vec<String> =
+        new.command.iter().map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect();
+    if command.is_empty() {
+        return Err("give the command that runs the skill".into());
+    }
+    let mut spec = SkillSpec::new(new.name.trim(), new.description.trim());
+    spec.input_schema = schema(&new.input_schema, "input")?;
+    spec.output_schema = schema(&new.output_schema, "output")?;
+    spec.min_tier = tier(new.min_tier)?;
+    let mut book = load(data_dir)?;
+    if agent.skills().iter().any(|(card, _)| card.name == spec.name) {
+        return Err(format!("there is already a skill named {}", spec.name));
+    }
+    let saved = Saved { spec, command, timeout_secs: new.timeout_secs.max(1) };
+    agent.register(saved.spec.clone(), handler(&saved)?, false).map_err(|e| e.to_string())?;
+    book.skills.push(saved);
+    save(data_dir, &book)
+}
+
+/// Removes a skill added from the app.
+pub fn remove(agent: &Agent, data_dir: &Path, name: &str) -> Result<(), String> {
+    let mut book = load(data_dir)?;
+    let before = book.skills.len();
+    book.skills.retain(|s| s.spec.name != name);
+    if book.skills.len() == before {
+        return Err(format!("{name} was not added from the app"));
+    }
+    agent.unregister(name).map_err(|e| e.to_string())?;
+    save(data_dir, &book)
+}
+
+/// Changes the lowest tier that may see and call a skill added from the app.
+pub fn set_min_tier(agent: &Agent, data_dir: &Path, name: &str, value: u8) -> Result<(), String> {
+    let min = tier(value)?;
+    let mut book = load(data_dir)?;
+    let saved = book.skills.iter_mut().find(|s| s.spec.name == name).ok_or_else(|| {
+        format!("{name} was not added from the app; change its tier where it is declared")
+    })?;
+    saved.spec.min_tier = min;
+    let exposed = agent.skills().iter().any(|(card, shown)| card.name == name && *shown);
+    agent.register(saved.spec.clone(), handler(saved)?, exposed).map_err(|e| e.to_string())?;
+    save(data_dir, &book)
+}
+
+/// Every skill of mine with visibility and statistics, by name.
+pub async fn list(agent: &Agent, data_dir: &Path) -> Result<Vec<MySkillView>, String> {
+    let book = load(data_dir)?;
+    let me = agent.inbox_id().to_owned();
+    let mut stats: HashMap<String, (u32, u32, u64)> = HashMap::new();
+    for signed in agent.receipts().await.map_err(|e| e.to_string())? {
+        let r = &signed.receipt;
+        if r.provider == me {
+            let entry = stats.entry(r.skill.clone()).or_default();
+            entry.0 += 1;
+            entry.1 += u32::from(r.status != "completed");
+            entry.2 += r.duration_ms;
+        }
+    }
+    let mut list: Vec<MySkillView> = agent
+        .skills()
+        .iter()
+        .map(|(card, exposed)| {
+            let (calls, failures, total) = stats.get(&card.name).copied().unwrap_or_default();
+            MySkillView {
+                skill: SkillView::from(card),
+                exposed: *exposed,
+                command: book
+                    .skills
+                    .iter()
+                    .find(|s| s.spec.name == card.name)
+                    .map(|s| s.command.clone()),
+                calls,
+                failures,
+                mean_ms: if calls == 0 { 0.0 } else { total as f64 / f64::from(calls) },
+            }
+        })
+        .collect();
+    list.sort_by(|a, b| a.skill.name.cmp(&b.skill.name));
+    Ok(list)
+}
+
+/// What a peer at `tier` would see.
+pub fn preview(agent: &Agent, value: u8) -> Result<Vec<SkillView>, String> {
+    Ok(agent.preview(tier(value)?).iter().map(SkillView::from).collect())
+}
