@@ -7,7 +7,6 @@
 //! people. A health check re-runs the data directory probe on demand.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -80,7 +79,7 @@ pub struct AppStatus {
 pub struct Backend {
     data_dir: PathBuf,
     keys: Keys,
-    listen: SocketAddr,
+    node_setup: identity::EmbeddedNode,
     status: Mutex<Progress>,
     node: tokio::sync::Mutex<Option<xmtp_node::Node>>,
     running: tokio::sync::Mutex<Option<Running>>,
@@ -108,8 +107,13 @@ struct Progress {
 
 impl Backend {
     /// A backend that keeps its data in `data_dir`, its keys in `keys`, runs the embedded node
-    /// on `listen` and reports to `desktop`; not started yet.
-    pub fn new(data_dir: PathBuf, keys: Keys, listen: SocketAddr, desktop: Desktop) -> Self {
+    /// `node` and reports to `desktop`; not started yet.
+    pub fn new(
+        data_dir: PathBuf,
+        keys: Keys,
+        node: identity::EmbeddedNode,
+        desktop: Desktop,
+    ) -> Self {
         let status = Progress {
             state: BackendState::Starting,
             startup_ms: None,
@@ -120,7 +124,7 @@ impl Backend {
         Self {
             data_dir,
             keys,
-            listen,
+            node_setup: node,
             status: Mutex::new(status),
             node: tokio::sync::Mutex::new(None),
             running: tokio::sync::Mutex::new(None),
@@ -145,7 +149,7 @@ impl Backend {
 
     async fn start_up(&self) -> Result<BackendState, String> {
         prepare_data_dir(&self.data_dir).await?;
-        let (url, node) = identity::start_node(self.listen, &self.data_dir).await?;
+        let (url, node) = identity::start_node(&self.node_setup).await?;
         *self.node.lock().await = node;
         self.lock().node_url = Some(url.clone());
         if !identity::exists(&self.data_dir) {
@@ -477,6 +481,7 @@ fn epoch_millis(time: SystemTime) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
     use std::sync::Arc;
     use xmtp_client::{KeyStore, MemoryKeyStore};
 
@@ -489,8 +494,16 @@ mod tests {
         Desktop { emit: Arc::new(|_| {}), notifier: Arc::new(crate::notify::Silent) }
     }
 
+    fn embedded(dir: &Path) -> identity::EmbeddedNode {
+        identity::EmbeddedNode {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database: dir.join("node").join("node.db"),
+        }
+    }
+
     fn backend_with(dir: PathBuf, keys: Keys) -> Backend {
-        Backend::new(dir, keys, SocketAddr::from(([127, 0, 0, 1], 0)), quiet())
+        let node = embedded(dir.parent().unwrap_or(&dir));
+        Backend::new(dir, keys, node, quiet())
     }
 
     /// Records the questions put to the owner; the test answers them.
@@ -516,12 +529,7 @@ mod tests {
             }),
             notifier: Arc::clone(&asked) as SharedNotifier,
         };
-        let backend = Backend::new(
-            root.path().join("app"),
-            keys(),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            desktop,
-        );
+        let backend = Backend::new(root.path().join("app"), keys(), embedded(root.path()), desktop);
         backend.start(Instant::now()).await;
         backend.create_identity("ada", "embedded").await.unwrap();
         let ada = backend.agent().await.unwrap();

@@ -49,15 +49,15 @@ pub struct StatusChanged(pub AppStatus);
 pub struct AppBackend(Arc<Backend>);
 
 impl AppBackend {
-    /// A backend over `data_dir` with its keys in `keys` and the embedded node on `listen`;
+    /// A backend over `data_dir` with its keys in `keys` and the embedded node `node`;
     /// call [`AppBackend::start`] once the app is set up.
     pub fn new(
         data_dir: std::path::PathBuf,
         keys: Keys,
-        listen: std::net::SocketAddr,
+        node: crate::identity::EmbeddedNode,
         desktop: Desktop,
     ) -> Self {
-        Self(Arc::new(Backend::new(data_dir, keys, listen, desktop)))
+        Self(Arc::new(Backend::new(data_dir, keys, node, desktop)))
     }
 
     /// The backend.

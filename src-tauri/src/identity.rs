@@ -91,13 +91,26 @@ impl Running {
     }
 }
 
-/// The embedded node: started on `listen`, or, when that address is taken (another CoWorker
-/// process hosts it), used from there.
-pub async fn start_node(
-    listen: SocketAddr,
-    data_dir: &Path,
-) -> Result<(String, Option<xmtp_node::Node>), String> {
-    let mut config = xmtp_node::NodeConfig::local(data_dir.join("node.db"));
+/// Where the embedded node listens and keeps its messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddedNode {
+    /// Its loopback address (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Its SQLite database. The app and the `coworker` CLI share one
+    /// (`$XDG_DATA_HOME/coworker/node.db`), so whichever of them hosts the node serves the
+    /// same messages.
+    pub database: PathBuf,
+}
+
+/// The embedded node: started on `node.listen`, or, when that address is taken (another
+/// CoWorker process hosts it), used from there.
+pub async fn start_node(node: &EmbeddedNode) -> Result<(String, Option<xmtp_node::Node>), String> {
+    let listen = node.listen;
+    if let Some(dir) = node.database.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut config = xmtp_node::NodeConfig::local(node.database.clone());
     config.listen = listen;
     match xmtp_node::start(config).await {
         Ok(node) => Ok((node.url().to_owned(), Some(node))),

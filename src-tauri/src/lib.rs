@@ -52,6 +52,11 @@ pub const DATA_DIR_ENV: &str = "COWORKER_DATA_DIR";
 /// 127.0.0.1:5556, where `coworker` finds it; port 0 picks a free one).
 pub const NODE_LISTEN_ENV: &str = "COWORKER_NODE_LISTEN";
 
+/// `$XDG_DATA_HOME/coworker/node.db`: the embedded node's database, shared with the CLI.
+fn shared_node_db(app: &tauri::App) -> tauri::Result<std::path::PathBuf> {
+    Ok(app.path().data_dir()?.join("coworker").join("node.db"))
+}
+
 /// Starts the desktop app and blocks until its last window closes.
 pub fn run() {
     let _ = process_age();
@@ -72,21 +77,26 @@ pub fn run() {
         .setup(move |app| {
             specta.mount_events(app);
             desktop::setup(app)?;
-            let data_dir = match std::env::var_os(DATA_DIR_ENV) {
-                Some(dir) => std::path::PathBuf::from(dir),
-                None => app.path().app_data_dir()?,
+            // COWORKER_DATA_DIR keeps everything (the node's messages too) in one directory;
+            // otherwise the node database is the one the `coworker` CLI uses.
+            let (data_dir, node_db) = match std::env::var_os(DATA_DIR_ENV) {
+                Some(dir) => {
+                    let dir = std::path::PathBuf::from(dir);
+                    (dir.clone(), dir.join("node.db"))
+                }
+                None => (app.path().app_data_dir()?, shared_node_db(app)?),
             };
             let listen = std::env::var(NODE_LISTEN_ENV)
                 .ok()
                 .and_then(|a| a.parse().ok())
                 .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 5556)));
+            let node = identity::EmbeddedNode { listen, database: node_db };
             let handle = app.handle().clone();
             let desktop = backend::Desktop {
                 emit: Arc::new(move |item| commands::emit_activity(&handle, item)),
                 notifier: Arc::new(notify::Desktop),
             };
-            let backend =
-                commands::AppBackend::new(data_dir, identity::keychain(), listen, desktop);
+            let backend = commands::AppBackend::new(data_dir, identity::keychain(), node, desktop);
             app.manage(backend.clone());
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move { backend.start(&handle).await });
