@@ -1,0 +1,105 @@
+// Renders the agent's activity readably (the Home feed), in the current language.
+import type { Activity } from "./bindings";
+import { t } from "./i18n.svelte";
+import { tierName } from "./tiers";
+
+export type Tone = "info" | "ok" | "warn" | "bad";
+
+export type Described = {
+  /** A short category label ("Chat", "Trust", …). */
+  kind: string;
+  /** One readable sentence. */
+  text: string;
+  tone: Tone;
+};
+
+/** `completed`, `failed:<CODE>`, `sent`, … as words. */
+export function statusText(status: string): string {
+  if (status === "completed") return t("activity.statusCompleted");
+  if (status === "sent") return t("activity.statusSent");
+  if (status.startsWith("failed")) {
+    const code = status.slice("failed".length).replace(/^:/, "");
+    return code ? t("activity.statusFailedCode", { code }) : t("activity.statusFailed");
+  }
+  return status;
+}
+
+function toneOf(status: string): Tone {
+  return status.startsWith("failed") ? "bad" : status === "completed" ? "ok" : "info";
+}
+
+/** Why a tier changed, as words. */
+function whyText(why: string): string {
+  const known = ["approved", "auto_grant", "okr_completed", "failure_decay", "manual"];
+  return known.includes(why) ? t(`activity.why_${why}`) : why;
+}
+
+/** One activity as a sentence; `name` turns an inbox id into a peer's name. */
+export function describe(event: Activity, name: (inbox: string) => string): Described {
+  switch (event.type) {
+    case "chat":
+      return { kind: t("activity.kindChat"), text: t("activity.chat", { who: name(event.sender), text: event.text }), tone: "info" };
+    case "task_served":
+      return {
+        kind: t("activity.kindServed"),
+        text: t("activity.taskServed", { skill: event.skill, who: name(event.peer), status: statusText(event.status) }),
+        tone: toneOf(event.status),
+      };
+    case "call_progress":
+      return {
+        kind: t("activity.kindCall"),
+        text: t("activity.callProgress", { percent: event.percent, text: event.text }),
+        tone: "info",
+      };
+    case "call_finished":
+      return {
+        kind: t("activity.kindCall"),
+        text: t("activity.callFinished", { who: name(event.peer), status: statusText(event.status) }),
+        tone: toneOf(event.status),
+      };
+    case "trust_requested":
+      return {
+        kind: t("activity.kindTrust"),
+        text: t("activity.trustRequested", {
+          who: name(event.request.peer),
+          tier: tierName(event.request.requested),
+          reason: event.request.reason || "—",
+        }),
+        tone: "warn",
+      };
+    case "trust_changed":
+      return {
+        kind: t("activity.kindTrust"),
+        text: t("activity.trustChanged", { who: name(event.peer), tier: tierName(event.tier), why: whyText(event.why) }),
+        tone: "ok",
+      };
+    case "denied":
+      return {
+        kind: t("activity.kindDenied"),
+        text: t("activity.denied", { action: event.entry.action, who: name(event.entry.peer), reason: event.entry.reason }),
+        tone: "bad",
+      };
+    case "okr":
+      return {
+        kind: t("activity.kindGoal"),
+        text: t("activity.okr", {
+          goal: event.okr.objective,
+          status: goalStatus(event.okr.status),
+          progress: event.okr.progress,
+        }),
+        tone: event.okr.status === "failed" ? "bad" : event.okr.status === "completed" ? "ok" : "info",
+      };
+    case "plan_proposed":
+      return {
+        kind: t("activity.kindPlan"),
+        text: t("activity.planProposed", { who: name(event.okr.initiator), goal: event.okr.objective }),
+        tone: "warn",
+      };
+  }
+}
+
+/** A goal's status (`proposed`, `running`, …) as a word. */
+export function goalStatus(status: string): string {
+  const known = ["proposed", "rejected", "running", "completed", "failed"];
+  return known.includes(status) ? t(`activity.goal_${status}`) : status;
+}
