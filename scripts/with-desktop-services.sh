@@ -13,7 +13,8 @@ export GNOME_KEYRING_CONTROL
 
 DUNST_PID=""
 if [ -n "${DISPLAY:-}" ]; then
-  dunst >"$XDG_RUNTIME_DIR/dunst.log" 2>&1 &
+  # Its action menu is scripted (tests/e2e/dunstrc): `dunstctl action 0` picks $DUNST_PICK.
+  dunst -config "$(dirname "$0")/../tests/e2e/dunstrc" >"$XDG_RUNTIME_DIR/dunst.log" 2>&1 &
   DUNST_PID=$!
 fi
 

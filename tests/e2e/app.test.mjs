@@ -3,30 +3,121 @@
 // scripts/with-desktop-services.sh, which gives the app a fresh XDG_DATA_HOME.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
 import path from "node:path";
+import readline from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Session, startTauriDriver } from "./webdriver.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "..", "..");
 const TARGET = process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target");
 const APP = path.join(TARGET, "debug", "coworker-app");
+const COWORKER = path.join(TARGET, "debug", "coworker");
 const OUT = path.join(ROOT, "test-output", "e2e");
 const VERSION = /^version = "(.+)"$/m.exec(readFileSync(path.join(ROOT, "Cargo.toml"), "utf8"))[1];
 
 let driver;
 let app;
+let nodeUrl;
+let bot;
+
+/** A free loopback port for the app's embedded node (the bot connects to it). */
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** The second agent: a headless `coworker` identity on the app's node. */
+class Bot {
+  constructor() {
+    this.dir = mkdtempSync(path.join(os.tmpdir(), "coworker-e2e-bot-"));
+    this.env = {
+      ...process.env,
+      COWORKER_DATA_DIR: this.dir,
+      COWORKER_NETWORK: nodeUrl,
+      COWORKER_KEYSTORE_PASSWORD: "e2e-bot",
+      RUST_LOG: "warn",
+    };
+    this.keystore = path.join(this.dir, "keys.json");
+  }
+
+  /** Runs a one-shot command; returns its JSON answer. */
+  cli(...args) {
+    const out = execFileSync(COWORKER, ["--json", "--keystore", this.keystore, ...args], {
+      env: this.env,
+      encoding: "utf8",
+    });
+    return JSON.parse(out.trim().split("\n").at(-1));
+  }
+
+  /** Starts `coworker serve` with an agent file; resolves once it is ready. */
+  async serve() {
+    const file = path.join(this.dir, "bot.toml");
+    const upper = "import json,sys; d=json.load(sys.stdin); print(json.dumps({'text': d['text'].upper()}))";
+    writeFileSync(
+      file,
+      `name = "bot"
+
+[trust]
+auto_grant = "internal"
+
+[[skill]]
+name = "translate"
+description = "Translates text into capitals"
+when_to_use = "translate text"
+input = { text = "str" }
+output = { text = "str" }
+command = ["python3", "-c", "${upper}"]
+`,
+    );
+    this.process = spawn(COWORKER, ["--json", "--keystore", this.keystore, "serve", file], {
+      env: this.env,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const lines = readline.createInterface({ input: this.process.stdout });
+    for await (const line of lines) {
+      if (JSON.parse(line).event === "ready") return;
+    }
+    throw new Error("coworker serve stopped before it was ready");
+  }
+
+  stop() {
+    this.process?.kill("SIGTERM");
+  }
+}
+
+async function dunst(...args) {
+  return execFileSync("dunstctl", args, { encoding: "utf8" }).trim();
+}
+
+async function shot(name) {
+  writeFileSync(path.join(OUT, `${name}.png`), await app.screenshot());
+}
+
+async function page(id) {
+  await app.click(`#nav-${id}`);
+  await sleep(300);
+}
 
 before(async () => {
   assert.ok(process.env.XDG_DATA_HOME, "run this under scripts/with-desktop-services.sh");
   mkdirSync(OUT, { recursive: true });
   // The embedded node on a free loopback port, so parallel runs cannot collide.
-  process.env.COWORKER_NODE_LISTEN = "127.0.0.1:0";
+  const port = await freePort();
+  process.env.COWORKER_NODE_LISTEN = `127.0.0.1:${port}`;
+  nodeUrl = `http://127.0.0.1:${port}`;
   driver = await startTauriDriver();
   app = await Session.start(driver.url, APP);
 });
 
 after(async () => {
+  bot?.stop();
   await app?.end().catch(() => {});
   driver?.stop();
 });
@@ -51,7 +142,10 @@ test("the status screen shows the backend's real state", async () => {
 test("onboarding creates the identity in the keychain and shows the invite", async () => {
   await app.type("#onboard-name", "e2e-agent");
   await app.click("#onboard-submit");
-  assert.equal(await app.waitForText("#backend-state", (t) => t === "Ready", 30_000), "Ready");
+  // Ready: the app opens on Home; the status page shows the identity.
+  await app.waitFor("#nav-home", 30_000);
+  await page("status");
+  assert.equal(await app.text("#backend-state"), "Ready");
   assert.equal(await app.text("#identity-name"), "e2e-agent");
   assert.match(await app.text("#inbox-id"), /^[0-9a-f]{64}$/);
   assert.match(await app.waitForText("#invite-code", (t) => t.length > 0), /^eyJ/);
@@ -64,4 +158,125 @@ test("Check now runs the backend's health check", async () => {
   assert.match(checked, /^\d{1,2}:\d{2}:\d{2}/);
   assert.equal(await app.text("#backend-state"), "Ready");
   writeFileSync(path.join(OUT, "status-checked.png"), await app.screenshot());
+});
+
+test("invites exchanged; the bot's trust request arrives as a notification and Approve grants it", async () => {
+  bot = new Bot();
+  bot.cli("init", "--name", "bot");
+  const botInvite = bot.cli("invite");
+  bot.code = botInvite.code;
+  bot.inbox = bot.cli("status").inbox_id;
+
+  // The app accepts the bot's invite (the bot is offline: no tier asked for yet).
+  await page("invite");
+  const myCode = await app.waitForText("#my-invite-code", (t) => t.length > 0);
+  await app.execute("document.querySelector('#invite-ask-tier').value = ''; document.querySelector('#invite-ask-tier').dispatchEvent(new Event('change'));");
+  await app.type("#invite-paste", bot.code);
+  await app.click("#invite-accept");
+  assert.match(await app.waitForText("#invite-result", (t) => t.includes("bot"), 20_000), /bot/);
+  await shot("invite");
+
+  // The bot accepts the app's invite and asks for KNOWN: the app's owner gets a notification.
+  const asked = bot.cli("connect", myCode, "--ask", "known", "--wait-secs", "2");
+  assert.equal(asked.trust_answer.pending, true, JSON.stringify(asked));
+  for (let i = 0; (await dunst("count", "displayed")) === "0"; i++) {
+    assert.ok(i < 100, "no notification appeared");
+    await sleep(100);
+  }
+  // Approve through the notification's action (dunst's scripted action menu picks "approve").
+  await dunst("action", "0");
+  await page("peers");
+  const badge = `.peer[data-inbox="${bot.inbox}"] .tier-badge`;
+  assert.equal(await app.waitForText(badge, (t) => t === "Known", 20_000), "Known");
+  await shot("peers-approved");
+});
+
+test("the app calls the bot's skill and the verified receipt appears", async () => {
+  await bot.serve();
+  // Accept the invite again, now asking for KNOWN: the bot's policy grants it.
+  await page("invite");
+  await app.execute("document.querySelector('#invite-ask-tier').value = '1'; document.querySelector('#invite-ask-tier').dispatchEvent(new Event('change'));");
+  await app.execute("const t = document.querySelector('#invite-paste'); t.value = ''; t.dispatchEvent(new Event('input'));");
+  await app.type("#invite-paste", bot.code);
+  await app.click("#invite-accept");
+  assert.match(await app.waitForText("#invite-result", (t) => /granted/i.test(t), 30_000), /granted/i);
+
+  await page("peers");
+  await app.click(`.peer[data-inbox="${bot.inbox}"]`);
+  await app.waitFor('.skill[data-skill="translate"] .skill-call', 20_000);
+  await app.click('.skill[data-skill="translate"] .skill-call');
+  await app.execute("const t = document.querySelector('#call-input'); t.value = ''; t.dispatchEvent(new Event('input'));");
+  await app.type("#call-input", '{"text": "hello from the app"}');
+  await app.click("#call-submit");
+  assert.match(await app.waitForText("#call-output", (t) => t.includes("HELLO"), 30_000), /HELLO FROM THE APP/);
+  await shot("peers-call");
+
+  await page("receipts");
+  await app.waitFor("tr.receipt .verified", 20_000);
+  assert.match(await app.text("tr.receipt"), /translate/);
+  await shot("receipts");
+});
+
+test("a goal runs to completion on the OKR board and the bot's tier steps down", async () => {
+  await page("peers");
+  await app.click(`.peer[data-inbox="${bot.inbox}"]`);
+  await app.execute("const s = document.querySelector('#peer-tier-select'); s.value = '2'; s.dispatchEvent(new Event('change'));");
+  await app.click("#peer-tier-apply");
+  await app.click("#confirm-yes");
+  const badge = `.peer[data-inbox="${bot.inbox}"] .tier-badge`;
+  assert.equal(await app.waitForText(badge, (t) => t === "Internal"), "Internal");
+
+  await page("goals");
+  await app.execute(
+    "const s = document.querySelector('#goal-peer'); s.value = arguments[0]; s.dispatchEvent(new Event('change'));",
+    [bot.inbox],
+  );
+  await app.type("#goal-text", "translate the release notes");
+  await app.click("#goal-plan");
+  await app.waitFor("#plan-review", 30_000);
+  assert.match(await app.text("#plan-review"), /translate/);
+  await shot("goals-review");
+  await app.click("#goal-start");
+  await app.waitFor('.okr[data-status="completed"]', 60_000);
+  assert.match(await app.text('.okr[data-status="completed"] .progress'), /100/);
+  await shot("goals");
+
+  // Completing the goal stepped the bot down one tier.
+  await page("peers");
+  assert.equal(await app.waitForText(badge, (t) => t === "Known", 20_000), "Known");
+});
+
+test("a coworker:// link opened by a second launch reaches the running app's Invite page", async () => {
+  const link = `coworker://invite/${bot.code}`;
+  execFileSync(APP, [link], { env: process.env, timeout: 30_000 });
+  await app.waitFor("#invite-paste");
+  const pasted = await app.execute("return document.querySelector('#invite-paste').value;");
+  assert.equal(pasted, link);
+});
+
+test("every page renders real data (screenshots in test-output/e2e)", async () => {
+  await page("skills");
+  await app.type("#skill-name", "echo");
+  await app.type("#skill-description", "Echoes its input");
+  await app.type("#skill-command", "cat");
+  await app.type("#skill-input-schema", '{"type": "object"}');
+  await app.type("#skill-output-schema", '{"type": "object"}');
+  await app.click("#skill-add");
+  await app.waitFor('.my-skill[data-skill="echo"]', 10_000);
+  await shot("skills");
+
+  await page("chat");
+  await app.waitFor(".conversation", 10_000);
+  await app.click(".conversation");
+  await app.waitFor(".message", 10_000);
+  await shot("chat");
+
+  await page("home");
+  // The feed lists what happened in this run, newest first.
+  assert.match(await app.waitForText("#feed", (t) => /translate/.test(t)), /translate/);
+  await shot("home");
+  for (const id of ["settings", "status"]) {
+    await page(id);
+    await shot(id);
+  }
 });

@@ -101,6 +101,31 @@ export class Session {
     }
   }
 
+  /** Whether an element matches `css` now. */
+  async exists(css) {
+    try {
+      await this.find(css);
+      return true;
+    } catch (e) {
+      if (e instanceof WebDriverError) return false;
+      throw e;
+    }
+  }
+
+  /** Waits until an element matches `css`. */
+  async waitFor(css, ms = 10_000) {
+    const deadline = Date.now() + ms;
+    while (!(await this.exists(css))) {
+      if (Date.now() > deadline) throw new Error(`${css}: not there after ${ms} ms`);
+      await sleep(50);
+    }
+  }
+
+  /** Runs `script` (a function body; `arguments` holds `args`) in the page. */
+  async execute(script, args = []) {
+    return call(this.base, "POST", "/execute/sync", { script, args });
+  }
+
   /** A PNG of the webview. */
   async screenshot() {
     return Buffer.from(await call(this.base, "GET", "/screenshot"), "base64");
