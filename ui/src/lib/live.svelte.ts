@@ -4,6 +4,24 @@
 import { commands, events, type ActivityItem } from "./bindings";
 
 type Listener = (item: ActivityItem) => void;
+type ActivityType = ActivityItem["event"]["type"];
+
+/** `fn`, called once `ms` after the last call of a burst; `cancel()` drops a pending call. */
+export function debounce(fn: () => void, ms = 100): { (): void; cancel(): void } {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const cancel = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+  };
+  const run = () => {
+    cancel();
+    timer = setTimeout(() => {
+      timer = null;
+      fn();
+    }, ms);
+  };
+  return Object.assign(run, { cancel });
+}
 
 export class Live {
   /** The feed, oldest first (at most `max` items). */
@@ -27,6 +45,19 @@ export class Live {
   onActivity(listener: Listener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Calls `reload` (debounced: one call per burst) after each activity of one of `types`;
+   *  returns the unsubscribe function, which also drops a pending call. */
+  reloadOn(types: ActivityType[], reload: () => void, ms = 100): () => void {
+    const run = debounce(reload, ms);
+    const off = this.onActivity((item) => {
+      if (types.includes(item.event.type)) run();
+    });
+    return () => {
+      off();
+      run.cancel();
+    };
   }
 
   disconnect(): void {
