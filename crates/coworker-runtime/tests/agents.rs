@@ -45,11 +45,23 @@ async fn open_agent(
     name: &str,
     keys: Arc<dyn KeyStore>,
 ) -> Agent {
+    open_agent_with(url, dir, name, keys, |_| {}).await
+}
+
+/// [`open_agent`] with `configure` applied to its configuration.
+async fn open_agent_with(
+    url: &str,
+    dir: &std::path::Path,
+    name: &str,
+    keys: Arc<dyn KeyStore>,
+    configure: impl FnOnce(&mut AgentConfig),
+) -> Agent {
     let options =
         ClientOptions::new(Network::Url(url.to_owned()), dir.join(format!("{name}.xmtp.db")), keys);
     let client = Client::open(options).await.unwrap();
     let mut config = AgentConfig::new(name, dir.join(format!("{name}.agent.db")));
     config.deadline = Duration::from_secs(10);
+    configure(&mut config);
     Agent::open(client, config).await.unwrap()
 }
 
@@ -360,20 +372,7 @@ async fn a_goal_becomes_an_okr_that_runs_and_steps_trust_down() {
     let net = Net::start().await;
     let (alice, bob) = (net.agent("alice").await, net.agent("bob").await);
     searcher(&alice);
-    bob.register(
-        spec(
-            "summarize",
-            "summarize text",
-            json!({"text": "str"}),
-            json!({"summary": "str"}),
-            Tier::Known,
-        ),
-        Handler::function(|input: Value, _| async move {
-            Ok(json!({"summary": input["text"].as_str().unwrap_or("").len().to_string()}))
-        }),
-        true,
-    )
-    .unwrap();
+    summarizer(&bob);
     bob.set_tier(alice.inbox_id(), Tier::Privileged).await.unwrap();
     alice.set_tier(bob.inbox_id(), Tier::Privileged).await.unwrap();
     let _a = alice.serve().await.unwrap();
@@ -416,24 +415,10 @@ async fn a_reviewed_plan_waits_for_the_peers_owner_to_accept_or_decline() {
     let net = Net::start().await;
     let alice = net.agent("alice").await;
     let keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
-    let options =
-        ClientOptions::new(Network::Url(net.url.clone()), net.dir.path().join("bob.xmtp.db"), keys);
-    let mut config = AgentConfig::new("bob", net.dir.path().join("bob.agent.db"));
-    config.plan_approval = true;
-    let bob = Agent::open(Client::open(options).await.unwrap(), config).await.unwrap();
+    let bob =
+        open_agent_with(&net.url, net.dir.path(), "bob", keys, |c| c.plan_approval = true).await;
     searcher(&alice);
-    bob.register(
-        spec(
-            "summarize",
-            "summarize text",
-            json!({"text": "str"}),
-            json!({"summary": "str"}),
-            Tier::Known,
-        ),
-        Handler::function(|_, _| async move { Ok(json!({"summary": "short"})) }),
-        true,
-    )
-    .unwrap();
+    summarizer(&bob);
     bob.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
     alice.set_tier(bob.inbox_id(), Tier::Internal).await.unwrap();
     let _a = alice.serve().await.unwrap();
@@ -832,20 +817,7 @@ async fn http_endpoints_are_skills_and_an_llm_can_plan() {
     )
     .unwrap();
     bob.register(spec("broken", "", io.0, io.1, Tier::Known), http("/broken"), true).unwrap();
-    bob.register(
-        spec(
-            "summarize",
-            "summarize text",
-            json!({"text": "str"}),
-            json!({"summary": "str"}),
-            Tier::Known,
-        ),
-        Handler::function(|input: Value, _| async move {
-            Ok(json!({"summary": input["text"].as_str().unwrap_or("").len().to_string()}))
-        }),
-        true,
-    )
-    .unwrap();
+    summarizer(&bob);
     bob.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
     let _a = alice.serve().await.unwrap();
     let _b = bob.serve().await.unwrap();
@@ -936,6 +908,25 @@ async fn replayed_requests_and_answers_change_nothing() {
 
 static SUMMARIES: AtomicUsize = AtomicUsize::new(0);
 static SUMMARY_GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// `summarize` (tier 1, exposed): the length of its text.
+fn summarizer(agent: &Agent) {
+    agent
+        .register(
+            spec(
+                "summarize",
+                "summarize text",
+                json!({"text": "str"}),
+                json!({"summary": "str"}),
+                Tier::Known,
+            ),
+            Handler::function(|input: Value, _| async move {
+                Ok(json!({"summary": input["text"].as_str().unwrap_or("").len().to_string()}))
+            }),
+            true,
+        )
+        .unwrap();
+}
 
 fn searcher(agent: &Agent) {
     agent
