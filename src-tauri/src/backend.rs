@@ -294,7 +294,6 @@ impl Backend {
         let desktop = self.desktop.clone();
         let feed = Arc::clone(&self.feed);
         let data_dir = self.data_dir.clone();
-        let keys = self.key_store();
         let task = tokio::spawn(async move {
             loop {
                 let event = match events.recv().await {
@@ -305,8 +304,7 @@ impl Backend {
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 };
-                let settings = crate::settings::load(&data_dir, keys.as_ref());
-                ask_owner(&agent, &desktop, &settings, &event).await;
+                ask_owner(&agent, &desktop, &data_dir, &event).await;
                 let item = ActivityItem {
                     at_ms: epoch_millis(SystemTime::now()),
                     event: Activity::from(&event),
@@ -381,12 +379,11 @@ impl Backend {
 
 /// Puts trust requests and plan proposals to the owner as notifications (when the settings
 /// allow); the answer takes effect at once.
-async fn ask_owner(
-    agent: &Agent,
-    desktop: &Desktop,
-    settings: &crate::settings::Settings,
-    event: &AgentEvent,
-) {
+async fn ask_owner(agent: &Agent, desktop: &Desktop, data_dir: &Path, event: &AgentEvent) {
+    if !matches!(event, AgentEvent::TrustRequested(_) | AgentEvent::PlanProposed(_)) {
+        return;
+    }
+    let (notify_trust, notify_plans) = crate::settings::notifications(data_dir);
     let name = |inbox: &str| {
         let inbox = inbox.to_owned();
         let agent = agent.clone();
@@ -402,9 +399,7 @@ async fn ask_owner(
     };
     let runtime = tokio::runtime::Handle::current();
     match event {
-        AgentEvent::TrustRequested(request)
-            if settings.notify_trust_requests && request.status == "pending" =>
-        {
+        AgentEvent::TrustRequested(request) if notify_trust && request.status == "pending" => {
             let view = TrustRequestView::from(request);
             let who = name(&request.peer).await;
             let summary = format!("{who} asks for {} access", request.requested.label());
@@ -427,7 +422,7 @@ async fn ask_owner(
                 }),
             );
         }
-        AgentEvent::PlanProposed(okr) if settings.notify_plan_proposals => {
+        AgentEvent::PlanProposed(okr) if notify_plans => {
             let who = name(&okr.initiator).await;
             let summary = format!("{who} proposes a plan");
             let skills: Vec<&str> = okr.steps.iter().map(|s| s.skill.as_str()).collect();

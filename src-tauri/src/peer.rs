@@ -234,15 +234,11 @@ pub async fn audit(
     peer: Option<&str>,
     limit: u32,
 ) -> Result<Vec<AuditView>, String> {
-    let entries = agent.audit_log(limit.saturating_mul(if peer.is_some() { 20 } else { 1 })).await;
-    let mut list: Vec<AuditView> = entries
-        .map_err(|e| e.to_string())?
-        .iter()
-        .filter(|e| peer.is_none_or(|p| e.peer == p))
-        .map(AuditView::from)
-        .collect();
-    list.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    Ok(list)
+    let entries = match peer {
+        Some(peer) => agent.peer_audit_log(peer, limit).await,
+        None => agent.audit_log(limit).await,
+    };
+    Ok(entries.map_err(|e| e.to_string())?.iter().map(AuditView::from).collect())
 }
 
 /// Reads an invite code or a `coworker://invite/…` link without accepting it.

@@ -94,6 +94,13 @@ pub fn load(data_dir: &Path, keys: &dyn KeyStore) -> Settings {
     }
 }
 
+/// Which questions may become notifications: (trust requests, plan proposals). Reads only the
+/// settings file, not the keychain.
+pub fn notifications(data_dir: &Path) -> (bool, bool) {
+    let saved = load_saved(data_dir);
+    (saved.notify_trust_requests, saved.notify_plan_proposals)
+}
+
 /// Checks and saves a change.
 pub fn save(
     data_dir: &Path,

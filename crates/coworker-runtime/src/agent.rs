@@ -477,7 +477,12 @@ impl Agent {
 
     /// The audit log, newest first.
     pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
-        self.inner.store.audit_log(limit).await
+        self.inner.store.audit_log(None, limit).await
+    }
+
+    /// One peer's newest `limit` audit entries, newest first.
+    pub async fn peer_audit_log(&self, peer: &str, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.inner.store.audit_log(Some(peer), limit).await
     }
 
     pub(crate) async fn audit(&self, peer: &str, action: &str, decision: Decision) {

@@ -445,10 +445,17 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+    /// The newest `limit` entries, only `peer`'s when given.
+    pub(crate) async fn audit_log(
+        &self,
+        peer: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query(
-            "SELECT at_ms, peer, action, allowed, rule, reason FROM audit ORDER BY id DESC LIMIT ?",
+            "SELECT at_ms, peer, action, allowed, rule, reason FROM audit
+             WHERE ?1 IS NULL OR peer = ?1 ORDER BY id DESC LIMIT ?2",
         )
+        .bind(peer)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;

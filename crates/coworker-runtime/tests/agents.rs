@@ -296,6 +296,11 @@ async fn forged_identities_unsolicited_answers_and_garbage_execute_nothing() {
             .iter()
             .any(|e| e.peer == mallory.inbox_id() && e.decision.rule == "envelope.malformed")
     );
+    // One peer's trail holds exactly that peer's entries.
+    let mallorys = bob.peer_audit_log(mallory.inbox_id(), 50).await.unwrap();
+    let expected = bob_audit.iter().filter(|e| e.peer == mallory.inbox_id()).count();
+    assert_eq!(mallorys.len(), expected);
+    assert!(expected > 0 && mallorys.iter().all(|e| e.peer == mallory.inbox_id()));
     let alice_audit = alice.audit_log(50).await.unwrap();
     assert!(
         alice_audit
