@@ -511,9 +511,19 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_trust_request_becomes_a_notification_whose_approve_action_grants_it() {
-        use coworker_runtime::protocol::trust::Tier;
+    /// The app (onboarded as "ada", its notifications recorded) and a plain agent "bob" on the
+    /// app's embedded node, serving, each holding the other's invite.
+    struct AppAndPeer {
+        backend: Backend,
+        asked: Arc<Asked>,
+        emitted: Arc<Mutex<Vec<ActivityItem>>>,
+        ada: Agent,
+        bob: Agent,
+        _serving: coworker_runtime::Serving,
+        _root: tempfile::TempDir,
+    }
+
+    async fn app_and_peer() -> AppAndPeer {
         let root = tempfile::tempdir().unwrap();
         let asked = Arc::new(Asked::default());
         let emitted = Arc::new(Mutex::new(Vec::<ActivityItem>::new()));
@@ -539,20 +549,51 @@ mod tests {
         let client = xmtp_client::Client::open(options).await.unwrap();
         let config = coworker_runtime::AgentConfig::new("bob", root.path().join("bob.agent.db"));
         let bob = coworker_runtime::Agent::open(client, config).await.unwrap();
-        let _serving = bob.serve().await.unwrap();
-        // Invites exchanged: each knows the other's name.
+        let serving = bob.serve().await.unwrap();
         bob.add_peer(&backend.invite().await.unwrap().code).await.unwrap();
         ada.add_peer(&bob.invite(None).unwrap()).await.unwrap();
+        AppAndPeer { backend, asked, emitted, ada, bob, _serving: serving, _root: root }
+    }
+
+    impl AppAndPeer {
+        /// Waits for the first question put to the owner; returns its summary and answer.
+        async fn question(&self) -> (String, crate::notify::Answer) {
+            for _ in 0..500 {
+                if let Some((summary, answer)) = self.asked.0.lock().unwrap().first_mut() {
+                    return (summary.clone(), answer.take().unwrap());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("no notification");
+        }
+    }
+
+    /// Registers an exposed KNOWN skill that answers `{output: <its input as text>}`.
+    fn register(agent: &Agent, name: &str, when: &str, input: &str, output: &'static str) {
+        use coworker_runtime::protocol::skill::SkillSpec;
+        use coworker_runtime::protocol::trust::Tier;
+        let mut spec = SkillSpec::new(name, &format!("{name} skill"));
+        spec.when_to_use = when.into();
+        spec.input_schema = serde_json::json!({ input: "str" });
+        spec.output_schema = serde_json::json!({ output: "str" });
+        spec.min_tier = Tier::Known;
+        let handler =
+            coworker_runtime::Handler::function(move |v: serde_json::Value, _| async move {
+                Ok(serde_json::json!({ output: v.to_string() }))
+            });
+        agent.register(spec, handler, true).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_trust_request_becomes_a_notification_whose_approve_action_grants_it() {
+        use coworker_runtime::protocol::trust::Tier;
+        let t = app_and_peer().await;
+        let (ada, bob) = (&t.ada, &t.bob);
         let wait = Duration::from_millis(300);
         let _pending = bob.request_trust(ada.inbox_id(), Tier::Known, "let us work", wait).await;
 
-        let answer = loop {
-            if let Some((summary, answer)) = asked.0.lock().unwrap().first_mut() {
-                assert_eq!(summary, "bob asks for known access");
-                break answer.take().unwrap();
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let (summary, answer) = t.question().await;
+        assert_eq!(summary, "bob asks for known access");
         assert_eq!(
             ada.tier(bob.inbox_id()).await.unwrap(),
             Tier::Untrusted,
@@ -566,22 +607,54 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(ada.tier(bob.inbox_id()).await.unwrap(), Tier::Known);
-        let overview = backend.overview().await.unwrap();
+        let overview = t.backend.overview().await.unwrap();
         assert!(overview.pending_requests.is_empty(), "{overview:?}");
         for _ in 0..100 {
-            if backend.activity().iter().any(|i| matches!(i.event, Activity::TrustChanged { .. })) {
+            if t.backend.activity().iter().any(|i| matches!(i.event, Activity::TrustChanged { .. }))
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let feed = backend.activity();
+        let feed = t.backend.activity();
         assert!(
             feed.iter().any(|i| matches!(i.event, Activity::TrustRequested { .. })),
             "{feed:?}"
         );
         assert!(feed.iter().any(|i| matches!(i.event, Activity::TrustChanged { tier: 1, .. })));
-        assert_eq!(emitted.lock().unwrap().len(), feed.len(), "the UI got every item");
-        backend.stop().await;
+        assert_eq!(t.emitted.lock().unwrap().len(), feed.len(), "the UI got every item");
+        t.backend.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_plan_proposal_waits_for_the_notification_and_accept_runs_it() {
+        use coworker_runtime::protocol::okr::OkrStatus;
+        use coworker_runtime::protocol::trust::Tier;
+        let t = app_and_peer().await;
+        let (ada, bob) = (&t.ada, &t.bob);
+        register(bob, "search", "search sources for a topic", "query", "text");
+        register(ada, "summarize", "summarize text", "text", "summary");
+        ada.set_tier(bob.inbox_id(), Tier::Known).await.unwrap();
+        bob.set_tier(ada.inbox_id(), Tier::Internal).await.unwrap();
+
+        let plan = bob.plan_goal(ada.inbox_id(), "search rust and summarize it").await.unwrap();
+        let starting = tokio::spawn({
+            let (bob, plan) = (bob.clone(), plan.clone());
+            async move { bob.start_okr(plan).await }
+        });
+        let (summary, answer) = t.question().await;
+        assert_eq!(summary, "bob proposes a plan");
+        let waiting = t.backend.overview().await.unwrap();
+        assert_eq!(waiting.pending_plans.len(), 1, "{waiting:?}");
+        assert!(!starting.is_finished(), "the plan waits for the owner");
+
+        answer(true);
+        let done = tokio::time::timeout(Duration::from_secs(20), starting).await.unwrap();
+        let done = done.unwrap().unwrap();
+        assert_eq!(done.status, OkrStatus::Completed, "{done:#?}");
+        assert_eq!(bob.tier(ada.inbox_id()).await.unwrap(), Tier::Known, "stepped down");
+        assert!(t.backend.overview().await.unwrap().pending_plans.is_empty());
+        t.backend.stop().await;
     }
 
     fn backend(dir: PathBuf) -> Backend {

@@ -123,12 +123,14 @@ pub async fn messages(
     limit: u32,
 ) -> Result<Vec<MessageView>, String> {
     let id = conversation_id(conversation)?;
-    let all = agent.client().messages(&id, 0, MAX_MESSAGES).await.map_err(|e| e.to_string())?;
-    let skip = all.len().saturating_sub(usize::try_from(limit).unwrap_or(usize::MAX));
+    let latest = agent
+        .client()
+        .latest_messages(&id, limit.min(MAX_MESSAGES))
+        .await
+        .map_err(|e| e.to_string())?;
     let me = agent.inbox_id();
-    Ok(all
+    Ok(latest
         .iter()
-        .skip(skip)
         .filter_map(|m| {
             let text = m.text()?;
             let (kind, text) = render(&text);

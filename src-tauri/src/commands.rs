@@ -69,7 +69,8 @@ impl AppBackend {
     pub async fn start(&self, app: &AppHandle) {
         let started = Instant::now();
         let state = self.0.start(started).await;
-        tracing::info!(?state, "backend start-up finished");
+        let process_ms = crate::process_age().as_secs_f64() * 1000.0;
+        tracing::info!(?state, process_ms, "backend start-up finished");
         emit_status(app, self.0.status(VERSION));
     }
 }

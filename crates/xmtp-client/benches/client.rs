@@ -1,7 +1,7 @@
 //! Client benchmarks against the embedded node over loopback: DM creation to first delivered
 //! message, catch-up sync of a 10,000-message backlog, per-message send and receive cost,
-//! creating a group of 100 members. `cargo bench -p xmtp-client --bench client`; figures go to
-//! `docs/benchmarks.md`.
+//! creating a group of 100 members, reading a long conversation's newest messages (a chat view).
+//! `cargo bench -p xmtp-client --bench client`; figures go to `docs/benchmarks.md`.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
@@ -90,6 +90,19 @@ async fn main() {
         sync.as_secs_f64(),
         backlog as f64 / sync.as_secs_f64(),
         sync.as_secs_f64() * 1e6 / backlog as f64
+    );
+
+    // What a chat view reads when it opens: the newest messages of that long conversation.
+    let mut reads = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let page = bob.latest_messages(&dm, 10_000).await.unwrap();
+        reads.push(started.elapsed());
+        assert_eq!(page.len(), backlog.min(10_000));
+    }
+    println!(
+        "read the newest 10,000 messages of a {backlog}-message conversation (chat view): median {:.1} ms",
+        median(reads).as_secs_f64() * 1e3
     );
 
     // A group of 100 members (99 invitees, each a registered installation).

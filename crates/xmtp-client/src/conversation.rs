@@ -221,6 +221,13 @@ impl Client {
         rows.into_iter().map(Message::from_row).collect()
     }
 
+    /// The newest `limit` messages of a conversation, oldest first: the tail a chat view shows,
+    /// read without scanning the conversation from its start.
+    pub async fn latest_messages(&self, id: &ConversationId, limit: u32) -> Result<Vec<Message>> {
+        let rows = self.inner.store.latest_messages(&id.0, i64::from(limit)).await?;
+        rows.into_iter().map(Message::from_row).collect()
+    }
+
     /// The DM with `peer` (an inbox id): the existing one, or a new one.
     pub async fn dm(&self, peer: &str) -> Result<ConversationId> {
         if peer == self.inner.inbox_id {

@@ -242,6 +242,27 @@ impl Store {
         Ok(rows)
     }
 
+    /// The newest `limit` messages of a conversation, oldest first (one index range scan).
+    pub(crate) async fn latest_messages(
+        &self,
+        conversation: &[u8],
+        limit: i64,
+    ) -> Result<Vec<MessageRow>> {
+        let mut rows = sqlx::query_as!(
+            MessageRow,
+            "SELECT id, conversation_id, sender_inbox, sender_installation, sent_ns, envelope_id,
+                    content_type, content
+             FROM messages WHERE conversation_id = ?
+             ORDER BY sent_ns DESC, id DESC LIMIT ?",
+            conversation,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.reverse();
+        Ok(rows)
+    }
+
     pub(crate) async fn delete_message(&self, id: &[u8]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query!("DELETE FROM sent_envelopes WHERE message_id = ?", id)

@@ -89,6 +89,17 @@ async fn dm_both_ways_with_libxmtp_compatible_ids() {
     bob.send_text(&dm, "hi alice").await.unwrap();
     assert_eq!(eventually_texts(&alice, &dm, &["hi alice"]).await, ["hello bob", "hi alice"]);
     assert_eq!(bob.dm(alice.inbox_id()).await.unwrap(), dm, "bob reuses the DM alice made");
+
+    let latest = |n| {
+        let alice = &alice;
+        let dm = &dm;
+        async move {
+            let page = alice.latest_messages(dm, n).await.unwrap();
+            page.iter().filter_map(|m| m.text()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(latest(1).await, ["hi alice"], "the newest message only");
+    assert_eq!(latest(10).await, ["hello bob", "hi alice"], "oldest first");
 }
 
 #[tokio::test]
