@@ -26,6 +26,7 @@ APT_PACKAGES=(
   libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
   # headless window, WebDriver, desktop services for tests
   xvfb xauth x11-utils webkit2gtk-driver dbus dbus-x11 at-spi2-core fonts-dejavu-core
+  fonts-wqy-microhei  # the Chinese UI in screenshots
   gnome-keyring libsecret-tools dunst libnotify-bin
   # interop tests
   python3 python3-venv

@@ -280,3 +280,27 @@ test("every page renders real data (screenshots in test-output/e2e)", async () =
     await shot(id);
   }
 });
+
+test("choosing Chinese in Settings translates the app and survives a reload", async () => {
+  const language = (value) =>
+    app.execute(
+      `const s = document.querySelector('#settings-language'); s.value = '${value}'; s.dispatchEvent(new Event('change', { bubbles: true }));`,
+    );
+  await page("settings");
+  await app.waitFor("#settings-save:not([disabled])", 10_000);
+  await language("zh");
+  assert.equal(await app.waitForText("#nav-home .label", (t) => t === "首页"), "首页");
+  await app.click("#settings-save");
+  assert.equal(await app.waitForText("#settings-saved", (t) => t.length > 0), "设置已保存。");
+  await shot("settings-zh");
+
+  // Saved in settings.toml: a reloaded window starts in Chinese.
+  await app.execute("location.reload()");
+  assert.equal(await app.waitForText("#nav-peers .label", (t) => t === "伙伴", 20_000), "伙伴");
+
+  await page("settings");
+  await app.waitFor("#settings-save:not([disabled])", 10_000);
+  await language("en");
+  await app.click("#settings-save");
+  assert.equal(await app.waitForText("#nav-home .label", (t) => t === "Home"), "Home");
+});
