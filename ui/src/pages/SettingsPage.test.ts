@@ -169,3 +169,12 @@ test("a refused revocation is reported", async () => {
   await fireEvent.click(document.querySelector("#confirm-yes")!);
   expect((await screen.findByRole("alert")).textContent).toContain("Could not revoke: cannot revoke this installation");
 });
+
+test("the planner hint joins its sentences as each language writes them", async () => {
+  await mockCommands({ app_status: status, settings: { ...settings, planner_endpoint: "" }, installations });
+  const { container } = render(SettingsPage);
+  const note = () => container.querySelector("#settings-planner-note")?.textContent?.trim();
+  await waitFor(() => expect(note()).toBe("Built-in planner in use. A new planner applies from the next start."));
+  setLanguage("zh");
+  await waitFor(() => expect(note()).toBe("正在使用内置规划器。新的规划器将在下次启动时生效。"));
+});

@@ -9,6 +9,8 @@ export default {
     cancel: "Cancel",
     confirm: "Confirm",
     retry: "Retry",
+    // Between two sentences shown together: a space in English, nothing after "。".
+    sentenceGap: " ",
   },
   zh: {
     untrusted: "不受信任",
@@ -20,5 +22,6 @@ export default {
     cancel: "取消",
     confirm: "确认",
     retry: "重试",
+    sentenceGap: "",
   },
 };
