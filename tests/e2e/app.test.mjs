@@ -4,7 +4,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -87,8 +87,14 @@ command = ["python3", "-c", "${upper}"]
     throw new Error("coworker serve stopped before it was ready");
   }
 
-  stop() {
-    this.process?.kill("SIGTERM");
+  /** Stops `coworker serve` and removes the bot's data directory. */
+  async stop() {
+    if (this.process && this.process.exitCode === null && this.process.signalCode === null) {
+      const exited = new Promise((resolve) => this.process.once("exit", resolve));
+      this.process.kill("SIGTERM");
+      await exited;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
@@ -117,7 +123,7 @@ before(async () => {
 });
 
 after(async () => {
-  bot?.stop();
+  await bot?.stop();
   await app?.end().catch(() => {});
   driver?.stop();
 });
