@@ -300,9 +300,11 @@ test("choosing Chinese in Settings translates the app and survives a reload", as
   assert.equal(await app.waitForText("#settings-saved", (t) => t.length > 0), "设置已保存。");
   await shot("settings-zh");
 
-  // Saved in settings.toml: a reloaded window starts in Chinese.
-  await app.execute("location.reload()");
-  assert.equal(await app.waitForText("#nav-peers .label", (t) => t === "伙伴", 20_000), "伙伴");
+  // Saved in settings.toml: a reloaded window starts in Chinese. The mark tells the old document
+  // (still there while the reload begins) from the new one.
+  await app.execute("document.documentElement.dataset.old = '1'; location.reload();");
+  const peers = "html:not([data-old]) #nav-peers .label";
+  assert.equal(await app.waitForText(peers, (t) => t === "伙伴", 20_000), "伙伴");
 
   await page("settings");
   await app.waitFor("#settings-save:not([disabled])", 10_000);
