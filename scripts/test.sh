@@ -41,7 +41,8 @@ step "rust tests" dbus-run-session -- sh scripts/with-desktop-services.sh \
 step "interop (libxmtp)" env RUST_LOG=warn .venv/bin/python -m pytest tests/interop -q -p no:cacheprovider
 step "svelte-check" bash -c 'cd ui && npm run --silent check'
 step "vitest" bash -c 'cd ui && npm run --silent test'
-step "e2e (real app)" xvfb-run -a -s "-screen 0 1280x800x24" \
+# It takes under a minute; the time limit turns a hang into a failure with output.
+step "e2e (real app)" timeout --kill-after=30 900 xvfb-run -a -s "-screen 0 1280x800x24" \
   dbus-run-session -- scripts/with-desktop-services.sh node --test tests/e2e/
 
 current=""

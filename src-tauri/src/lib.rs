@@ -34,6 +34,7 @@ pub mod receipt;
 pub mod settings;
 pub mod skill;
 
+use std::io::IsTerminal;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,8 @@ fn shared_node_db(app: &tauri::App) -> tauri::Result<std::path::PathBuf> {
 pub fn run() {
     let _ = process_age();
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

@@ -1,15 +1,16 @@
 // End-to-end test of the real desktop app: the built binary in a real window (Xvfb), driven
 // through tauri-driver + WebKitWebDriver. Run by scripts/test.sh inside
 // scripts/with-desktop-services.sh, which gives the app a fresh XDG_DATA_HOME.
-import { after, before, test } from "node:test";
+import { after, before, test as nodeTest } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
+import { spawnGroup } from "./processes.mjs";
 import { Session, startTauriDriver } from "./webdriver.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "..", "..");
@@ -23,6 +24,30 @@ let driver;
 let app;
 let nodeUrl;
 let bot;
+let failed = false;
+
+/** A test step; a failure also prints the end of the app's and the bot's logs (after all steps). */
+function test(name, fn) {
+  nodeTest(name, async (t) => {
+    try {
+      await fn(t);
+    } catch (error) {
+      failed = true;
+      throw error;
+    }
+  });
+}
+
+function printLogTail(file, lines = 60) {
+  let text;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return;
+  }
+  const tail = text.trimEnd().split("\n").slice(-lines).join("\n");
+  console.error(`# last ${lines} lines of ${path.relative(ROOT, file)}:\n${tail}`);
+}
 
 /** A free loopback port for the app's embedded node (the bot connects to it). */
 async function freePort() {
@@ -76,11 +101,12 @@ output = { text = "str" }
 command = ["python3", "-c", "${upper}"]
 `,
     );
-    this.process = spawn(COWORKER, ["--json", "--keystore", this.keystore, "serve", file], {
+    this.server = spawnGroup(COWORKER, ["--json", "--keystore", this.keystore, "serve", file], {
       env: this.env,
-      stdio: ["ignore", "pipe", "inherit"],
+      logFile: path.join(OUT, "bot.log"),
+      pipeStdout: true,
     });
-    const lines = readline.createInterface({ input: this.process.stdout });
+    const lines = readline.createInterface({ input: this.server.child.stdout });
     for await (const line of lines) {
       if (JSON.parse(line).event === "ready") return;
     }
@@ -89,12 +115,10 @@ command = ["python3", "-c", "${upper}"]
 
   /** Stops `coworker serve` and removes the bot's data directory. */
   async stop() {
-    if (this.process && this.process.exitCode === null && this.process.signalCode === null) {
-      const exited = new Promise((resolve) => this.process.once("exit", resolve));
-      this.process.kill("SIGTERM");
-      await exited;
-    }
+    const killed = (await this.server?.stop()) ?? [];
     rmSync(this.dir, { recursive: true, force: true });
+    // `coworker serve` ends cleanly on SIGTERM; needing SIGKILL would be a defect.
+    assert.deepEqual(killed, [], "coworker serve ignored SIGTERM");
   }
 }
 
@@ -118,14 +142,24 @@ before(async () => {
   const port = await freePort();
   process.env.COWORKER_NODE_LISTEN = `127.0.0.1:${port}`;
   nodeUrl = `http://127.0.0.1:${port}`;
-  driver = await startTauriDriver();
+  driver = await startTauriDriver(path.join(OUT, "tauri-driver.log"));
   app = await Session.start(driver.url, APP);
 });
 
 after(async () => {
-  await bot?.stop();
-  await app?.end().catch(() => {});
-  driver?.stop();
+  try {
+    await bot?.stop();
+  } finally {
+    // Ending the session closes the app; stopping tauri-driver ends WebKitWebDriver and whatever
+    // of WebKit's processes is still shutting down. Nothing outlives the test.
+    await app?.end().catch((e) => console.error(`# ending the WebDriver session: ${e.message}`));
+    const killed = (await driver?.stop()) ?? [];
+    if (killed.length > 0) console.error(`# killed after SIGTERM: ${killed.join("; ")}`);
+    if (failed) {
+      printLogTail(path.join(OUT, "tauri-driver.log"));
+      printLogTail(path.join(OUT, "bot.log"));
+    }
+  }
 });
 
 test("the window is titled CoWorker", async () => {

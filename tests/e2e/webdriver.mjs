@@ -1,8 +1,8 @@
 // A minimal W3C WebDriver client: just what our end-to-end tests use, over fetch.
 // Spec: https://www.w3.org/TR/webdriver2/ (sessions, elements, screenshots).
-import { spawn } from "node:child_process";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { spawnGroup } from "./processes.mjs";
 
 const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -38,16 +38,20 @@ export async function waitForPort(port, ms = 20_000) {
   }
 }
 
-/** Starts tauri-driver (which starts WebKitWebDriver) and waits until it accepts sessions. */
-export async function startTauriDriver(port = 4444) {
-  const child = spawn("tauri-driver", ["--port", String(port), "--native-port", String(port + 1)], {
-    stdio: ["ignore", "inherit", "inherit"],
+/**
+ * Starts tauri-driver (which starts WebKitWebDriver, which starts the app) and waits until it
+ * accepts sessions. Their output goes to `logFile`; `stop()` ends all of them.
+ */
+export async function startTauriDriver(logFile, port = 4444) {
+  const driver = spawnGroup("tauri-driver", ["--port", String(port), "--native-port", String(port + 1)], {
+    logFile,
   });
   const exited = new Promise((_, reject) =>
-    child.once("exit", (code) => reject(new Error(`tauri-driver exited with ${code}`))),
+    driver.child.once("exit", (code) => reject(new Error(`tauri-driver exited with ${code} (see ${logFile})`))),
   );
+  exited.catch(() => {}); // only raced below; a later exit is stop()'s doing
   await Promise.race([waitForPort(port), exited]);
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() };
+  return { url: `http://127.0.0.1:${port}`, stop: () => driver.stop() };
 }
 
 export class Session {

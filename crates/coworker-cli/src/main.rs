@@ -29,6 +29,7 @@ mod skills;
 mod trust;
 mod xmtp;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -123,6 +124,7 @@ fn main() -> ExitCode {
     let default_filter = if cli.global.json || cli.global.quiet { "error" } else { "warn" };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
