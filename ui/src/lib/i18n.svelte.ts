@@ -1,7 +1,8 @@
 // Translations: English and Chinese, detected from the system and switchable in Settings.
 // Each page keeps its strings in `locales/<page>.ts` as `{ en: {...}, zh: {...} }` with the same
 // keys; `t("peers.title")` looks up key `title` of the `peers` section in the current language,
-// falling back to English, and fills `{name}` placeholders from `params`.
+// falling back to English, and fills `{name}` placeholders from `params`. A count of one picks
+// the key's `_one` variant where there is one ("1 step", not "1 steps").
 import { sections } from "./locales";
 
 export type Language = "en" | "zh";
@@ -30,7 +31,9 @@ export function setLanguage(choice: "" | Language): void {
 export function t(key: string, params: Record<string, string | number> = {}): string {
   const dot = key.indexOf(".");
   const section = sections[key.slice(0, dot)];
-  const name = key.slice(dot + 1);
+  const base = key.slice(dot + 1);
+  const one = params.count === 1 && section?.en?.[`${base}_one`] !== undefined;
+  const name = one ? `${base}_one` : base;
   const text = section?.[locale.current]?.[name] ?? section?.en?.[name] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, p: string) => (p in params ? String(params[p]) : `{${p}}`));
 }
