@@ -27,6 +27,7 @@ APT_PACKAGES=(
   # headless window, WebDriver, desktop services for tests
   xvfb xauth x11-utils webkit2gtk-driver dbus dbus-x11 at-spi2-core fonts-dejavu-core
   fonts-wqy-microhei  # the Chinese UI in screenshots
+  imagemagick  # screenshots of the app's window (import)
   gnome-keyring libsecret-tools dunst libnotify-bin
   # interop tests
   python3 python3-venv

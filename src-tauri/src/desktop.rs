@@ -1,6 +1,8 @@
 //! The Tauri side of the desktop: the tray icon with the backend's status, `coworker://` links
-//! (deep links, also from a second launch) that open the Invite page, and one instance only.
+//! (deep links, also from a second launch) that open the Invite page, one instance only, and
+//! page drawing without GPU compositing on machines that have no GPU.
 
+use std::path::Path;
 use std::sync::Mutex;
 
 use tauri::menu::{Menu, MenuItem};
@@ -17,8 +19,10 @@ pub struct PendingLink(pub Mutex<Option<String>>);
 
 const TRAY_ID: &str = "main";
 
-/// Installs the tray icon and the link handlers.
+/// Installs the tray icon and the link handlers; chooses how pages are drawn.
 pub fn setup(app: &mut App) -> tauri::Result<()> {
+    #[cfg(target_os = "linux")]
+    composite_on_gpu_only(app);
     app.manage(PendingLink::default());
     let show = MenuItem::with_id(app, "show", "Show CoWorker", true, None::<&str>)?;
     let status = MenuItem::with_id(app, "status", "Starting…", false, None::<&str>)?;
@@ -58,6 +62,35 @@ pub fn setup(app: &mut App) -> tauri::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether a directory of DRM devices (`/dev/dri`) has a render node, i.e. a GPU that WebKit
+/// can composite pages on.
+pub fn has_render_node(dri: &Path) -> bool {
+    std::fs::read_dir(dri).is_ok_and(|entries| {
+        entries.flatten().any(|entry| entry.file_name().to_string_lossy().starts_with("renderD"))
+    })
+}
+
+/// Without a GPU (virtual machines, remote desktops) WebKit's GPU compositing runs on Mesa's
+/// software rasteriser: no faster, and about 80 MB more memory in WebKit's web process
+/// (docs/benchmarks.md). There the window's pages are drawn without it.
+#[cfg(target_os = "linux")]
+pub fn composite_on_gpu_only(app: &App) {
+    use webkit2gtk::{HardwareAccelerationPolicy, SettingsExt, WebViewExt};
+    if has_render_node(Path::new("/dev/dri")) {
+        return;
+    }
+    let Some(window) = app.get_webview_window("main") else { return };
+    let result = window.with_webview(|webview| {
+        if let Some(settings) = webview.inner().settings() {
+            settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
+        }
+    });
+    match result {
+        Ok(()) => tracing::info!("no GPU: pages are drawn without GPU compositing"),
+        Err(error) => tracing::warn!(%error, "could not turn GPU compositing off"),
+    }
 }
 
 /// The tray menu's status line.
@@ -118,4 +151,21 @@ pub fn open_link(app: &AppHandle, url: &str) {
         tracing::warn!(%error, "could not send the link to the UI");
     }
     show_main(app);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_render_node;
+
+    #[test]
+    fn a_render_node_means_a_gpu() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // No such directory, an empty one, a display-only card: no GPU to composite on.
+        assert!(!has_render_node(&dir.path().join("missing")));
+        assert!(!has_render_node(dir.path()));
+        std::fs::write(dir.path().join("card0"), b"").expect("card0");
+        assert!(!has_render_node(dir.path()));
+        std::fs::write(dir.path().join("renderD128"), b"").expect("renderD128");
+        assert!(has_render_node(dir.path()));
+    }
 }

@@ -126,8 +126,18 @@ async function dunst(...args) {
   return execFileSync("dunstctl", args, { encoding: "utf8" }).trim();
 }
 
+/**
+ * Saves a PNG of the app's window as the X server shows it. (Not WebDriver's screenshot: it
+ * waits forever for a composited frame, and the app draws without GPU compositing on a machine
+ * without a GPU, such as this Xvfb.)
+ */
 async function shot(name) {
-  writeFileSync(path.join(OUT, `${name}.png`), await app.screenshot());
+  const tree = execFileSync("xwininfo", ["-root", "-tree"], { encoding: "utf8" });
+  const id = /^\s*(0x[0-9a-f]+) "CoWorker": \("coworker-app"/m.exec(tree)?.[1];
+  assert.ok(id, "no CoWorker window on the display");
+  await dunst("close-all"); // a notification's popup would cover part of the window
+  await sleep(100); // the last change painted
+  execFileSync("import", ["-silent", "-window", id, path.join(OUT, `${name}.png`)]);
 }
 
 async function page(id) {
@@ -176,7 +186,7 @@ test("the status screen shows the backend's real state", async () => {
   assert.equal(await app.text("#data-dir"), path.join(process.env.XDG_DATA_HOME, "dev.coworker.app"));
   assert.match(await app.text("#startup"), /^\d+(\.\d)? (ms|s)$/);
   assert.equal(await app.text("#checked-at"), "never");
-  writeFileSync(path.join(OUT, "status.png"), await app.screenshot());
+  await shot("status");
 });
 
 test("onboarding creates the identity in the keychain and shows the invite", async () => {
@@ -189,7 +199,7 @@ test("onboarding creates the identity in the keychain and shows the invite", asy
   assert.equal(await app.text("#identity-name"), "e2e-agent");
   assert.match(await app.text("#inbox-id"), /^[0-9a-f]{64}$/);
   assert.match(await app.waitForText("#invite-code", (t) => t.length > 0), /^eyJ/);
-  writeFileSync(path.join(OUT, "onboarded.png"), await app.screenshot());
+  await shot("onboarded");
 });
 
 test("Check now runs the backend's health check", async () => {
@@ -197,7 +207,7 @@ test("Check now runs the backend's health check", async () => {
   const checked = await app.waitForText("#checked-at", (t) => t !== "never");
   assert.match(checked, /^\d{1,2}:\d{2}:\d{2}/);
   assert.equal(await app.text("#backend-state"), "Ready");
-  writeFileSync(path.join(OUT, "status-checked.png"), await app.screenshot());
+  await shot("status-checked");
 });
 
 test("invites exchanged; the bot's trust request arrives as a notification and Approve grants it", async () => {

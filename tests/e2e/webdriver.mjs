@@ -1,5 +1,5 @@
 // A minimal W3C WebDriver client: just what our end-to-end tests use, over fetch.
-// Spec: https://www.w3.org/TR/webdriver2/ (sessions, elements, screenshots).
+// Spec: https://www.w3.org/TR/webdriver2/ (sessions, elements, scripts).
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { spawnGroup } from "./processes.mjs";
@@ -128,11 +128,6 @@ export class Session {
   /** Runs `script` (a function body; `arguments` holds `args`) in the page. */
   async execute(script, args = []) {
     return call(this.base, "POST", "/execute/sync", { script, args });
-  }
-
-  /** A PNG of the webview. */
-  async screenshot() {
-    return Buffer.from(await call(this.base, "GET", "/screenshot"), "base64");
   }
 
   async end() {
