@@ -28,6 +28,7 @@ APT_PACKAGES=(
   xvfb xauth x11-utils webkit2gtk-driver dbus dbus-x11 at-spi2-core fonts-dejavu-core
   fonts-wqy-microhei  # the Chinese UI in screenshots
   imagemagick  # screenshots of the app's window (import)
+  chromium  # UI flows in headless Chromium (ui/flows)
   gnome-keyring libsecret-tools dunst libnotify-bin
   # interop tests
   python3 python3-venv

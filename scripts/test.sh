@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything and runs the whole test suite, stopping at the first failure:
 # formatting, clippy, Rust tests, interop tests against the official XMTP client (libxmtp), UI
-# type check and unit tests, and the end-to-end test of the
+# type check and unit tests, UI flows in headless Chromium, and the end-to-end test of the
 # real app window (Xvfb + tauri-driver + WebKitWebDriver, with a real keyring and notification
 # server). Ends with a one-line summary. `.ci/run` runs exactly this.
 set -euo pipefail
@@ -41,6 +41,7 @@ step "rust tests" dbus-run-session -- sh scripts/with-desktop-services.sh \
 step "interop (libxmtp)" env RUST_LOG=warn .venv/bin/python -m pytest tests/interop -q -p no:cacheprovider
 step "svelte-check" bash -c 'cd ui && npm run --silent check'
 step "vitest" bash -c 'cd ui && npm run --silent test'
+step "ui flows (Chromium)" bash -c 'cd ui && npm run --silent flows'
 # It takes under a minute; the time limit turns a hang into a failure with output.
 step "e2e (real app)" timeout --kill-after=30 900 xvfb-run -a -s "-screen 0 1280x800x24" \
   dbus-run-session -- scripts/with-desktop-services.sh node --test tests/e2e/
