@@ -5,7 +5,15 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import type { Browser } from "playwright-core";
 import { CommandError, launchChromium, openApp, serveDist } from "./harness";
 import { BOB, CAROL, bob, carolAsks, invite, overview, readyApp, status } from "./fixtures";
-import type { ActivityItem_Serialize, Connected_Serialize, InvitePreview } from "../src/lib/bindings";
+import type {
+  ActivityItem_Serialize,
+  Connected_Serialize,
+  ConversationView_Serialize,
+  InvitePreview,
+  MessageView,
+  MySkillView_Serialize,
+  NewSkill,
+} from "../src/lib/bindings";
 
 let browser: Browser;
 let server: Awaited<ReturnType<typeof serveDist>>;
@@ -127,5 +135,88 @@ test("Invite: a pasted link is previewed, accepted, and asks for Known", async (
   await page.click("#invite-accept");
   await expect.poll(() => page.locator("#invite-result").textContent()).toContain("bob");
   expect(app.callsTo("accept_invite")).toEqual([{ code: link, askTier: 1 }]);
+  await app.close();
+});
+
+test("Skills: an invalid schema is refused in the form; fixed, the skill is added with its command split", async () => {
+  let mine: MySkillView_Serialize[] = [];
+  const app = await openApp(browser, server.url, {
+    ...readyApp(),
+    my_skills: () => mine,
+    preview_skills: () => mine.map((m) => m.skill),
+    add_skill: ({ skill }: Record<string, unknown>) => {
+      const s = skill as NewSkill;
+      const view = { ...s, when_to_use: "" };
+      mine = [{ skill: view, exposed: true, command: s.command, calls: 0, failures: 0, mean_ms: null }];
+      return null;
+    },
+  });
+  const { page } = app;
+  await page.click("#nav-skills");
+  await page.fill("#skill-name", "shout");
+  await page.fill("#skill-description", "Upper-cases text");
+  await page.fill("#skill-command", `python3 -c "import sys; print(sys.stdin.read().upper())"`);
+  await page.fill("#skill-input-schema", '{"type": "object"');
+  await page.fill("#skill-output-schema", '{"type": "object"}');
+  await page.click("#skill-add");
+  await expect.poll(() => page.locator("#skill-input-schema-error").textContent()).toMatch(/JSON/);
+  expect(app.callsTo("add_skill")).toEqual([]);
+
+  await page.fill("#skill-input-schema", '{"type": "object"}');
+  await page.click("#skill-add");
+  await page.locator('.my-skill[data-skill="shout"]').waitFor();
+  const [{ skill }] = app.callsTo("add_skill") as { skill: NewSkill }[];
+  expect(skill.name).toBe("shout");
+  expect(skill.command).toEqual(["python3", "-c", "import sys; print(sys.stdin.read().upper())"]);
+  expect(JSON.parse(skill.input_schema)).toEqual({ type: "object" });
+  await app.close();
+});
+
+test("Chat: 10,000 messages open at the newest with only the visible rows in the page; a sent message appears", async () => {
+  const dm: ConversationView_Serialize = {
+    id: "c1",
+    kind: "dm",
+    title: "bob",
+    members: [{ inbox_id: BOB, name: "bob", tier: 1 }],
+    active: true,
+  };
+  const history: MessageView[] = Array.from({ length: 10_000 }, (_, i) => ({
+    id: `m${i}`,
+    sender: BOB,
+    mine: false,
+    sent_ms: Date.now() - (10_000 - i) * 1000,
+    kind: i === 9_998 ? "call" : "chat",
+    text: i === 9_998 ? 'calls summarize with {"text":"hi"}' : `message ${i}`,
+  }));
+  const app = await openApp(browser, server.url, {
+    ...readyApp(),
+    conversations: [dm],
+    messages: history,
+    send_message: null,
+  });
+  const { page } = app;
+  await page.click("#nav-chat");
+  await page.click(".conversation");
+  const newest = page.locator('.message[data-id="m9999"]');
+  await newest.waitFor();
+  expect(await newest.isVisible()).toBe(true);
+  expect(await newest.textContent()).toContain("message 9999");
+  // Protocol traffic (summarised by the backend) is a labelled system line, not a chat bubble.
+  const call = page.locator('.message.system.kind-call[data-id="m9998"]');
+  expect(await call.textContent()).toMatch(/Call.*calls summarize/);
+  const rows = await page.locator(".vlist-row").count();
+  expect(rows).toBeGreaterThan(5);
+  expect(rows).toBeLessThan(80);
+
+  // Scrolled to the top, the oldest message is rendered instead.
+  await page.locator(".vlist").evaluate((list) => (list.scrollTop = 0));
+  await page.locator('.message[data-id="m0"]').waitFor();
+  expect(await page.locator(".vlist-row").count()).toBeLessThan(80);
+
+  await page.fill("#composer", "hello bob");
+  await page.click("#send");
+  await expect.poll(() => page.locator(".message.mine").last().textContent()).toContain("hello bob");
+  expect(app.callsTo("send_message")).toEqual([{ conversation: "c1", text: "hello bob" }]);
+  expect(await page.inputValue("#composer")).toBe("");
   await app.close();
 });
