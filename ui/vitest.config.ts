@@ -9,5 +9,6 @@ export default defineConfig({
     environment: "jsdom",
     globals: true,
     include: ["src/**/*.test.ts"],
+    benchmark: { include: ["bench/**/*.bench.ts"] },
   },
 });

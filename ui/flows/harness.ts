@@ -49,7 +49,11 @@ export async function serveDist(): Promise<{ url: string; close: () => Promise<v
   if (address === null || typeof address === "string") throw new Error("no port");
   return {
     url: `http://127.0.0.1:${address.port}/`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -102,6 +106,8 @@ const INSTALL_IPC = `(() => {
         listeners.set(args.event, (listeners.get(args.event) ?? []).filter((id) => id !== args.eventId));
         return null;
       }
+      const local = window.__flowLocal && window.__flowLocal[cmd];
+      if (local) return local(args);
       const answer = await window.__flowInvoke(cmd, args);
       if (answer.error !== undefined) throw answer.error;
       return answer.ok ?? null;
@@ -129,8 +135,10 @@ export interface App {
 /**
  * Opens the app in a fresh browser context, its commands answered by `handlers`. A command
  * without a handler fails with "no mock for <command>", which the page shows as an error.
+ * `pageScript` (JavaScript) may set `window.__flowLocal = { command: (args) => answer }` to answer
+ * commands inside the page, without the round trip to the test (for benchmarks).
  */
-export async function openApp(browser: Browser, url: string, handlers: Handlers): Promise<App> {
+export async function openApp(browser: Browser, url: string, handlers: Handlers, pageScript = ""): Promise<App> {
   const context = await browser.newContext({ viewport: { width: 1200, height: 800 }, locale: "en-US" });
   const page = await context.newPage();
   const calls: [string, Args][] = [];
@@ -148,7 +156,7 @@ export async function openApp(browser: Browser, url: string, handlers: Handlers)
       throw e;
     }
   });
-  await page.addInitScript({ content: INSTALL_IPC });
+  await page.addInitScript({ content: INSTALL_IPC + pageScript });
   await page.goto(url);
   return {
     page,
