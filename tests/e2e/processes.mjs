@@ -38,6 +38,19 @@ async function waitUntilGone(pgid, ms) {
   return true;
 }
 
+/** Groups started and not yet stopped: killed if the test itself is stopped by a signal. */
+const running = new Set();
+for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"]) {
+  process.once(signal, () => {
+    for (const pgid of running) {
+      try {
+        process.kill(-pgid, "SIGKILL");
+      } catch {}
+    }
+    process.exit(128 + (signal === "SIGHUP" ? 1 : signal === "SIGINT" ? 2 : 15));
+  });
+}
+
 /**
  * Starts `command` as the leader of a new process group, its stdout and stderr appended to
  * `logFile` (or stdout piped to the caller when `pipeStdout`).
@@ -50,6 +63,7 @@ export function spawnGroup(command, args, { env = process.env, logFile, pipeStdo
     stdio: ["ignore", pipeStdout ? "pipe" : log, log],
   });
   closeSync(log);
+  if (child.pid !== undefined) running.add(child.pid);
   return {
     child,
     /**
@@ -59,6 +73,7 @@ export function spawnGroup(command, args, { env = process.env, logFile, pipeStdo
     async stop(graceMs = 5_000) {
       const pgid = child.pid;
       if (pgid === undefined) return [];
+      running.delete(pgid);
       try {
         process.kill(-pgid, "SIGTERM");
       } catch {
