@@ -2,6 +2,7 @@
 //! (deep links, also from a second launch) that open the Invite page, one instance only, and
 //! page drawing without GPU compositing on machines that have no GPU.
 
+#[cfg(target_os = "linux")]
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -66,7 +67,8 @@ pub fn setup(app: &mut App) -> tauri::Result<()> {
 
 /// Whether a directory of DRM devices (`/dev/dri`) has a render node, i.e. a GPU that WebKit
 /// can composite pages on.
-pub fn has_render_node(dri: &Path) -> bool {
+#[cfg(target_os = "linux")]
+fn has_render_node(dri: &Path) -> bool {
     std::fs::read_dir(dri).is_ok_and(|entries| {
         entries.flatten().any(|entry| entry.file_name().to_string_lossy().starts_with("renderD"))
     })
@@ -76,7 +78,7 @@ pub fn has_render_node(dri: &Path) -> bool {
 /// software rasteriser: no faster, and about 80 MB more memory in WebKit's web process
 /// (docs/benchmarks.md). There the window's pages are drawn without it.
 #[cfg(target_os = "linux")]
-pub fn composite_on_gpu_only(app: &App) {
+fn composite_on_gpu_only(app: &App) {
     use webkit2gtk::{HardwareAccelerationPolicy, SettingsExt, WebViewExt};
     if has_render_node(Path::new("/dev/dri")) {
         return;
@@ -153,7 +155,7 @@ pub fn open_link(app: &AppHandle, url: &str) {
     show_main(app);
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::has_render_node;
 

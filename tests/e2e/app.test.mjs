@@ -127,9 +127,9 @@ async function dunst(...args) {
 }
 
 /**
- * Saves a PNG of the app's window as the X server shows it. (Not WebDriver's screenshot: it
- * waits forever for a composited frame, and the app draws without GPU compositing on a machine
- * without a GPU, such as this Xvfb.)
+ * Saves a PNG of the app's window as the X server shows it. (Not WebDriver's screenshot: it never
+ * returns when the app draws without GPU compositing, as it does on a machine without a GPU such
+ * as this Xvfb.)
  */
 async function shot(name) {
   const tree = execFileSync("xwininfo", ["-root", "-tree"], { encoding: "utf8" });

@@ -7,7 +7,7 @@ import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /** The live (not zombie) processes in process group `pgid`, as "pid command" lines. */
-export function groupMembers(pgid) {
+function groupMembers(pgid) {
   const members = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
