@@ -6,7 +6,7 @@
 //! is done, then `Ready`, `NeedsIdentity` (onboarding) or `Failed` with a reason meant for
 //! people. A health check re-runs the data directory probe on demand.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -19,7 +19,7 @@ use crate::activity::{Activity, ActivityItem, Feed, Overview};
 use crate::goal::OkrView;
 use crate::identity::{self, IdentityInfo, InviteInfo, Keys, Running};
 use crate::notify::SharedNotifier;
-use crate::peer::{CallView, TrustRequestView};
+use crate::peer::CallView;
 
 /// Where the backend sends activity for the UI.
 pub type Emit = Arc<dyn Fn(ActivityItem) + Send + Sync>;
@@ -294,6 +294,7 @@ impl Backend {
         let desktop = self.desktop.clone();
         let feed = Arc::clone(&self.feed);
         let data_dir = self.data_dir.clone();
+        let open = OpenQuestions::default();
         let task = tokio::spawn(async move {
             loop {
                 let event = match events.recv().await {
@@ -304,7 +305,7 @@ impl Backend {
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 };
-                ask_owner(&agent, &desktop, &data_dir, &event).await;
+                ask_owner(&agent, &desktop, &open, &data_dir, &event).await;
                 let item = ActivityItem {
                     at_ms: epoch_millis(SystemTime::now()),
                     event: Activity::from(&event),
@@ -377,45 +378,88 @@ impl Backend {
     }
 }
 
+/// The questions open as notifications: one per peer and kind at most, and at most
+/// [`MAX_OPEN_QUESTIONS`] in all. A flood of requests cannot bury the desktop in notifications
+/// (nor in the threads that wait for their clicks); the rest wait in the app.
+#[derive(Debug, Default, Clone)]
+struct OpenQuestions(Arc<Mutex<HashSet<String>>>);
+
+/// Notifications asking the owner something, open at once.
+const MAX_OPEN_QUESTIONS: usize = 4;
+
+impl OpenQuestions {
+    /// Claims the slot for `key`; `None` if that question is already open or too many are.
+    fn claim(&self, key: String) -> Option<Claimed> {
+        let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if open.len() >= MAX_OPEN_QUESTIONS || !open.insert(key.clone()) {
+            return None;
+        }
+        Some(Claimed { open: self.clone(), key })
+    }
+}
+
+/// An open question's slot, freed when the notification is answered, closed or lost.
+struct Claimed {
+    open: OpenQuestions,
+    key: String,
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        self.open.0.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.key);
+    }
+}
+
 /// Puts trust requests and plan proposals to the owner as notifications (when the settings
-/// allow); the answer takes effect at once.
-async fn ask_owner(agent: &Agent, desktop: &Desktop, data_dir: &Path, event: &AgentEvent) {
+/// allow); the answer takes effect at once. A peer is named by the name the owner accepted,
+/// or by its own name marked unverified, always with 24 hex digits of its inbox id.
+async fn ask_owner(
+    agent: &Agent,
+    desktop: &Desktop,
+    open: &OpenQuestions,
+    data_dir: &Path,
+    event: &AgentEvent,
+) {
     if !matches!(event, AgentEvent::TrustRequested(_) | AgentEvent::PlanProposed(_)) {
         return;
     }
     let (notify_trust, notify_plans) = crate::settings::notifications(data_dir);
-    let name = |inbox: &str| {
+    let label = |inbox: &str| {
         let inbox = inbox.to_owned();
         let agent = agent.clone();
         async move {
-            agent
-                .peer(&inbox)
-                .await
-                .ok()
-                .map(|p| p.name)
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| inbox.get(..8).unwrap_or(&inbox).to_owned())
+            match agent.peer(&inbox).await {
+                Ok(peer) => peer.label(),
+                Err(_) => coworker_runtime::peer_label(&inbox, "", false),
+            }
         }
     };
     let runtime = tokio::runtime::Handle::current();
     match event {
         AgentEvent::TrustRequested(request) if notify_trust && request.status == "pending" => {
-            let view = TrustRequestView::from(request);
-            let who = name(&request.peer).await;
+            let Some(claimed) = open.claim(format!("trust:{}", request.peer)) else { return };
+            let who = label(&request.peer).await;
             let summary = format!("{who} asks for {} access", request.requested.label());
-            let body = if request.reason.is_empty() {
+            let reason = coworker_runtime::protocol::text::one_line(&request.reason, 300);
+            let body = if reason.is_empty() {
                 "Approve to raise its trust tier.".to_owned()
             } else {
-                format!("“{}”", request.reason)
+                format!("“{reason}”")
             };
-            let agent = agent.clone();
+            let (agent, peer) = (agent.clone(), request.peer.clone());
             desktop.notifier.ask(
                 &summary,
                 &body,
-                Box::new(move |approve| {
+                Box::new(move |choice| {
+                    let _claimed = claimed;
+                    let Some(approve) = choice else { return };
                     runtime.spawn(async move {
-                        let id = i64::from(view.id);
-                        if let Err(e) = agent.decide_trust_request(id, approve).await {
+                        // The peer's newest pending request: a later one replaced this one.
+                        let pending = agent.trust_requests(true).await.unwrap_or_default();
+                        let Some(latest) = pending.iter().rev().find(|r| r.peer == peer) else {
+                            return;
+                        };
+                        if let Err(e) = agent.decide_trust_request(latest.id, approve).await {
                             tracing::warn!("the decision from the notification failed: {e}");
                         }
                     });
@@ -423,15 +467,21 @@ async fn ask_owner(agent: &Agent, desktop: &Desktop, data_dir: &Path, event: &Ag
             );
         }
         AgentEvent::PlanProposed(okr) if notify_plans => {
-            let who = name(&okr.initiator).await;
+            let Some(claimed) = open.claim(format!("plan:{}", okr.initiator)) else { return };
+            let who = label(&okr.initiator).await;
             let summary = format!("{who} proposes a plan");
             let skills: Vec<&str> = okr.steps.iter().map(|s| s.skill.as_str()).collect();
-            let body = format!("{} — steps: {}", okr.objective, skills.join(", "));
+            let body = coworker_runtime::protocol::text::one_line(
+                &format!("{} — steps: {}", okr.objective, skills.join(", ")),
+                300,
+            );
             let (agent, id) = (agent.clone(), okr.id.clone());
             desktop.notifier.ask(
                 &summary,
                 &body,
-                Box::new(move |accept| {
+                Box::new(move |choice| {
+                    let _claimed = claimed;
+                    let Some(accept) = choice else { return };
                     runtime.spawn(async move {
                         if let Err(e) = agent.decide_plan(&id, accept).await {
                             tracing::warn!("the plan decision from the notification failed: {e}");
@@ -446,9 +496,12 @@ async fn ask_owner(agent: &Agent, desktop: &Desktop, data_dir: &Path, event: &Ag
 
 /// Creates the data directory if needed and proves that it is writable.
 async fn prepare_data_dir(dir: &Path) -> Result<(), String> {
-    tokio::fs::create_dir_all(dir)
-        .await
+    // The owner's alone: 0700, with the databases and settings in it 0600.
+    let warnings = coworker_runtime::private::data_dir(dir)
         .map_err(|error| format!("cannot create the data directory {}: {error}", dir.display()))?;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
     probe_writable(dir).await
 }
 
@@ -593,13 +646,14 @@ mod tests {
         let _pending = bob.request_trust(ada.inbox_id(), Tier::Known, "let us work", wait).await;
 
         let (summary, answer) = t.question().await;
-        assert_eq!(summary, "bob asks for known access");
+        let fingerprint = coworker_runtime::fingerprint(bob.inbox_id());
+        assert_eq!(summary, format!("bob ({fingerprint}) asks for known access"));
         assert_eq!(
             ada.tier(bob.inbox_id()).await.unwrap(),
             Tier::Untrusted,
             "not before the click"
         );
-        answer(true);
+        answer(Some(true));
         for _ in 0..250 {
             if ada.tier(bob.inbox_id()).await.unwrap() == Tier::Known {
                 break;
@@ -627,6 +681,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_flood_of_trust_requests_opens_one_notification() {
+        use coworker_runtime::protocol::trust::Tier;
+        let t = app_and_peer().await;
+        let (ada, bob) = (&t.ada, &t.bob);
+        let wait = Duration::from_millis(50);
+        for tier in [Tier::Known, Tier::Internal, Tier::Privileged, Tier::Known, Tier::Internal] {
+            let _ = bob.request_trust(ada.inbox_id(), tier, "again", wait).await;
+        }
+        let (_, answer) = t.question().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(t.asked.0.lock().unwrap().len(), 1, "one open question per peer");
+        let pending = ada.trust_requests(true).await.unwrap();
+        assert_eq!(pending.len(), 1, "a new request replaces the last: {pending:?}");
+        answer(Some(false));
+        for _ in 0..250 {
+            if ada.trust_requests(true).await.unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(ada.trust_requests(true).await.unwrap().is_empty(), "Deny decided the latest");
+        assert_eq!(ada.tier(bob.inbox_id()).await.unwrap(), Tier::Untrusted);
+        t.backend.stop().await;
+    }
+
+    #[tokio::test]
     async fn a_plan_proposal_waits_for_the_notification_and_accept_runs_it() {
         use coworker_runtime::protocol::okr::OkrStatus;
         use coworker_runtime::protocol::trust::Tier;
@@ -643,12 +723,13 @@ mod tests {
             async move { bob.start_okr(plan).await }
         });
         let (summary, answer) = t.question().await;
-        assert_eq!(summary, "bob proposes a plan");
+        let fingerprint = coworker_runtime::fingerprint(bob.inbox_id());
+        assert_eq!(summary, format!("bob ({fingerprint}) proposes a plan"));
         let waiting = t.backend.overview().await.unwrap();
         assert_eq!(waiting.pending_plans.len(), 1, "{waiting:?}");
         assert!(!starting.is_finished(), "the plan waits for the owner");
 
-        answer(true);
+        answer(Some(true));
         let done = tokio::time::timeout(Duration::from_secs(20), starting).await.unwrap();
         let done = done.unwrap().unwrap();
         assert_eq!(done.status, OkrStatus::Completed, "{done:#?}");

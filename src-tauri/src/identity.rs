@@ -107,7 +107,7 @@ pub struct EmbeddedNode {
 pub async fn start_node(node: &EmbeddedNode) -> Result<(String, Option<xmtp_node::Node>), String> {
     let listen = node.listen;
     if let Some(dir) = node.database.parent() {
-        std::fs::create_dir_all(dir)
+        coworker_runtime::private::data_dir(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let mut config = xmtp_node::NodeConfig::local(node.database.clone());

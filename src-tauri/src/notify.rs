@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-/// What the owner answered.
-pub type Answer = Box<dyn FnOnce(bool) + Send>;
+/// What the owner answered: `Some(true)` Approve, `Some(false)` Deny, `None` when the
+/// notification closed without an answer (the question stays open in the app).
+pub type Answer = Box<dyn FnOnce(Option<bool>) + Send>;
 
-/// Shows a question with Approve/Deny actions and reports the owner's choice (a dismissed
-/// notification reports nothing: the request stays pending in the app).
+/// Shows a question with Approve/Deny actions and reports the owner's choice.
 pub trait Notifier: Send + Sync {
-    /// Asks `summary`/`body`; `answer` gets `true` for Approve, `false` for Deny.
+    /// Asks `summary`/`body`; `answer` is called once, with the choice or `None`.
     fn ask(&self, summary: &str, body: &str, answer: Answer);
 }
 
@@ -35,7 +35,8 @@ impl Notifier for Desktop {
             .action(APPROVE.0, APPROVE.1)
             .action(DENY.0, DENY.1)
             .timeout(notify_rust::Timeout::Never);
-        // Waiting for the click blocks, so each question gets its own thread.
+        // Waiting for the click blocks, so each open question has a thread (the backend keeps
+        // at most a few open).
         let spawned =
             std::thread::Builder::new().name("notification".into()).spawn(
                 move || match notification.show() {
@@ -48,14 +49,20 @@ impl Notifier for Desktop {
                                 a if a == DENY.0 => Some(false),
                                 _ => None,
                             };
-                            if let (Some(choice), Some(answer)) = (choice, answer.take()) {
+                            if let Some(answer) = answer.take() {
                                 answer(choice);
                             }
                         });
+                        if let Some(answer) = answer.take() {
+                            answer(None);
+                        }
                     }
                     #[cfg(not(all(unix, not(target_os = "macos"))))]
-                    Ok(_) => drop(answer),
-                    Err(e) => tracing::warn!("cannot show a notification: {e}"),
+                    Ok(_) => answer(None),
+                    Err(e) => {
+                        tracing::warn!("cannot show a notification: {e}");
+                        answer(None);
+                    }
                 },
             );
         if let Err(e) = spawned {
@@ -69,7 +76,9 @@ impl Notifier for Desktop {
 pub struct Silent;
 
 impl Notifier for Silent {
-    fn ask(&self, _summary: &str, _body: &str, _answer: Answer) {}
+    fn ask(&self, _summary: &str, _body: &str, answer: Answer) {
+        answer(None);
+    }
 }
 
 /// A shared notifier.

@@ -67,10 +67,10 @@ impl AgentFile {
         for (spec, handler, exposed) in self.skills {
             agent.register(spec, handler, exposed)?;
         }
+        // Seeds, applied once each: a later start does not undo a step-down, a block or the
+        // owner's own change.
         for (inbox, t) in self.peers {
-            if agent.tier(&inbox).await? != t {
-                agent.set_tier(&inbox, t).await?;
-            }
+            agent.seed_tier(&inbox, t).await?;
         }
         Ok(())
     }
@@ -133,6 +133,12 @@ struct SkillConfig {
     timeout_secs: Option<u64>,
     #[serde(default)]
     max_output_bytes: Option<usize>,
+    /// Environment variables a command gets, with their values.
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    /// Environment variables a command gets from the agent's own environment, by name.
+    #[serde(default)]
+    pass_env: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -165,6 +171,9 @@ impl SkillConfig {
         };
         spec.version = self.version;
         let timeout = self.timeout_secs.map(Duration::from_secs);
+        if self.url.is_some() && !(self.env.is_empty() && self.pass_env.is_empty()) {
+            return Err(format!("{what}: `env` and `pass_env` are for commands"));
+        }
         let handler = match (self.command, self.url) {
             (Some(argv), None) => {
                 let (program, args) =
@@ -177,6 +186,17 @@ impl SkillConfig {
                 };
                 let mut command = Command::new(program, &[]);
                 command.args = args.to_vec();
+                for name in self.env.keys().chain(&self.pass_env) {
+                    if coworker_runtime::handler::SECRET_VARIABLES.contains(&name.as_str()) {
+                        return Err(format!("{what}: {name} is never passed to a skill"));
+                    }
+                }
+                command.env = self.env.into_iter().collect();
+                for name in self.pass_env {
+                    if let Ok(value) = std::env::var(&name) {
+                        command.env.push((name, value));
+                    }
+                }
                 if let Some(timeout) = timeout {
                     command.timeout = timeout;
                 }
@@ -198,6 +218,7 @@ impl SkillConfig {
             }
             _ => return Err(format!("{what}: give exactly one of `command` or `url`")),
         };
+
         Ok((spec, handler, self.exposed))
     }
 }
@@ -256,5 +277,9 @@ mod tests {
         assert!(typo.unwrap_err().contains("unknown field `comand`"));
         let empty = parse("name='b'\n[[skill]]\nname='s'\ndescription='d'\ncommand=[]");
         assert!(empty.unwrap_err().contains("`command` is empty"));
+        let secret = parse(
+            "name='b'\n[[skill]]\nname='s'\ndescription='d'\ncommand=['x']\npass_env=['COWORKER_KEYSTORE_PASSWORD']",
+        );
+        assert!(secret.unwrap_err().contains("never passed to a skill"));
     }
 }

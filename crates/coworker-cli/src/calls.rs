@@ -42,14 +42,12 @@ pub(crate) async fn resolve_peer(agent: &Agent, text: &str) -> Result<String, Cl
     if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(text.to_ascii_lowercase());
     }
-    let peers = agent.peers().await?;
-    let named: Vec<_> = peers.iter().filter(|p| p.name.eq_ignore_ascii_case(text)).collect();
-    match named.as_slice() {
-        [one] => return Ok(one.inbox_id.clone()),
-        [] => {}
-        _ => {
-            return Err(CliError::invalid(format!("{} peers are named {text:?}", named.len()))
-                .hint("name the peer by its inbox id (coworker status lists them)"));
+    match agent.find_peer(text).await {
+        Ok(peer) => return Ok(peer.inbox_id),
+        Err(coworker_runtime::RuntimeError::NotFound(_)) => {}
+        Err(e) => {
+            return Err(CliError::from(e)
+                .hint("name the peer by its inbox id (coworker trust list shows them)"));
         }
     }
     if Invite::parse(text, 0).is_ok() || text.starts_with("coworker://") {

@@ -119,6 +119,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    coworker_runtime::private::owner_only_new_files();
     let cli = Cli::parse();
     let out = Out::new(cli.global.json, cli.global.quiet);
     let default_filter = if cli.global.json || cli.global.quiet { "error" } else { "warn" };

@@ -109,13 +109,14 @@ impl Out {
         Self { json, quiet, color }
     }
 
-    /// A command's result: the JSON object, or the human text.
+    /// A command's result: the JSON object, or the human text (with no control or escape
+    /// sequence but our own colours: it may quote what peers chose).
     #[allow(clippy::print_stdout)]
     pub(crate) fn result(&self, value: &Value, human: &str) {
         if self.json {
             println!("{value}");
         } else if !human.is_empty() {
-            println!("{human}");
+            println!("{}", terminal_safe(human));
         }
         let _ = std::io::stdout().flush();
     }
@@ -131,7 +132,7 @@ impl Out {
     #[allow(clippy::print_stderr)]
     pub(crate) fn progress(&self, text: &str) {
         if !self.json && !self.quiet && std::io::stderr().is_terminal() {
-            eprintln!("{}", self.dim(text));
+            eprintln!("{}", terminal_safe(&self.dim(text)));
         }
     }
 
@@ -180,13 +181,37 @@ impl Out {
             }
             println!("{}", json!({"error": body}));
         } else {
-            eprintln!("coworker: {}", error.message);
+            eprintln!("coworker: {}", terminal_safe(&error.message));
             if let Some(hint) = &error.hint {
-                eprintln!("  hint: {hint}");
+                eprintln!("  hint: {}", terminal_safe(hint));
             }
         }
         ExitCode::from(error.exit)
     }
+}
+
+/// The colours [`Out`] paints with: the only escape sequences human output keeps.
+const OUR_COLOURS: [&str; 4] = ["\x1b[1m", "\x1b[32m", "\x1b[2m", "\x1b[0m"];
+
+/// Text for a terminal: control characters, escape sequences (cursor moves, screen clears,
+/// window titles, hyperlinks…) and bidirectional overrides removed, except line breaks, tabs
+/// and our own colours. Peer-chosen text (names, chat, errors) cannot rewrite the screen.
+pub(crate) fn terminal_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\x1b') {
+        out.push_str(&coworker_runtime::protocol::text::sanitize(&rest[..at]));
+        rest = &rest[at..];
+        match OUR_COLOURS.iter().find(|c| rest.starts_with(**c)) {
+            Some(colour) => {
+                out.push_str(colour);
+                rest = &rest[colour.len()..];
+            }
+            None => rest = &rest[1..],
+        }
+    }
+    out.push_str(&coworker_runtime::protocol::text::sanitize(rest));
+    out
 }
 
 /// See [`Out::spinner`].
@@ -200,5 +225,24 @@ impl Drop for Spinner {
             let _ = write!(err, "\r\x1b[2K");
             let _ = err.flush();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_text_cannot_drive_the_terminal() {
+        let out = Out { json: false, quiet: false, color: true };
+        let evil =
+            "mallory\x1b[2J\x1b[H\x1b]0;title\x07\x1b]8;;http://x\x07link\r\u{202e}gnp.exe\x1b[8m";
+        let line = format!("{} says {evil}", out.bold("peer"));
+        let safe = terminal_safe(&line);
+        assert!(safe.starts_with("\x1b[1mpeer\x1b[0m says mallory"), "{safe:?}");
+        let escapes = safe.matches('\x1b').count();
+        assert_eq!(escapes, 2, "only our bold and reset survive: {safe:?}");
+        assert!(!safe.contains('\r') && !safe.contains('\x07') && !safe.contains('\u{202e}'));
+        assert_eq!(terminal_safe("two\nlines"), "two\nlines");
     }
 }

@@ -159,8 +159,12 @@ impl Session {
         profile: Profile,
         data_dir: &Path,
     ) -> Result<Self, CliError> {
-        std::fs::create_dir_all(data_dir)
+        // The owner's alone: 0700, with everything in it 0600 (repaired with a warning).
+        let warnings = coworker_runtime::private::data_dir(data_dir)
             .map_err(|e| CliError::other(format!("cannot create {}: {e}", data_dir.display())))?;
+        for warning in warnings {
+            tracing::warn!("{warning}");
+        }
         let lock = lock(data_dir)?;
         let wanted = global.network.clone().unwrap_or_else(|| profile.network.clone());
         let (network, node) = resolve_network(&wanted).await?;
@@ -258,7 +262,7 @@ async fn resolve_network(name: &str) -> Result<(Network, Option<xmtp_node::Node>
         "embedded" => {
             let database = crate::node::default_db();
             if let Some(dir) = database.parent() {
-                let _ = std::fs::create_dir_all(dir);
+                let _ = coworker_runtime::private::data_dir(dir);
             }
             let mut config = xmtp_node::NodeConfig::local(database);
             config.listen = LOCAL_NODE.parse().map_err(|_| CliError::other("bad node address"))?;

@@ -28,7 +28,8 @@ translator.toml:
 
   [trust]
   auto_grant = "known"            # highest tier granted without a human (default: none)
-  [trust.peers]                   # tiers set up front, by inbox id
+  [trust.peers]                   # tiers set once, by inbox id (a restart
+                                  # does not undo a step-down or a block)
   "0b1c…" = "internal"
 
   [[skill]]
@@ -39,6 +40,8 @@ translator.toml:
   output = { translated = "str" }
   min_tier = "known"
   command = ["python3", "translate.py"]   # JSON on stdin -> JSON on stdout
+  pass_env = ["HOME"]             # a command gets PATH and only what is named here
+  env = { MODEL = "small" }       # (never COWORKER_KEYSTORE_PASSWORD)
 
   [[skill]]
   name = "search"
@@ -121,12 +124,17 @@ async fn approve_on_the_terminal(agent: coworker_runtime::Agent) {
     let mut events = agent.subscribe();
     while let Ok(event) = events.recv().await {
         let coworker_runtime::AgentEvent::TrustRequested(request) = event else { continue };
-        let question = format!(
-            "approve {} ({}) as {}? [y/N] ",
-            request.peer.get(..8).unwrap_or(&request.peer),
-            request.reason,
+        // The name the owner accepted, or the peer's own marked unverified, with enough of
+        // its inbox id that no one can match it by grinding keys.
+        let who = match agent.peer(&request.peer).await {
+            Ok(peer) => peer.label(),
+            Err(_) => coworker_runtime::peer_label(&request.peer, "", false),
+        };
+        let reason = coworker_runtime::protocol::text::one_line(&request.reason, 200);
+        let question = crate::output::terminal_safe(&format!(
+            "approve {who} as {}? Its reason: “{reason}” [y/N] ",
             request.requested
-        );
+        ));
         let answer = tokio::task::spawn_blocking(move || {
             eprint!("{question}");
             let mut line = String::new();

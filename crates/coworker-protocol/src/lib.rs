@@ -13,6 +13,7 @@
 //! | [`invite`] | invite codes: the original's, and ours signed by the installation key; URI and QR |
 //! | [`receipt`] | signed metering receipts, CSV export |
 //! | [`okr`] | goal → OKR: the deterministic planner and the execution state machine |
+//! | [`text`] | peer-chosen text made safe to show (no control or escape sequences) |
 
 pub mod envelope;
 pub mod invite;
@@ -20,6 +21,7 @@ pub mod okr;
 pub mod receipt;
 pub mod schema;
 pub mod skill;
+pub mod text;
 pub mod trust;
 
 pub use envelope::{Envelope, EnvelopeError, Sender};

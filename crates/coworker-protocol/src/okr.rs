@@ -15,6 +15,16 @@ use crate::skill::SkillCard;
 
 /// Most steps the deterministic planner puts in one OKR.
 pub const MAX_STEPS: usize = 8;
+/// Most steps in any plan, from a peer or an LLM.
+pub const MAX_PLAN_STEPS: usize = 4 * MAX_STEPS;
+/// Most steps of one OKR that run at the same time.
+pub const MAX_PARALLEL_STEPS: usize = 4;
+/// Longest id (OKR, step, key result, skill name), in bytes.
+const MAX_ID: usize = 128;
+/// Longest objective or key-result description, in characters.
+const MAX_TEXT: usize = 4096;
+/// Most input fields of one step.
+const MAX_INPUTS: usize = 64;
 
 /// A collaboration goal and how it is being reached.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -333,11 +343,36 @@ impl Okr {
     /// Checks a plan received from a peer or an LLM: unique step ids, dependencies on earlier
     /// steps only, sources that exist, agents that are one of the two parties.
     pub fn validate(&self) -> Result<(), PlanError> {
+        let invalid = |why: String| Err(PlanError::Invalid(why));
         let mut seen: Vec<&str> = Vec::new();
-        if self.steps.is_empty() || self.steps.len() > 4 * MAX_STEPS {
-            return Err(PlanError::Invalid("a plan has 1 to 32 steps".into()));
+        if self.steps.is_empty() || self.steps.len() > MAX_PLAN_STEPS {
+            return invalid(format!("a plan has 1 to {MAX_PLAN_STEPS} steps"));
+        }
+        if self.initiator == self.peer {
+            return invalid("a plan is between two different agents".into());
+        }
+        if self.objective.chars().count() > MAX_TEXT || self.id.len() > MAX_ID {
+            return invalid("the objective or the id is too long".into());
+        }
+        if self.key_results.len() > MAX_PLAN_STEPS {
+            return invalid(format!("a plan has at most {MAX_PLAN_STEPS} key results"));
+        }
+        for kr in &self.key_results {
+            if kr.id.len() > MAX_ID || kr.description.chars().count() > MAX_TEXT {
+                return invalid(format!("key result {} is too long", kr.id));
+            }
+            if let Some(step) = kr.steps.iter().find(|s| self.step(s).is_none()) {
+                return invalid(format!("key result {} counts unknown step {step}", kr.id));
+            }
         }
         for step in &self.steps {
+            if step.id.len() > MAX_ID || step.skill.len() > MAX_ID || step.input.len() > MAX_INPUTS
+            {
+                return invalid(format!(
+                    "step {} is too large",
+                    step.id.get(..MAX_ID).unwrap_or(&step.id)
+                ));
+            }
             if seen.contains(&step.id.as_str()) {
                 return Err(PlanError::Invalid(format!("duplicate step {}", step.id)));
             }
@@ -359,6 +394,49 @@ impl Okr {
             seen.push(&step.id);
         }
         Ok(())
+    }
+
+    /// Whether the OKR has ended (completed, failed or rejected).
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status, OkrStatus::Completed | OkrStatus::Failed | OkrStatus::Rejected)
+    }
+
+    /// Applies the initiator's progress report to our stored copy. Only what execution changes
+    /// is taken from `update`: the OKR's status and each step's status, output and error. The
+    /// plan itself (initiator, peer, objective, steps' agents, skills, inputs, dependencies) is
+    /// ours: an update that differs in any of it is refused, as is one for an OKR that already
+    /// ended. Returns whether anything changed.
+    pub fn apply_update(&mut self, update: &Okr) -> Result<bool, PlanError> {
+        update.validate()?;
+        let same_plan = update.id == self.id
+            && update.initiator == self.initiator
+            && update.peer == self.peer
+            && update.objective == self.objective
+            && update.steps.len() == self.steps.len()
+            && self.steps.iter().zip(&update.steps).all(|(a, b)| {
+                a.id == b.id
+                    && a.agent == b.agent
+                    && a.skill == b.skill
+                    && a.input == b.input
+                    && a.depends_on == b.depends_on
+            });
+        if !same_plan {
+            return Err(PlanError::Invalid("the update changes the agreed plan".into()));
+        }
+        if self.is_terminal() || self.status == OkrStatus::Proposed {
+            return Err(PlanError::Invalid(format!("the OKR is {:?}, not running", self.status)));
+        }
+        if update.status == OkrStatus::Proposed {
+            return Err(PlanError::Invalid("a running OKR cannot go back to proposed".into()));
+        }
+        let before = (self.status, self.steps.clone());
+        self.status = update.status;
+        for (mine, theirs) in self.steps.iter_mut().zip(&update.steps) {
+            mine.status = theirs.status;
+            mine.output.clone_from(&theirs.output);
+            mine.error.clone_from(&theirs.error);
+        }
+        Ok(before != (self.status, self.steps.clone()))
     }
 
     /// Marks the plan accepted: execution starts.
@@ -638,5 +716,56 @@ mod tests {
         okr.steps[0].agent = "peer".into();
         okr.steps[0].depends_on = vec!["s9".into()];
         assert!(okr.validate().is_err());
+        okr.steps[0].depends_on.clear();
+        okr.peer = "me".into();
+        assert!(okr.validate().is_err(), "an agent cannot plan with itself");
+        okr.peer = "peer".into();
+        okr.objective = "x".repeat(MAX_TEXT + 1);
+        assert!(okr.validate().is_err(), "objectives are bounded");
+        okr.objective = "search".into();
+        okr.steps = (0..=MAX_PLAN_STEPS)
+            .map(|i| Step { id: format!("s{i}"), ..okr.steps[0].clone() })
+            .collect();
+        assert!(okr.validate().is_err(), "step counts are bounded");
+    }
+
+    #[test]
+    fn updates_change_progress_never_the_plan() {
+        let a = card("search", "search", text_in("query"), text_in("text"));
+        let candidates = [Candidate { agent: "peer", card: &a }];
+        let mut stored = plan("o5", "search", "me", "peer", &candidates, 0).unwrap();
+        let mut update = stored.clone();
+        update.status = OkrStatus::Running;
+        assert!(stored.apply_update(&update).is_err(), "not accepted yet");
+        stored.start();
+
+        // Progress is taken.
+        update.steps[0].status = StepStatus::Done;
+        update.steps[0].output = Some(json!({"text": "t"}));
+        update.status = OkrStatus::Completed;
+        let mut copy = stored.clone();
+        assert!(copy.apply_update(&update).unwrap());
+        assert_eq!(copy.status, OkrStatus::Completed);
+        assert_eq!(copy.steps[0].output, Some(json!({"text": "t"})));
+        assert!(copy.apply_update(&update).is_err(), "an ended OKR takes no updates");
+
+        // Anything that rewrites the plan is refused, and nothing is taken from it.
+        let rewrites: [fn(&mut Okr); 6] = [
+            |o| o.initiator = "peer".into(),
+            |o| o.peer = "mallory".into(),
+            |o| o.steps[0].agent = "me".into(),
+            |o| o.steps[0].skill = "wire_money".into(),
+            |o| {
+                o.steps[0].input.insert("amount".into(), Source::Value { value: json!(1e6) });
+            },
+            |o| o.steps.push(Step { id: "s2".into(), ..o.steps[0].clone() }),
+        ];
+        for rewrite in rewrites {
+            let mut evil = update.clone();
+            rewrite(&mut evil);
+            let mut copy = stored.clone();
+            assert!(copy.apply_update(&evil).is_err());
+            assert_eq!(copy, stored);
+        }
     }
 }

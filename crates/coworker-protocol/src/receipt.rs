@@ -138,15 +138,39 @@ impl SignedReceipt {
             None => Ok(()),
         }
     }
+
+    /// Checks that it attests the answer we got: the same outcome (`completed` or
+    /// `failed:<CODE>`), the digest of the output we received (empty on failure), and one unit
+    /// (a call is metered as one unit). A provider cannot bill for another outcome than the one
+    /// it delivered.
+    pub fn attests(&self, status: &str, output_sha256: &str) -> Result<(), ReceiptError> {
+        let r = &self.receipt;
+        let checks = [
+            (r.status == status, "status"),
+            (r.output_sha256 == output_sha256, "output digest"),
+            (r.units == 1, "units"),
+        ];
+        match checks.into_iter().find(|(ok, _)| !ok) {
+            Some((_, what)) => Err(ReceiptError::Mismatch(what)),
+            None => Ok(()),
+        }
+    }
 }
 
-/// CSV with a header row; fields quoted where needed.
+/// CSV with a header row; fields quoted where needed. Text a peer chose (a skill name, an id)
+/// that a spreadsheet would read as a formula (`= + - @`, tab, carriage return first) is
+/// prefixed with `'`, so opening the export runs nothing.
 pub fn to_csv<'a>(receipts: impl IntoIterator<Item = &'a SignedReceipt>) -> String {
     fn field(text: &str) -> String {
+        let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{text}")
+        } else {
+            text.to_owned()
+        };
         if text.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", text.replace('"', "\"\""))
         } else {
-            text.to_owned()
+            text
         }
     }
     let mut out = String::from(
@@ -230,5 +254,44 @@ mod tests {
         assert!(csv.starts_with("id,task_id,"));
         assert!(csv.contains(",\"a,\"\"b\"\"\","), "{csv}");
         assert_eq!(csv.lines().count(), 2);
+    }
+
+    #[test]
+    fn csv_cells_never_start_a_formula() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        for evil in ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"] {
+            let mut r = receipt();
+            r.skill = evil.into();
+            r.task_id = evil.into();
+            let csv = to_csv([&r.sign([0; 32], |bytes| key.sign(bytes).to_bytes())]);
+            let row = csv.lines().nth(1).unwrap();
+            for cell in row.split(',') {
+                let cell = cell.trim_start_matches('"');
+                assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "{evil:?}: {row}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_receipt_must_attest_the_answer_received() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let mut r = receipt();
+        r.output_sha256 = digest(&serde_json::json!({"ok": 1}));
+        let signed = r.sign([0; 32], |bytes| key.sign(bytes).to_bytes());
+        let out = digest(&serde_json::json!({"ok": 1}));
+        signed.attests("completed", &out).unwrap();
+        assert_eq!(
+            signed.attests("failed:TIMEOUT", "").unwrap_err(),
+            ReceiptError::Mismatch("status")
+        );
+        let other = digest(&serde_json::json!({"ok": 2}));
+        assert_eq!(
+            signed.attests("completed", &other).unwrap_err(),
+            ReceiptError::Mismatch("output digest")
+        );
+        let mut billed = signed.receipt.clone();
+        billed.units = 1000;
+        let billed = billed.sign([0; 32], |bytes| key.sign(bytes).to_bytes());
+        assert_eq!(billed.attests("completed", &out).unwrap_err(), ReceiptError::Mismatch("units"));
     }
 }

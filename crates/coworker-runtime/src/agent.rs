@@ -16,7 +16,8 @@ use xmtp_client::{Client, Clock, ConversationId, Event, Message, SystemClock};
 
 use crate::error::{Result, RuntimeError};
 use crate::handler::Handler;
-use crate::store::{AuditEntry, Peer, Store, TrustRequestRecord};
+use crate::quota::Quota;
+use crate::store::{AuditEntry, Peer, PeerState, Store, TrustRequestRecord};
 
 /// Makes the ids the runtime needs (task, correlation, receipt, OKR ids).
 pub trait Ids: Send + Sync + std::fmt::Debug {
@@ -70,11 +71,18 @@ pub struct AgentConfig {
     /// How long [`Agent::start_okr`] waits for the peer to accept a plan (its owner may be
     /// deciding).
     pub plan_wait: Duration,
+    /// Skill executions at once for any one peer (one peer cannot take every slot); 16 times
+    /// as many may wait for a slot, more are refused as busy.
+    pub max_tasks_per_peer: usize,
+    /// An accepted OKR of a peer with no progress for this long has ended: its initiator
+    /// steps down as if it had finished.
+    pub okr_expiry: Duration,
 }
 
 impl AgentConfig {
-    /// Defaults: no auto-grant, 64 concurrent tasks, 30 s deadline, system clock, random ids,
-    /// the deterministic planner, plans accepted by policy, 30 s to wait for a plan's answer.
+    /// Defaults: no auto-grant, 64 concurrent tasks (16 per peer), 30 s deadline, system clock,
+    /// random ids, the deterministic planner, plans accepted by policy, 30 s to wait for a
+    /// plan's answer, accepted OKRs expire after 24 h without progress.
     pub fn new(name: &str, database: PathBuf) -> Self {
         Self {
             name: name.to_owned(),
@@ -87,6 +95,8 @@ impl AgentConfig {
             planner: Arc::new(crate::planner::DeterministicPlanner),
             plan_approval: false,
             plan_wait: Duration::from_secs(30),
+            max_tasks_per_peer: 16,
+            okr_expiry: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -141,7 +151,8 @@ pub enum AgentEvent {
         peer: String,
         /// The new tier.
         tier: Tier,
-        /// Why (`approved`, `auto_grant`, `okr_completed`, `failure_decay`, `manual`).
+        /// Why (`approved`, `auto_grant`, `okr_completed`, `okr_ended`, `okr_expired`,
+        /// `failure_decay`, `manual`, `blocked`, `seeded`).
         why: String,
     },
     /// Something a peer sent was refused.
@@ -204,6 +215,12 @@ pub(crate) struct Inner {
     pub(crate) handling: tokio::sync::watch::Sender<usize>,
     /// Plans proposed to us that wait for the owner: OKR id → where and how to answer.
     pub(crate) proposals: Mutex<HashMap<String, Proposal>>,
+    /// Each peer's share of the task slots.
+    pub(crate) tasks_per_peer: Mutex<HashMap<String, Arc<crate::provide::PeerGate>>>,
+    /// Refusals (error replies and audit rows) per peer.
+    pub(crate) refusals: Quota,
+    /// Trust requests per peer that reach the owner.
+    pub(crate) trust_asks: Quota,
 }
 
 /// A plan a peer proposed, waiting for the owner's decision.
@@ -306,6 +323,9 @@ impl Agent {
             watermarks: Mutex::new(watermarks),
             handling: tokio::sync::watch::Sender::new(0),
             proposals: Mutex::new(HashMap::new()),
+            tasks_per_peer: Mutex::new(HashMap::new()),
+            refusals: Quota::new(20, Duration::from_secs(6)),
+            trust_asks: Quota::new(3, Duration::from_secs(60)),
             client,
             config,
         };
@@ -415,17 +435,75 @@ impl Agent {
 
     /// The tier we hold a peer at.
     pub async fn tier(&self, peer: &str) -> Result<Tier> {
-        Ok(self.inner.store.peer_state(peer).await?.0)
+        Ok(self.inner.store.peer_state(peer).await?.tier)
+    }
+
+    pub(crate) async fn peer_state(&self, peer: &str) -> Result<PeerState> {
+        self.inner.store.peer_state(peer).await
     }
 
     /// Sets a peer's tier by hand (the owner's decision; the only way to PRIVILEGED besides
-    /// approving a request).
+    /// approving a request). The auto-grant ceiling never gives this peer more than the tier
+    /// the owner set.
     pub async fn set_tier(&self, peer: &str, tier: Tier) -> Result<()> {
         self.change_tier(peer, tier, "manual").await
     }
 
+    /// Applies a tier an agent file presets for a peer, once: a later start with the same
+    /// file does not undo what happened since (a step-down, a block, the owner's change).
+    /// Returns whether it was applied.
+    pub async fn seed_tier(&self, peer: &str, tier: Tier) -> Result<bool> {
+        if !self.inner.store.record_seed(peer, tier).await? {
+            return Ok(false);
+        }
+        if self.peer_state(peer).await?.blocked {
+            return Ok(false);
+        }
+        self.change_tier(peer, tier, "seeded").await?;
+        Ok(true)
+    }
+
+    /// Blocks a peer: everything it sends is refused without an answer (even pings), its trust
+    /// requests never reach the owner, its chat is not shown, and its tier becomes untrusted.
+    pub async fn block(&self, peer: &str) -> Result<()> {
+        self.inner.store.set_blocked(peer, true, self.now_ms()).await?;
+        self.audit(
+            peer,
+            "block",
+            Decision {
+                allowed: false,
+                rule: "blocked".into(),
+                reason: "blocked by the owner".into(),
+            },
+        )
+        .await;
+        self.emit(AgentEvent::TrustChanged {
+            peer: peer.to_owned(),
+            tier: Tier::Untrusted,
+            why: "blocked".into(),
+        });
+        Ok(())
+    }
+
+    /// Lifts a block. The peer stays untrusted until the owner sets a tier.
+    pub async fn unblock(&self, peer: &str) -> Result<()> {
+        self.inner.store.set_blocked(peer, false, self.now_ms()).await?;
+        self.audit(
+            peer,
+            "unblock",
+            Decision {
+                allowed: true,
+                rule: "unblocked".into(),
+                reason: "unblocked by the owner".into(),
+            },
+        )
+        .await;
+        Ok(())
+    }
+
     pub(crate) async fn change_tier(&self, peer: &str, tier: Tier, why: &str) -> Result<()> {
-        self.inner.store.set_tier(peer, tier, self.now_ms()).await?;
+        let decided = why != "auto_grant";
+        self.inner.store.set_tier(peer, tier, decided, self.now_ms()).await?;
         self.audit(
             peer,
             &format!("tier {tier}"),
@@ -459,6 +537,7 @@ impl Agent {
             self.change_tier(&record.peer, tier, "approved").await?;
             envelope::TrustAnswer::grant(tier, "approved by the owner")
         } else {
+            self.inner.store.cap_auto_grant(&record.peer, self.now_ms()).await?;
             self.audit(
                 &record.peer,
                 &format!("trust_request {}", record.requested),
@@ -485,11 +564,27 @@ impl Agent {
         self.inner.store.audit_log(Some(peer), limit).await
     }
 
-    pub(crate) async fn audit(&self, peer: &str, action: &str, decision: Decision) {
+    /// Records a decision. Refusals are rate-limited per peer (a flood of refused messages
+    /// cannot fill the disk or the feed): past the quota they are counted, and the next
+    /// recorded refusal says how many were not. Returns `false` for a refusal over the quota:
+    /// the caller sends no error reply either.
+    pub(crate) async fn audit(&self, peer: &str, action: &str, mut decision: Decision) -> bool {
+        if !decision.allowed {
+            match self.inner.refusals.take(peer, self.now_ms()) {
+                None => return false,
+                Some(0) => {}
+                Some(skipped) => {
+                    decision.reason = format!(
+                        "{} ({skipped} similar refusals were not recorded)",
+                        decision.reason
+                    );
+                }
+            }
+        }
         let entry = AuditEntry {
             at_ms: self.now_ms(),
             peer: peer.to_owned(),
-            action: action.to_owned(),
+            action: coworker_protocol::text::one_line(action, 200),
             decision,
         };
         if let Err(e) = self.inner.store.audit(&entry).await {
@@ -498,6 +593,7 @@ impl Agent {
         if !entry.decision.allowed {
             self.emit(AgentEvent::Denied(entry));
         }
+        true
     }
 
     /// The DM with a peer (cached).
@@ -569,9 +665,20 @@ impl Agent {
                 tracing::warn!("resuming OKRs failed: {e}");
             }
         });
+        let agent = self.clone();
+        let every = (self.inner.config.okr_expiry / 4)
+            .clamp(Duration::from_millis(100), Duration::from_secs(60));
+        let expire = tokio::spawn(async move {
+            loop {
+                if let Err(e) = agent.expire_okrs().await {
+                    tracing::warn!("expiring OKRs failed: {e}");
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
         Ok(Serving {
             stream: Some(stream),
-            tasks: vec![intake, flush, resume],
+            tasks: vec![intake, flush, resume, expire],
             agent: self.clone(),
         })
     }
@@ -631,6 +738,23 @@ impl Agent {
         if peer == self.inbox_id() {
             return;
         }
+        let state = match self.peer_state(&peer).await {
+            Ok(state) => state,
+            Err(e) => {
+                tracing::warn!("peer lookup failed: {e}");
+                return;
+            }
+        };
+        if state.blocked {
+            // Recorded within the refusal quota, never answered, never shown.
+            let blocked = Decision {
+                allowed: false,
+                rule: "blocked".into(),
+                reason: "the peer is blocked".into(),
+            };
+            self.audit(&peer, "message", blocked).await;
+            return;
+        }
         if let Err(e) = self.inner.store.seen(&peer, message.sent_ns / 1_000_000).await {
             tracing::warn!("last-seen update failed: {e}");
         }
@@ -663,16 +787,12 @@ impl Agent {
         if envelope.kind == kind::GROUP_TASK_REQUEST && !self.targeted(&envelope) {
             return;
         }
-        let tier = match self.tier(&peer).await {
-            Ok(tier) => tier,
-            Err(e) => {
-                tracing::warn!("tier lookup failed: {e}");
-                return;
-            }
-        };
+        let tier = state.tier;
         let decision = trust::gate(&envelope.kind, tier);
         if !decision.allowed {
-            self.audit(&peer, &envelope.kind, decision.clone()).await;
+            if !self.audit(&peer, &envelope.kind, decision.clone()).await {
+                return; // over the refusal quota: no answer either
+            }
             let code = if decision.rule == "unknown_type" {
                 "UNKNOWN_MESSAGE_TYPE"
             } else {

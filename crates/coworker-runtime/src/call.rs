@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use crate::agent::{Agent, AgentEvent, Answer, PendingCall, Reply};
 use crate::error::{CallError, Result, RuntimeError};
 use crate::planner::PlanRequest;
-use crate::store::{CallRecord, Peer};
+use crate::store::{CallRecord, NameSource, Peer};
 
 /// Options of one call.
 #[derive(Debug, Clone, Default)]
@@ -87,7 +87,12 @@ impl Agent {
         self.check_invite(&invite).await?;
         self.inner
             .store
-            .save_peer_info(&invite.inbox_id, Some(&invite.name), None, self.now_ms())
+            .save_peer_info(
+                &invite.inbox_id,
+                Some((&invite.name, NameSource::Owner)),
+                None,
+                self.now_ms(),
+            )
             .await?;
         self.dm(&invite.inbox_id).await?;
         self.peer(&invite.inbox_id).await
@@ -102,6 +107,35 @@ impl Agent {
             .into_iter()
             .find(|p| p.inbox_id == inbox_id)
             .ok_or_else(|| RuntimeError::NotFound(format!("peer {inbox_id}")))
+    }
+
+    /// A known peer by inbox id or by name. A name resolves only to the one peer the owner
+    /// accepted under it (from an invite): never to a peer that merely calls itself so (its
+    /// name could be anyone's), and never when two accepted peers share it.
+    pub async fn find_peer(&self, text: &str) -> Result<Peer> {
+        let text = text.trim();
+        let peers = self.inner.store.peers().await?;
+        if let Some(peer) = peers.iter().find(|p| p.inbox_id.eq_ignore_ascii_case(text)) {
+            return Ok(peer.clone());
+        }
+        let named = |verified: bool| -> Vec<&Peer> {
+            peers
+                .iter()
+                .filter(|p| p.name_verified == verified && p.name.eq_ignore_ascii_case(text))
+                .collect()
+        };
+        match (named(true).as_slice(), named(false).as_slice()) {
+            ([one], _) => Ok((*one).clone()),
+            ([], []) => Err(RuntimeError::NotFound(format!("peer {text:?}"))),
+            ([], [one, ..]) => Err(RuntimeError::InvalidInput(format!(
+                "the peer calling itself {text:?} is unverified ({}); name it by its inbox id",
+                one.label()
+            ))),
+            (many, _) => Err(RuntimeError::InvalidInput(format!(
+                "{} peers are named {text:?}; name one by its inbox id",
+                many.len()
+            ))),
+        }
     }
 
     /// A signed invite must be signed by an installation of the inbox it names.
@@ -147,7 +181,10 @@ impl Agent {
         }
         let capabilities: envelope::Capabilities =
             answer.envelope.payload().map_err(|e| CallError::BadAnswer(e.to_string()))?;
-        let name = (!capabilities.name.is_empty()).then_some(capabilities.name.as_str());
+        // What the peer calls itself never replaces the name from the invite the owner
+        // accepted.
+        let name = (!capabilities.name.is_empty())
+            .then_some((capabilities.name.as_str(), NameSource::Peer));
         self.inner
             .store
             .save_peer_info(peer, name, Some(&capabilities.skills), self.now_ms())
@@ -376,6 +413,17 @@ impl Agent {
                 signed
                     .matches(task_id, self.inbox_id(), peer, &call.skill, &call.input_sha256)
                     .map_err(|e| CallError::BadAnswer(e.to_string()))?;
+                // It must attest what we got: the outcome, the output, one unit.
+                let (status, output) = if result.success {
+                    let output = result.result.clone().unwrap_or(Value::Null);
+                    ("completed".to_owned(), receipt::digest(&output))
+                } else {
+                    let code = result.error_code.as_deref().unwrap_or_default();
+                    (format!("failed:{code}"), String::new())
+                };
+                signed
+                    .attests(&status, &output)
+                    .map_err(|e| CallError::BadAnswer(e.to_string()))?;
                 Some(signed.clone())
             }
             None => None,
@@ -415,7 +463,8 @@ impl Agent {
     }
 
     async fn apply_decay(&self, peer: &str, outcome: CallOutcome) -> Result<()> {
-        let (tier, failures) = self.inner.store.peer_state(peer).await?;
+        let state = self.inner.store.peer_state(peer).await?;
+        let (tier, failures) = (state.tier, state.failures);
         let (count, lower) = trust::decay(tier, failures, outcome);
         if count != failures {
             self.inner.store.set_failures(peer, count).await?;
@@ -495,6 +544,18 @@ impl Agent {
             return Err(RuntimeError::InvalidInput(format!("OKR {} was already started", okr.id)));
         }
         let peer = okr.peer.clone();
+        // Our steps' outputs go to the peer: only skills the peer may call.
+        let tier = self.tier(&peer).await?;
+        if let Some(step) = okr
+            .steps
+            .iter()
+            .find(|s| s.agent == self.inbox_id() && self.callable(&s.skill, tier).is_none())
+        {
+            return Err(RuntimeError::InvalidInput(format!(
+                "step {} uses {}, which the peer may not call",
+                step.id, step.skill
+            )));
+        }
         self.save_okr(&okr).await?;
         let steps: Vec<Value> = okr
             .steps
@@ -513,6 +574,8 @@ impl Agent {
             Err(e) => {
                 okr.status = OkrStatus::Rejected;
                 self.save_okr(&okr).await?;
+                // Nothing ran: no step-down is due.
+                self.inner.store.mark_stepped_down(&okr.id).await?;
                 return Err(e);
             }
         };
@@ -521,6 +584,7 @@ impl Agent {
         {
             okr.status = OkrStatus::Rejected;
             self.save_okr(&okr).await?;
+            self.inner.store.mark_stepped_down(&okr.id).await?;
             return Ok(okr);
         }
         okr.start();
@@ -528,17 +592,26 @@ impl Agent {
         self.run_okr(okr).await
     }
 
-    /// Continues the OKRs this agent initiated that were running when it stopped.
+    /// Continues the OKRs this agent initiated that were running when it stopped. Each is
+    /// checked again as if it came from the peer: a stored plan that fails validation ends,
+    /// and every local step is re-checked against the peer's tier when it runs.
     pub(crate) async fn resume_okrs(&self) -> Result<()> {
         let mine = self.inner.store.okrs().await?;
         let mut resumed = JoinSet::new();
         for mut okr in mine.into_iter().filter(|o| o.initiator == self.inbox_id()) {
-            if okr.resume() {
-                tracing::info!(okr = %okr.id, "resuming an OKR interrupted by a restart");
-                self.save_okr(&okr).await?;
-                let agent = self.clone();
-                resumed.spawn(async move { agent.run_okr(okr).await });
+            if !okr.resume() {
+                continue;
             }
+            if let Err(e) = okr.validate() {
+                tracing::warn!(okr = %okr.id, "a stored OKR is invalid and ends: {e}");
+                okr.status = OkrStatus::Failed;
+                self.save_okr(&okr).await?;
+                continue;
+            }
+            tracing::info!(okr = %okr.id, "resuming an OKR interrupted by a restart");
+            self.save_okr(&okr).await?;
+            let agent = self.clone();
+            resumed.spawn(async move { agent.run_okr(okr).await });
         }
         while let Some(done) = resumed.join_next().await {
             if let Ok(Err(e)) = done {
@@ -548,20 +621,26 @@ impl Agent {
         Ok(())
     }
 
+    /// Runs the ready steps, at most [`okr::MAX_PARALLEL_STEPS`] at once, until the OKR ends;
+    /// then the peer steps down (whether it completed or failed).
     async fn run_okr(&self, mut okr: Okr) -> Result<Okr> {
         let okr_id = okr.id.clone();
         let mut running = JoinSet::new();
         loop {
             for index in okr.ready() {
+                if running.len() >= okr::MAX_PARALLEL_STEPS {
+                    break;
+                }
                 okr.begin(index);
                 let step = okr.steps[index].clone();
                 let input = okr.input_for(index);
                 let agent = self.clone();
+                let peer = okr.peer.clone();
                 // One task id per step: a resumed OKR asks again without running it twice.
                 let task_id = step_task_id(&okr_id, &step.id);
                 running.spawn(async move {
                     let outcome = if step.agent == agent.inbox_id() {
-                        agent.run_local(&step.skill, input).await
+                        agent.run_local(&step.skill, input, &peer).await
                     } else {
                         let options = CallOptions { task_id: Some(task_id), ..Default::default() };
                         agent
@@ -576,12 +655,11 @@ impl Agent {
             let Some(joined) = running.join_next().await else { break };
             let (index, outcome) =
                 joined.map_err(|e| RuntimeError::InvalidInput(format!("step task failed: {e}")))?;
-            // The step-down comes first, so anyone who sees the OKR completed sees it applied.
-            if okr.finish(index, outcome) {
-                let tier = self.tier(&okr.peer).await?;
-                if tier.after_okr() != tier {
-                    self.change_tier(&okr.peer, tier.after_okr(), "okr_completed").await?;
-                }
+            okr.finish(index, outcome);
+            // The step-down comes first, so anyone who sees the OKR ended sees it applied.
+            if okr.is_terminal() {
+                let peer = okr.peer.clone();
+                self.step_down_once(&okr, &peer, crate::provide::ended_why(&okr)).await?;
             }
             self.save_okr(&okr).await?;
             self.notify_peer(&okr).await;
@@ -589,10 +667,18 @@ impl Agent {
         Ok(okr)
     }
 
-    async fn run_local(&self, skill: &str, input: Value) -> std::result::Result<Value, String> {
-        let registered = self
-            .callable(skill, Tier::Privileged)
-            .ok_or_else(|| format!("Unknown skill: {skill}"))?;
+    /// One of our own steps in an OKR with `peer`. Its output goes to the peer, so it runs
+    /// only if the peer may call that skill now (hidden, under-tier and absent skills alike
+    /// fail as unknown).
+    async fn run_local(
+        &self,
+        skill: &str,
+        input: Value,
+        peer: &str,
+    ) -> std::result::Result<Value, String> {
+        let tier = self.tier(peer).await.map_err(|e| e.to_string())?;
+        let registered =
+            self.callable(skill, tier).ok_or_else(|| format!("Unknown skill: {skill}"))?;
         registered.skill.admit(&input, None).map_err(|f| f.message)?;
         let context = crate::handler::CallContext {
             caller: self.inbox_id().to_owned(),
@@ -625,7 +711,7 @@ impl Agent {
 }
 
 /// The task id of an OKR step's remote call: a UUID derived from the OKR and step ids.
-fn step_task_id(okr: &str, step: &str) -> String {
+pub(crate) fn step_task_id(okr: &str, step: &str) -> String {
     let digest = hex::decode(receipt::digest(&serde_json::json!(["okr-step", okr, step])));
     let mut bytes = [0u8; 16];
     if let Some(head) = digest.as_deref().ok().and_then(|d| d.get(..16)) {

@@ -159,7 +159,12 @@ impl Agent {
                 self.check_invite(&invite).await?;
                 self.inner
                     .store
-                    .save_peer_info(&invite.inbox_id, Some(&invite.name), None, self.now_ms())
+                    .save_peer_info(
+                        &invite.inbox_id,
+                        Some((&invite.name, crate::store::NameSource::Owner)),
+                        None,
+                        self.now_ms(),
+                    )
                     .await?;
                 invite.inbox_id
             };

@@ -93,24 +93,35 @@ impl Handler {
 }
 
 /// An external program as a skill: JSON input on stdin, JSON output on stdout.
+///
+/// It starts with a clean environment: `PATH` (to find programs) and exactly the variables in
+/// [`Command::env`], nothing else of the agent's (never its key-store password). It runs in its
+/// own process group, and the whole group is killed when the call ends: on a timeout, a cancel,
+/// or when the program exits leaving children behind.
 #[derive(Debug, Clone)]
 pub struct Command {
     /// The program.
     pub program: PathBuf,
     /// Its arguments.
     pub args: Vec<String>,
+    /// Environment variables it gets (besides `PATH`).
+    pub env: Vec<(String, String)>,
     /// Killed after this long.
     pub timeout: Duration,
     /// Largest stdout accepted.
     pub max_output_bytes: usize,
 }
 
+/// Variables a skill command never gets, even when asked for.
+pub const SECRET_VARIABLES: &[&str] = &["COWORKER_KEYSTORE_PASSWORD"];
+
 impl Command {
-    /// A command with a 30 s timeout and a 1 MiB output limit.
+    /// A command with a 30 s timeout, a 1 MiB output limit and no extra environment.
     pub fn new(program: impl Into<PathBuf>, args: &[&str]) -> Self {
         Self {
             program: program.into(),
             args: args.iter().map(|a| (*a).to_owned()).collect(),
+            env: Vec::new(),
             timeout: Duration::from_secs(30),
             max_output_bytes: 1024 * 1024,
         }
@@ -121,14 +132,28 @@ impl Command {
             tracing::warn!(program = %self.program.display(), "skill command {what}: {detail}");
             SkillFailure::new("the skill failed")
         };
-        let mut child = tokio::process::Command::new(&self.program)
+        let mut command = tokio::process::Command::new(&self.program);
+        command
             .args(&self.args)
+            .env_clear()
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| failed("did not start", e.to_string()))?;
+            .kill_on_drop(true);
+        if let Some(path) = std::env::var_os("PATH") {
+            command.env("PATH", path);
+        }
+        for (name, value) in &self.env {
+            if !SECRET_VARIABLES.contains(&name.as_str()) {
+                command.env(name, value);
+            }
+        }
+        #[cfg(unix)]
+        command.process_group(0);
+        let mut child = command.spawn().map_err(|e| failed("did not start", e.to_string()))?;
+        // Dropped when the call ends in any way (finished, timed out, cancelled): kills what
+        // the program started too.
+        let _group = ProcessGroup(child.id());
         let mut stdin = child.stdin.take().ok_or_else(|| failed("has no stdin", String::new()))?;
         let stdout = child.stdout.take().ok_or_else(|| failed("has no stdout", String::new()))?;
         let stderr = child.stderr.take().ok_or_else(|| failed("has no stderr", String::new()))?;
@@ -168,6 +193,21 @@ impl Command {
             tracing::warn!(program = %self.program.display(), "skill command printed invalid JSON: {e}");
             SkillFailure::new("the skill returned invalid JSON")
         })
+    }
+}
+
+/// A command's process group, killed when dropped.
+struct ProcessGroup(Option<u32>);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) =
+            self.0.and_then(|id| i32::try_from(id).ok()).and_then(rustix::process::Pid::from_raw)
+        {
+            // ESRCH (nothing left) is the usual case.
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 //! | [`handler`] | how a skill runs: a Rust closure, an external command (JSON on stdin/stdout) or an HTTP endpoint |
 //! | [`http`] | a small HTTP/1.1 JSON client (plain or TLS) for HTTP skills and LLM planners |
 //! | [`planner`] | goal → OKR planners: the deterministic default and an OpenAI-compatible LLM planner |
+//! | [`private`] | owner-only permissions of data directories, databases and settings |
 //! | `store` | the SQLite state: peers, visibility, served tasks, calls, receipts, OKRs, audit, trust requests, watermarks |
 //!
 //! The sender of every message is the XMTP-authenticated inbox of the message; envelope fields
@@ -25,7 +26,9 @@ pub mod group;
 pub mod handler;
 pub mod http;
 pub mod planner;
+pub mod private;
 mod provide;
+mod quota;
 mod store;
 
 pub use agent::{Agent, AgentConfig, AgentEvent, Ids, RandomIds, Serving};
@@ -36,4 +39,4 @@ pub use group::{Group, GroupMember};
 pub use handler::{CallContext, Command, Handler, SkillFailure};
 pub use http::HttpEndpoint;
 pub use planner::{DeterministicPlanner, LlmPlanner, Planner};
-pub use store::{AuditEntry, CallSummary, Peer, TrustRequestRecord};
+pub use store::{AuditEntry, CallSummary, Peer, TrustRequestRecord, fingerprint, peer_label};

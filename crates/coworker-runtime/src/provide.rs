@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use coworker_protocol::envelope::{self, Envelope, TaskRequest, TaskResult, kind};
+use coworker_protocol::okr::{OkrStatus, StepStatus};
 use coworker_protocol::receipt::{self, Receipt};
 use coworker_protocol::skill::{self, Failure, FailureCode};
 use coworker_protocol::trust::{self, Tier, TrustRequestOutcome};
@@ -14,6 +15,7 @@ use xmtp_client::ConversationId;
 use crate::agent::{Agent, AgentEvent, RunningTask, lock};
 use crate::error::{Result, RuntimeError};
 use crate::handler::CallContext;
+use crate::store::Claim;
 
 impl Agent {
     pub(crate) async fn on_request(
@@ -32,22 +34,21 @@ impl Agent {
                 self.send(conversation, kind::PONG, &pong, corr).await
             }
             kind::DISCOVER | kind::GROUP_DISCOVER => {
-                // The asker's name for itself (informational) labels an unnamed peer.
+                // The asker's name for itself (informational, unverified) labels an unnamed
+                // peer.
                 if let Ok(asker) = envelope.payload::<envelope::Discover>() {
-                    let name: String = asker.name.trim().chars().take(64).collect();
-                    if !name.is_empty() {
-                        self.inner.store.name_unnamed_peer(peer, &name, self.now_ms()).await?;
-                    }
+                    self.inner.store.name_unnamed_peer(peer, &asker.name, self.now_ms()).await?;
                 }
+                let group = envelope.kind == kind::GROUP_DISCOVER;
+                // Every member of a group reads the answer: it shows only what every member
+                // may see (the asker's own view comes from a DM discover).
+                let shown =
+                    if group { self.group_floor(conversation).await?.min(tier) } else { tier };
                 let capabilities = envelope::Capabilities {
                     name: self.inner.config.name.clone(),
-                    wallet: if envelope.kind == kind::GROUP_DISCOVER {
-                        self.inner.client.address()
-                    } else {
-                        String::new()
-                    },
-                    skills: self.preview(tier),
-                    your_tier: Some(tier.into()),
+                    wallet: if group { self.inner.client.address() } else { String::new() },
+                    skills: self.preview(shown),
+                    your_tier: Some(shown.into()),
                 };
                 let answer = if envelope.kind == kind::DISCOVER {
                     kind::CAPABILITIES
@@ -102,11 +103,14 @@ impl Agent {
             }
         };
         let action = format!("trust_request {}", request.requested_tier);
-        match trust::on_trust_request(
-            tier,
-            &request.requested_tier,
-            self.inner.config.auto_grant_ceiling,
-        ) {
+        // The owner decided about this peer before (a denial, a demotion, a tier set by hand):
+        // the ceiling gives it nothing above that decision.
+        let cap = self.peer_state(peer).await?.auto_grant_cap;
+        let ceiling = match (self.inner.config.auto_grant_ceiling, cap) {
+            (Some(ceiling), Some(cap)) => Some(ceiling.min(cap)),
+            (ceiling, _) => ceiling,
+        };
+        match trust::on_trust_request(tier, &request.requested_tier, ceiling) {
             TrustRequestOutcome::AlreadyHeld(held) => {
                 self.audit(
                     peer,
@@ -127,6 +131,21 @@ impl Agent {
                 self.send(conversation, grant.kind(), &grant, corr).await
             }
             TrustRequestOutcome::NeedsApproval(requested) => {
+                // A few questions per peer reach the owner; the rest of a flood is dropped
+                // (one pending request per peer anyway: a new one replaces the last).
+                if self.inner.trust_asks.take(peer, self.now_ms()).is_none() {
+                    self.audit(
+                        peer,
+                        &action,
+                        Decision {
+                            allowed: false,
+                            rule: "rate_limited".into(),
+                            reason: "too many trust requests; try again later".into(),
+                        },
+                    )
+                    .await;
+                    return Ok(());
+                }
                 let (id, new) = self
                     .inner
                     .store
@@ -170,8 +189,9 @@ impl Agent {
         }
     }
 
-    /// Runs a task once per (peer, task id), within the deadline and the concurrency bound,
-    /// and answers with the result and a signed receipt.
+    /// Runs a task once per (peer, task id), within the deadline and the concurrency bounds,
+    /// and answers with the result and a signed receipt. In a group, a result only some
+    /// members may see goes to the caller alone, by DM.
     async fn serve_task(
         &self,
         peer: &str,
@@ -191,10 +211,18 @@ impl Agent {
             }
         };
         // The original's synchronous calls carry no task id: their correlation id stands in
-        // (kept apart from real task ids in the run-once table).
-        let task_id = request.task_id.clone().unwrap_or_else(|| correlation.clone());
-        let task_key =
-            request.task_id.clone().unwrap_or_else(|| format!("correlation:{correlation}"));
+        // (kept apart from real task ids in the run-once table). A request with neither runs
+        // under a fresh key: it never shares another request's record.
+        let task_key = match (&request.task_id, correlation.as_str()) {
+            (Some(id), _) if !id.is_empty() => id.clone(),
+            (_, "") => format!("anonymous:{}", self.uuid()),
+            (_, correlation) => format!("correlation:{correlation}"),
+        };
+        let task_id = request
+            .task_id
+            .clone()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| correlation.clone());
         let Some(registered) = self.callable(&request.skill, tier) else {
             self.audit(
                 peer,
@@ -216,34 +244,64 @@ impl Agent {
                 )
                 .await;
         };
+        let reply_to = if group
+            && self.callable(&request.skill, self.group_floor(conversation).await?).is_none()
+        {
+            self.dm(peer).await?
+        } else {
+            conversation.clone()
+        };
         let now = self.now_ms();
-        match self.inner.store.claim_task(peer, &task_key, &request.skill, now).await? {
-            Some(Some(stored)) => {
+        let input_digest = receipt::digest(&request.input);
+        match self
+            .inner
+            .store
+            .claim_task(peer, &task_key, &request.skill, &input_digest, now)
+            .await?
+        {
+            Claim::Done(stored) => {
                 // Ran already: the same answer again, for the new correlation id.
                 let result: TaskResult = serde_json::from_str(&stored).unwrap_or_default();
-                return self.answer(conversation, group, &correlation, result).await;
+                return self.answer(&reply_to, group, &correlation, result).await;
             }
-            Some(None) => {
+            Claim::Running => {
                 // Running: answer this correlation id too when it ends.
                 if let Some(task) =
                     lock(&self.inner.running).get_mut(&(peer.to_owned(), task_key.clone()))
                 {
-                    task.replies.push((correlation, conversation.clone()));
+                    task.replies.push((correlation, reply_to));
                 }
                 return Ok(());
             }
-            None => {}
+            Claim::Conflict => {
+                let failure = Failure::new(
+                    FailureCode::InvalidInput,
+                    "this task id was used for another request; use a new task id",
+                );
+                return self
+                    .answer(
+                        &reply_to,
+                        group,
+                        &correlation,
+                        failure_result(&failure, request.task_id.clone(), 0),
+                    )
+                    .await;
+            }
+            Claim::New => {}
         }
         let key = (peer.to_owned(), task_key.clone());
         lock(&self.inner.running).insert(
             key.clone(),
-            RunningTask { replies: vec![(correlation.clone(), conversation.clone())], abort: None },
+            RunningTask { replies: vec![(correlation.clone(), reply_to.clone())], abort: None },
         );
 
         let started = Instant::now();
-        let input_digest = receipt::digest(&request.input);
-        let outcome =
-            self.execute(&key, &registered, &request, &task_id, &correlation, conversation).await;
+        let outcome = match self.peer_slot(peer, self.task_deadline(&request)).await {
+            Ok(_slot) => {
+                self.execute(&key, &registered, &request, &task_id, &correlation, &reply_to).await
+            }
+            Err(busy) => Err(busy),
+        };
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let (status, output_digest) = match &outcome {
             Ok(output) => ("completed".to_owned(), receipt::digest(output)),
@@ -289,10 +347,10 @@ impl Agent {
         self.emit(AgentEvent::TaskServed {
             peer: peer.to_owned(),
             skill: request.skill,
-            task_id: task_key,
+            task_id: task_key.clone(),
             status,
         });
-        Ok(())
+        self.after_step_served(peer, &task_key).await
     }
 
     /// Validates, waits for a slot, runs the handler within the deadline, checks the output.
@@ -306,10 +364,7 @@ impl Agent {
         conversation: &ConversationId,
     ) -> Result<Value, Failure> {
         registered.skill.admit(&request.input, request.skill_version.as_deref())?;
-        let mut deadline = self.inner.config.deadline;
-        if let Some(ms) = request.deadline_ms.filter(|ms| *ms > 0) {
-            deadline = deadline.min(std::time::Duration::from_millis(ms));
-        }
+        let deadline = self.task_deadline(request);
         let started = Instant::now();
         let slot = tokio::time::timeout(deadline, self.inner.slots.clone().acquire_owned())
             .await
@@ -368,6 +423,15 @@ impl Agent {
         Ok(output)
     }
 
+    /// The agent's deadline, or the caller's if it is shorter.
+    fn task_deadline(&self, request: &TaskRequest) -> std::time::Duration {
+        let deadline = self.inner.config.deadline;
+        match request.deadline_ms.filter(|ms| *ms > 0) {
+            Some(ms) => deadline.min(std::time::Duration::from_millis(ms)),
+            None => deadline,
+        }
+    }
+
     async fn answer(
         &self,
         conversation: &ConversationId,
@@ -398,11 +462,27 @@ impl Agent {
             envelope.payload.get("goal").and_then(Value::as_str).unwrap_or_default().to_owned();
         let okr: Option<Okr> =
             envelope.payload.get("okr").and_then(|o| serde_json::from_value(o.clone()).ok());
+        let open_with_peer = self
+            .inner
+            .store
+            .okrs()
+            .await?
+            .iter()
+            .filter(|o| o.initiator == peer && !o.is_terminal())
+            .count();
+        let taken = match &okr {
+            Some(okr) => self.inner.store.okr(&okr.id).await?.is_some(),
+            None => false,
+        };
         let verdict = match okr {
             None => Err("the plan has no OKR".to_owned()),
             Some(okr) if okr.initiator != peer || okr.peer != self.inbox_id() => {
                 Err("the plan names other agents".to_owned())
             }
+            Some(_) if taken => Err("an OKR with this id exists already".to_owned()),
+            Some(_) if open_with_peer >= MAX_OPEN_OKRS_PER_PEER => Err(format!(
+                "{MAX_OPEN_OKRS_PER_PEER} of your plans are open already; finish one first"
+            )),
             Some(okr) => okr.validate().map_err(|e| e.to_string()).and_then(|()| {
                 let mine = okr.steps.iter().filter(|s| s.agent == self.inbox_id());
                 match mine.into_iter().find(|s| self.callable(&s.skill, tier).is_none()) {
@@ -461,6 +541,7 @@ impl Agent {
             self.send(&proposal.conversation, kind::PLAN_ACCEPT, &accept, corr).await?;
         } else {
             okr.status = coworker_protocol::okr::OkrStatus::Rejected;
+            self.inner.store.mark_stepped_down(&okr.id).await?;
             let reason = "the owner declined the plan";
             let reject =
                 serde_json::json!({"goal": okr.objective, "accepted": false, "reason": reason});
@@ -471,30 +552,195 @@ impl Agent {
         Ok(okr)
     }
 
-    /// The initiator reports progress of an OKR we accepted; on completion our view of the
-    /// initiator steps down one tier too.
+    /// The initiator reports progress of an OKR we accepted. Only step statuses and outputs
+    /// are taken, and only from the initiator; the plan stays the one we accepted
+    /// ([`Okr::apply_update`]). When it ends, in any way, the initiator steps down.
     async fn on_okr_update(&self, peer: &str, envelope: &Envelope) -> Result<()> {
-        let Some(update) =
-            envelope.payload.get("okr").and_then(|o| serde_json::from_value::<Okr>(o.clone()).ok())
+        let refuse =
+            |reason: String| Decision { allowed: false, rule: "okr_update_refused".into(), reason };
+        let update =
+            match envelope.payload.get("okr").map(|o| serde_json::from_value::<Okr>(o.clone())) {
+                Some(Ok(update)) => update,
+                Some(Err(e)) => {
+                    self.audit(peer, "okr_update", refuse(format!("malformed OKR: {e}"))).await;
+                    return Ok(());
+                }
+                None => {
+                    self.audit(peer, "okr_update", refuse("no OKR in the update".into())).await;
+                    return Ok(());
+                }
+            };
+        let stored = self.inner.store.okr(&update.id).await?;
+        let Some(mut stored) = stored.filter(|o| o.initiator == peer && o.peer == self.inbox_id())
         else {
+            let reason = "not an OKR this peer initiated with us".to_owned();
+            self.audit(peer, "okr_update", refuse(reason)).await;
             return Ok(());
         };
-        let known = self.inner.store.okr(&update.id).await?;
-        let Some(known) = known.filter(|o| o.initiator == peer) else { return Ok(()) };
-        if known.status == update.status && known.steps == update.steps {
-            return Ok(());
-        }
-        let completed_now = known.status != coworker_protocol::okr::OkrStatus::Completed
-            && update.status == coworker_protocol::okr::OkrStatus::Completed;
-        if completed_now {
-            let tier = self.tier(peer).await?;
-            if tier.after_okr() != tier {
-                self.change_tier(peer, tier.after_okr(), "okr_completed").await?;
+        match stored.apply_update(&update) {
+            Err(e) => {
+                self.audit(peer, "okr_update", refuse(e.to_string())).await;
+            }
+            Ok(false) => {}
+            Ok(true) => {
+                self.inner.store.save_okr(&stored, self.now_ms()).await?;
+                if stored.is_terminal() {
+                    self.step_down_once(&stored, peer, ended_why(&stored)).await?;
+                }
+                self.emit(AgentEvent::Okr(stored));
             }
         }
-        self.inner.store.save_okr(&update, self.now_ms()).await?;
-        self.emit(AgentEvent::Okr(update));
         Ok(())
+    }
+
+    /// The trust step-down that ends a collaboration, applied once per OKR to `other` (the
+    /// other party): one tier down, never below KNOWN by this rule.
+    /// `why`: `okr_completed`, `okr_ended` (failed), `okr_expired` or `okr_steps_served`.
+    pub(crate) async fn step_down_once(&self, okr: &Okr, other: &str, why: &str) -> Result<()> {
+        if !self.inner.store.mark_stepped_down(&okr.id).await? {
+            return Ok(());
+        }
+        let tier = self.tier(other).await?;
+        if tier.after_okr() != tier {
+            self.change_tier(other, tier.after_okr(), why).await?;
+        }
+        Ok(())
+    }
+
+    /// After serving a task: if it was the last of our steps in an OKR the caller initiated,
+    /// our part is over and the caller steps down now, whatever it reports later.
+    async fn after_step_served(&self, peer: &str, task_key: &str) -> Result<()> {
+        for (okr, _) in self.inner.store.okrs_not_stepped_down().await? {
+            if okr.initiator != peer
+                || okr.peer != self.inbox_id()
+                || okr.status != OkrStatus::Running
+            {
+                continue;
+            }
+            let ours: Vec<String> = okr
+                .steps
+                .iter()
+                .filter(|s| s.agent == self.inbox_id())
+                .map(|s| crate::call::step_task_id(&okr.id, &s.id))
+                .collect();
+            if !ours.iter().any(|t| t == task_key) {
+                continue;
+            }
+            if self.inner.store.served_count(peer, &ours).await? == ours.len() {
+                self.step_down_once(&okr, peer, "okr_steps_served").await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends accepted OKRs of peers that made no progress for [`AgentConfig::okr_expiry`]: their
+    /// initiators step down as if they had finished.
+    ///
+    /// [`AgentConfig::okr_expiry`]: crate::AgentConfig::okr_expiry
+    pub(crate) async fn expire_okrs(&self) -> Result<()> {
+        let expiry = u64::try_from(self.inner.config.okr_expiry.as_millis()).unwrap_or(u64::MAX);
+        let now = self.now_ms();
+        for (mut okr, updated_ms) in self.inner.store.okrs_not_stepped_down().await? {
+            let theirs = okr.initiator != self.inbox_id() && okr.status == OkrStatus::Running;
+            if !theirs || now.saturating_sub(updated_ms) < expiry {
+                continue;
+            }
+            okr.status = OkrStatus::Failed;
+            for step in okr
+                .steps
+                .iter_mut()
+                .filter(|s| matches!(s.status, StepStatus::Pending | StepStatus::Running))
+            {
+                step.status = StepStatus::Skipped;
+                step.error = Some(EXPIRED.into());
+            }
+            self.inner.store.save_okr(&okr, now).await?;
+            let initiator = okr.initiator.clone();
+            self.step_down_once(&okr, &initiator, "okr_expired").await?;
+            self.emit(AgentEvent::Okr(okr));
+        }
+        Ok(())
+    }
+
+    /// The lowest tier among a group's other members (unknown members are untrusted): what
+    /// every member may see.
+    pub(crate) async fn group_floor(&self, conversation: &ConversationId) -> Result<Tier> {
+        let members = self.inner.client.conversation(conversation).await?.members;
+        let mut floor = Tier::Privileged;
+        for member in members.iter().filter(|m| *m != self.inbox_id()) {
+            let state = self.peer_state(member).await?;
+            floor = floor.min(if state.blocked { Tier::Untrusted } else { state.tier });
+        }
+        Ok(floor)
+    }
+}
+
+/// Why an ended OKR steps its peer down.
+pub(crate) fn ended_why(okr: &Okr) -> &'static str {
+    if okr.status == OkrStatus::Completed { "okr_completed" } else { "okr_ended" }
+}
+
+/// Open (not ended) OKRs one peer may have with us at once.
+const MAX_OPEN_OKRS_PER_PEER: usize = 8;
+
+/// The error of steps that never ran because their OKR expired.
+const EXPIRED: &str = "expired: no progress within the agent's OKR expiry";
+
+/// A peer's share of the task slots: [`AgentConfig::max_tasks_per_peer`] run at once, and a
+/// bounded number wait for their turn; more are refused as busy at once.
+///
+/// [`AgentConfig::max_tasks_per_peer`]: crate::AgentConfig::max_tasks_per_peer
+#[derive(Debug)]
+pub(crate) struct PeerGate {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+/// Tasks of one peer that may wait for a slot, per slot.
+const WAITING_PER_SLOT: usize = 16;
+
+impl Agent {
+    /// Waits (within `deadline`) for one of `peer`'s task slots.
+    async fn peer_slot(
+        &self,
+        peer: &str,
+        deadline: std::time::Duration,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, Failure> {
+        use std::sync::atomic::Ordering;
+        let per_peer = self.inner.config.max_tasks_per_peer.max(1);
+        let gate = {
+            let mut gates = lock(&self.inner.tasks_per_peer);
+            if gates.len() > 1_000 {
+                // Forget idle peers' gates.
+                gates.retain(|_, g| {
+                    std::sync::Arc::strong_count(g) > 1 || g.slots.available_permits() < per_peer
+                });
+            }
+            gates
+                .entry(peer.to_owned())
+                .or_insert_with(|| {
+                    std::sync::Arc::new(PeerGate {
+                        slots: std::sync::Arc::new(tokio::sync::Semaphore::new(per_peer)),
+                        waiting: std::sync::atomic::AtomicUsize::new(0),
+                    })
+                })
+                .clone()
+        };
+        let busy =
+            || Failure::new(FailureCode::Busy, "too many of your tasks are waiting; retry later");
+        if let Ok(permit) = gate.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        if gate.waiting.fetch_add(1, Ordering::SeqCst) >= per_peer * WAITING_PER_SLOT {
+            gate.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(busy());
+        }
+        let permit = tokio::time::timeout(deadline, gate.slots.clone().acquire_owned()).await;
+        gate.waiting.fetch_sub(1, Ordering::SeqCst);
+        match permit {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(busy()),
+        }
     }
 }
 

@@ -27,6 +27,67 @@ pub struct Peer {
     pub skills: Vec<coworker_protocol::SkillCard>,
     /// When it last sent us anything (Unix ms), if ever.
     pub seen_ms: Option<u64>,
+    /// Whether the name is one the owner accepted (from an invite), not only what the peer
+    /// calls itself.
+    pub name_verified: bool,
+    /// Blocked by the owner: everything it sends is refused without an answer.
+    pub blocked: bool,
+}
+
+impl Peer {
+    /// How approval prompts and lists name the peer: the name the owner accepted, or the name
+    /// the peer gives itself marked unverified; always with 24 hex digits (96 bits) of its
+    /// inbox id, which no one can match by grinding keys.
+    pub fn label(&self) -> String {
+        peer_label(&self.inbox_id, &self.name, self.name_verified)
+    }
+}
+
+/// [`Peer::label`] for a peer that may not be stored yet (`name` empty: unnamed).
+pub fn peer_label(inbox_id: &str, name: &str, verified: bool) -> String {
+    let id = fingerprint(inbox_id);
+    let name = coworker_protocol::text::one_line(name, 64);
+    match (name.is_empty(), verified) {
+        (true, _) => format!("unknown peer {id}"),
+        (false, true) => format!("{name} ({id})"),
+        (false, false) => format!("\"{name}\" (unverified, {id})"),
+    }
+}
+
+/// The first 24 hex digits of an inbox id, in groups of 8.
+pub fn fingerprint(inbox_id: &str) -> String {
+    let head: String = inbox_id.chars().filter(char::is_ascii_hexdigit).take(24).collect();
+    let groups: Vec<&str> =
+        (0..head.len()).step_by(8).map(|i| &head[i..(i + 8).min(head.len())]).collect();
+    groups.join(" ")
+}
+
+/// Who gave a peer its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NameSource {
+    /// The owner accepted it (an invite).
+    Owner,
+    /// The peer says so.
+    Peer,
+}
+
+impl NameSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Peer => "peer",
+        }
+    }
+}
+
+/// What the trust gate needs to know about a peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PeerState {
+    pub(crate) tier: Tier,
+    pub(crate) failures: u32,
+    pub(crate) blocked: bool,
+    /// The highest tier the auto-grant ceiling may still give (`None`: no decision yet).
+    pub(crate) auto_grant_cap: Option<Tier>,
 }
 
 /// One audit record.
@@ -84,6 +145,19 @@ pub(crate) struct CallRecord {
     pub(crate) input: String,
 }
 
+/// What claiming a task id found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// Newly claimed: run it.
+    New,
+    /// It is running.
+    Running,
+    /// It ran; here is the answer that was sent.
+    Done(String),
+    /// The id was used for another skill or input.
+    Conflict,
+}
+
 #[derive(Debug)]
 pub(crate) struct Store {
     pool: SqlitePool,
@@ -103,6 +177,7 @@ fn db(value: u64) -> i64 {
 
 impl Store {
     pub(crate) async fn open(path: &Path) -> Result<Self> {
+        let existed = path.exists();
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
             .create_if_missing(true)
@@ -111,12 +186,14 @@ impl Store {
             .busy_timeout(std::time::Duration::from_secs(5));
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        crate::private::database(path, existed);
         Ok(Self { pool })
     }
 
     pub(crate) async fn peers(&self) -> Result<Vec<Peer>> {
         let rows = sqlx::query(
-            "SELECT inbox_id, name, tier, skills, seen_ms FROM peers ORDER BY inbox_id",
+            "SELECT inbox_id, name, tier, skills, seen_ms, name_source, blocked FROM peers
+             ORDER BY inbox_id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -128,6 +205,8 @@ impl Store {
                 tier: tier(r.get("tier")),
                 skills: serde_json::from_str(r.get::<&str, _>("skills")).unwrap_or_default(),
                 seen_ms: r.get::<Option<i64>, _>("seen_ms").map(unsigned),
+                name_verified: r.get::<&str, _>("name_source") == NameSource::Owner.as_str(),
+                blocked: r.get::<i64, _>("blocked") != 0,
             })
             .collect())
     }
@@ -142,29 +221,91 @@ impl Store {
         Ok(())
     }
 
-    /// Tier and consecutive failures.
-    pub(crate) async fn peer_state(&self, inbox: &str) -> Result<(Tier, u32)> {
-        let row = sqlx::query("SELECT tier, failures FROM peers WHERE inbox_id = ?")
-            .bind(inbox)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map_or((Tier::Untrusted, 0), |r| {
-            (tier(r.get("tier")), u32::try_from(r.get::<i64, _>("failures")).unwrap_or(0))
+    /// Tier, consecutive failures, block and auto-grant cap (a stranger: untrusted, nothing).
+    pub(crate) async fn peer_state(&self, inbox: &str) -> Result<PeerState> {
+        let row = sqlx::query(
+            "SELECT tier, failures, blocked, auto_grant_cap FROM peers WHERE inbox_id = ?",
+        )
+        .bind(inbox)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map_or_else(PeerState::default, |r| PeerState {
+            tier: tier(r.get("tier")),
+            failures: u32::try_from(r.get::<i64, _>("failures")).unwrap_or(0),
+            blocked: r.get::<i64, _>("blocked") != 0,
+            auto_grant_cap: r.get::<Option<i64>, _>("auto_grant_cap").map(tier),
         }))
     }
 
-    pub(crate) async fn set_tier(&self, inbox: &str, tier: Tier, now: u64) -> Result<()> {
+    /// Sets a peer's tier. `decided`: the owner decided it or it is a demotion, so the
+    /// auto-grant ceiling may not give more than this tier again (only an automatic grant
+    /// leaves the cap as it is).
+    pub(crate) async fn set_tier(
+        &self,
+        inbox: &str,
+        tier: Tier,
+        decided: bool,
+        now: u64,
+    ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO peers (inbox_id, tier, updated_ms) VALUES (?, ?, ?)
+            "INSERT INTO peers (inbox_id, tier, updated_ms, auto_grant_cap) VALUES (?1, ?2, ?3, CASE WHEN ?4 THEN ?2 END)
              ON CONFLICT (inbox_id) DO UPDATE SET tier = excluded.tier, failures = 0,
-             updated_ms = excluded.updated_ms",
+             updated_ms = excluded.updated_ms,
+             auto_grant_cap = CASE WHEN ?4 THEN excluded.tier ELSE auto_grant_cap END",
         )
         .bind(inbox)
         .bind(i64::from(u8::from(tier)))
         .bind(db(now))
+        .bind(decided)
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The owner denied a request: the auto-grant ceiling gives nothing above the peer's
+    /// current tier any more.
+    pub(crate) async fn cap_auto_grant(&self, inbox: &str, now: u64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO peers (inbox_id, updated_ms, auto_grant_cap) VALUES (?, ?, 0)
+             ON CONFLICT (inbox_id) DO UPDATE SET
+             auto_grant_cap = min(coalesce(auto_grant_cap, tier), tier)",
+        )
+        .bind(inbox)
+        .bind(db(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Blocks (tier untrusted, nothing automatic) or unblocks (the tier stays untrusted).
+    pub(crate) async fn set_blocked(&self, inbox: &str, blocked: bool, now: u64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO peers (inbox_id, updated_ms, blocked, auto_grant_cap) VALUES (?1, ?2, ?3, 0)
+             ON CONFLICT (inbox_id) DO UPDATE SET blocked = ?3, updated_ms = ?2,
+             tier = CASE WHEN ?3 THEN 0 ELSE tier END,
+             auto_grant_cap = CASE WHEN ?3 THEN 0 ELSE auto_grant_cap END",
+        )
+        .bind(inbox)
+        .bind(db(now))
+        .bind(blocked)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records that an agent file seeds `tier` for a peer; `false` if that seed was applied
+    /// before (the peer's tier may have changed since: the seed must not undo that).
+    pub(crate) async fn record_seed(&self, inbox: &str, tier: Tier) -> Result<bool> {
+        let changed = sqlx::query(
+            "INSERT INTO seeded_tiers (peer, tier) VALUES (?1, ?2)
+             ON CONFLICT (peer) DO UPDATE SET tier = ?2 WHERE seeded_tiers.tier != ?2",
+        )
+        .bind(inbox)
+        .bind(i64::from(u8::from(tier)))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
     }
 
     pub(crate) async fn set_failures(&self, inbox: &str, failures: u32) -> Result<()> {
@@ -176,26 +317,31 @@ impl Store {
         Ok(())
     }
 
-    /// Records what a peer told us about itself (name, skills); never its tier.
+    /// Records a peer's name and the skills it showed us; never its tier. A name the owner
+    /// accepted is never replaced by one the peer gives itself.
     pub(crate) async fn save_peer_info(
         &self,
         inbox: &str,
-        name: Option<&str>,
+        name: Option<(&str, NameSource)>,
         skills: Option<&[coworker_protocol::SkillCard]>,
         now: u64,
     ) -> Result<()> {
         let skills = skills.map(|s| serde_json::to_string(s).unwrap_or_else(|_| "[]".into()));
+        let cleaned = name.map(|(n, _)| coworker_protocol::text::one_line(n, 64));
+        let source = name.map_or(NameSource::Peer, |(_, s)| s).as_str();
         sqlx::query(
-            "INSERT INTO peers (inbox_id, name, skills, updated_ms) VALUES (?, coalesce(?, ''), coalesce(?, '[]'), ?)
-             ON CONFLICT (inbox_id) DO UPDATE SET name = coalesce(?, name),
-             skills = coalesce(?, skills), updated_ms = excluded.updated_ms",
+            "INSERT INTO peers (inbox_id, name, skills, updated_ms, name_source)
+             VALUES (?1, coalesce(?2, ''), coalesce(?3, '[]'), ?4, ?5)
+             ON CONFLICT (inbox_id) DO UPDATE SET
+             name = CASE WHEN ?2 IS NOT NULL AND (?5 = 'owner' OR name_source = 'peer') THEN ?2 ELSE name END,
+             name_source = CASE WHEN ?2 IS NOT NULL AND ?5 = 'owner' THEN 'owner' ELSE name_source END,
+             skills = coalesce(?3, skills), updated_ms = excluded.updated_ms",
         )
         .bind(inbox)
-        .bind(name)
+        .bind(cleaned.as_deref().filter(|n| !n.is_empty()))
         .bind(&skills)
         .bind(db(now))
-        .bind(name)
-        .bind(&skills)
+        .bind(source)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -203,6 +349,10 @@ impl Store {
 
     /// Records the name a peer gives itself, unless we already know it by a name.
     pub(crate) async fn name_unnamed_peer(&self, inbox: &str, name: &str, now: u64) -> Result<()> {
+        let name = coworker_protocol::text::one_line(name, 64);
+        if name.is_empty() {
+            return Ok(());
+        }
         sqlx::query(
             "INSERT INTO peers (inbox_id, name, skills, updated_ms) VALUES (?, ?, '[]', ?)
              ON CONFLICT (inbox_id) DO UPDATE SET
@@ -241,28 +391,38 @@ impl Store {
         peer: &str,
         task_id: &str,
         skill: &str,
+        input_sha256: &str,
         now: u64,
-    ) -> Result<Option<Option<String>>> {
+    ) -> Result<Claim> {
         let inserted = sqlx::query(
-            "INSERT INTO served_tasks (peer, task_id, skill, started_ms) VALUES (?, ?, ?, ?)
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO served_tasks (peer, task_id, skill, started_ms, input_sha256)
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(peer)
         .bind(task_id)
         .bind(skill)
         .bind(db(now))
+        .bind(input_sha256)
         .execute(&self.pool)
         .await?
         .rows_affected();
         if inserted == 1 {
-            return Ok(None);
+            return Ok(Claim::New);
         }
-        let row = sqlx::query("SELECT response FROM served_tasks WHERE peer = ? AND task_id = ?")
-            .bind(peer)
-            .bind(task_id)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Some(row.get("response")))
+        let row = sqlx::query(
+            "SELECT response, skill, input_sha256 FROM served_tasks WHERE peer = ? AND task_id = ?",
+        )
+        .bind(peer)
+        .bind(task_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let same = row.get::<&str, _>("skill") == skill
+            && row.get::<Option<&str>, _>("input_sha256").is_none_or(|d| d == input_sha256);
+        Ok(match row.get::<Option<String>, _>("response") {
+            _ if !same => Claim::Conflict,
+            None => Claim::Running,
+            Some(response) => Claim::Done(response),
+        })
     }
 
     /// Gives tasks that were running when the process stopped the answer `response`: they
@@ -411,6 +571,48 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Marks that the initiator's step-down for this OKR was applied; `false` if it was
+    /// already (it applies once).
+    pub(crate) async fn mark_stepped_down(&self, id: &str) -> Result<bool> {
+        let changed =
+            sqlx::query("UPDATE okrs SET stepped_down = 1 WHERE id = ? AND stepped_down = 0")
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// How many of `task_ids` of `peer` have finished.
+    pub(crate) async fn served_count(&self, peer: &str, task_ids: &[String]) -> Result<usize> {
+        let mut done = 0;
+        for task_id in task_ids {
+            let row = sqlx::query(
+                "SELECT 1 FROM served_tasks WHERE peer = ? AND task_id = ? AND response IS NOT NULL",
+            )
+            .bind(peer)
+            .bind(task_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            done += usize::from(row.is_some());
+        }
+        Ok(done)
+    }
+
+    /// OKRs whose step-down has not been applied yet.
+    pub(crate) async fn okrs_not_stepped_down(&self) -> Result<Vec<(Okr, u64)>> {
+        let rows = sqlx::query("SELECT body, updated_ms FROM okrs WHERE stepped_down = 0")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let okr = serde_json::from_str(r.get::<&str, _>("body")).ok()?;
+                Some((okr, unsigned(r.get("updated_ms"))))
+            })
+            .collect())
     }
 
     pub(crate) async fn okr(&self, id: &str) -> Result<Option<Okr>> {

@@ -76,6 +76,28 @@ pub(crate) struct State {
     /// When the last completed sync of each group started: a send queued before that instant
     /// needs no sync of its own (everything published before it was asked for was fetched).
     pub(crate) synced: HashMap<Vec<u8>, std::time::Instant>,
+    /// Envelopes (group id, envelope id) whose processing panicked: skipped from now on.
+    pub(crate) poisoned: std::collections::HashSet<(Vec<u8>, u64)>,
+}
+
+impl State {
+    /// After a panic: back to what the database holds, every group loaded again.
+    pub(crate) fn recover(&mut self) {
+        self.provider.roll_back();
+        let storage = openmls_traits::OpenMlsProvider::storage(&self.provider);
+        let ids: Vec<Vec<u8>> = self.groups.keys().cloned().collect();
+        for id in ids {
+            match MlsGroup::load(storage, &GroupId::from_slice(&id)) {
+                Ok(Some(group)) => {
+                    self.groups.insert(id, group);
+                }
+                _ => {
+                    tracing::warn!(group = %hex::encode(&id), "group state lost in a panic");
+                    self.groups.remove(&id);
+                }
+            }
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -170,6 +192,7 @@ impl Client {
                     sent,
                     leave_requests: true,
                     synced: HashMap::new(),
+                    poisoned: Default::default(),
                 }),
                 events,
                 created: tokio::sync::Notify::new(),

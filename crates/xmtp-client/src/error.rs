@@ -58,6 +58,10 @@ pub enum ClientError {
     /// Another member committed first, again and again.
     #[error("commit lost to concurrent commits {0} times; try again")]
     Conflict(u32),
+    /// Processing input from the network panicked inside the MLS library; the input is
+    /// skipped and the state rolled back to the last write.
+    #[error("processing {0} panicked; it was skipped")]
+    Panicked(&'static str),
 }
 
 impl ClientError {
@@ -80,11 +84,19 @@ impl ClientError {
             Self::Inactive(_) => "client.inactive",
             Self::NotPermitted(_) => "client.not_permitted",
             Self::Conflict(_) => "client.conflict",
+            Self::Panicked(_) => "client.panicked",
         }
     }
 
     pub(crate) fn mls(error: impl std::fmt::Display) -> Self {
         Self::Mls(error.to_string())
+    }
+
+    /// Runs `f` on input from the network: a panic inside it (the MLS library on hostile
+    /// input) becomes [`ClientError::Panicked`] instead of ending the task.
+    pub(crate) fn contain<T>(what: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .unwrap_or(Err(Self::Panicked(what)))
     }
 
     pub(crate) fn malformed(what: &'static str, reason: impl std::fmt::Display) -> Self {

@@ -29,12 +29,34 @@ use crate::store::{ConversationRow, MessageRow, Write};
 
 const PAGE: u32 = 100;
 
-fn ascending(cursor: u64) -> Option<api::PagingInfo> {
+fn ascending(cursor: u64, limit: u32) -> Option<api::PagingInfo> {
     Some(api::PagingInfo {
         direction: api::SortDirection::Ascending as i32,
-        limit: PAGE,
+        limit,
         id_cursor: cursor,
     })
+}
+
+/// Whether a failed query's response was over a message-size limit (ours when decoding, or the
+/// node's when encoding).
+fn too_large(status: &tonic::Status) -> bool {
+    matches!(status.code(), tonic::Code::OutOfRange | tonic::Code::ResourceExhausted)
+        && status.message().contains("too large")
+}
+
+/// An envelope whose processing panicked.
+struct Poisoned(u64);
+
+/// Why a sync stopped.
+enum Step {
+    Poisoned(u64),
+    Failed(ClientError),
+}
+
+impl From<ClientError> for Step {
+    fn from(e: ClientError) -> Self {
+        Self::Failed(e)
+    }
 }
 
 /// What processing one envelope did.
@@ -52,9 +74,16 @@ impl Client {
             let state = self.inner.state.lock().await;
             state.groups.keys().cloned().collect()
         };
+        // One conversation that cannot be synced (a hostile backlog, a broken state) never
+        // stops the others; only an unreachable node ends the round.
         for id in ids {
             let mut state = self.inner.state.lock().await;
-            self.sync_group_locked(&mut state, &id).await?;
+            if let Err(e) = self.sync_group_locked(&mut state, &id).await {
+                if e.code() == "client.unreachable" {
+                    return Err(e);
+                }
+                tracing::warn!(group = %hex::encode(&id), code = e.code(), "sync skipped: {e}");
+            }
         }
         self.act_on_leave_requests().await
     }
@@ -73,11 +102,12 @@ impl Client {
         &self,
         group_id: &[u8],
         cursor: u64,
+        limit: u32,
     ) -> tokio::task::JoinHandle<Result<api::QueryGroupMessagesResponse>> {
         let mut mls = self.inner.api.mls.clone();
         let request = api::QueryGroupMessagesRequest {
             group_id: group_id.to_vec().into(),
-            paging_info: ascending(cursor),
+            paging_info: ascending(cursor, limit),
         };
         tokio::spawn(async move { Ok(mls.query_group_messages(request).await?.into_inner()) })
     }
@@ -88,26 +118,82 @@ impl Client {
 
     /// Processes the group's envelopes after its cursor. With `pending` (the hash of a commit
     /// we just published) returns the envelope id of that commit if it was merged.
+    ///
+    /// An envelope whose processing panics (the MLS library on hostile input) is contained:
+    /// the state goes back to the last write, the envelope is marked poisoned and the sync
+    /// starts again from the stored cursor without it.
     pub(crate) async fn sync_group_locked_with(
         &self,
         state: &mut State,
         group_id: &[u8],
         pending: Option<[u8; 32]>,
     ) -> Result<Option<u64>> {
+        loop {
+            match self.sync_pages(state, group_id, pending).await {
+                Err(Poisoned(envelope)) => {
+                    tracing::error!(
+                        group = %hex::encode(group_id),
+                        envelope,
+                        "processing an envelope panicked; it is skipped and the state rolled back"
+                    );
+                    state.recover();
+                    state.poisoned.insert((group_id.to_vec(), envelope));
+                }
+                Ok(result) => return result,
+            }
+        }
+    }
+
+    async fn sync_pages(
+        &self,
+        state: &mut State,
+        group_id: &[u8],
+        pending: Option<[u8; 32]>,
+    ) -> std::result::Result<Result<Option<u64>>, Poisoned> {
+        match self.sync_pages_inner(state, group_id, pending).await {
+            Err(Step::Poisoned(envelope)) => Err(Poisoned(envelope)),
+            Err(Step::Failed(e)) => Ok(Err(e)),
+            Ok(merged) => Ok(Ok(merged)),
+        }
+    }
+
+    async fn sync_pages_inner(
+        &self,
+        state: &mut State,
+        group_id: &[u8],
+        pending: Option<[u8; 32]>,
+    ) -> std::result::Result<Option<u64>, Step> {
         let started = std::time::Instant::now();
         let mut cursor = self.inner.store.cursor(group_id).await?;
         let mut merged = None;
-        let mut next = Some(self.fetch_page(group_id, cursor));
+        let mut limit = PAGE;
+        let mut next = Some(self.fetch_page(group_id, cursor, limit));
         while let Some(fetch) = next.take() {
-            let response =
-                fetch.await.map_err(|e| ClientError::Mls(format!("fetch task failed: {e}")))??;
+            let response = match fetch
+                .await
+                .map_err(|e| ClientError::Mls(format!("fetch task failed: {e}")))?
+            {
+                Ok(response) => response,
+                // A page too large for one response (a node that does not page by size,
+                // many large messages): ask for fewer at a time.
+                Err(ClientError::Node(status)) if too_large(&status) && limit > 1 => {
+                    limit = (limit / 4).max(1);
+                    tracing::warn!(group = %hex::encode(group_id), limit, "page too large; asking for fewer messages");
+                    next = Some(self.fetch_page(group_id, cursor, limit));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             let count = response.messages.len();
-            // A full page means more may follow: fetch the next one while this one is processed.
-            if count == PAGE as usize
+            // A full page (or one the node cut short by size, with a cursor) means more may
+            // follow: fetch the next one while this one is processed.
+            let more = count == limit as usize
+                || response.paging_info.as_ref().is_some_and(|p| p.id_cursor != 0);
+            if more
                 && let Some(api::group_message::Version::V1(last)) =
                     response.messages.last().and_then(|m| m.version.as_ref())
             {
-                next = Some(self.fetch_page(group_id, last.id.max(cursor)));
+                next = Some(self.fetch_page(group_id, last.id.max(cursor), limit));
             }
             let mut write = Write::default();
             let mut events = Vec::new();
@@ -117,12 +203,16 @@ impl Client {
                     continue;
                 }
                 cursor = v1.id;
+                if state.poisoned.contains(&(group_id.to_vec(), v1.id)) {
+                    continue;
+                }
                 match self
                     .process_envelope(state, group_id, &v1, pending, &mut write, &mut events)
                     .await
                 {
                     Ok(Outcome::MergedOwnCommit) => merged = Some(v1.id),
                     Ok(Outcome::Nothing) => {}
+                    Err(ClientError::Panicked(_)) => return Err(Step::Poisoned(v1.id)),
                     Err(e) => {
                         tracing::warn!(group = %hex::encode(group_id), envelope = v1.id, code = e.code(), "skipped: {e}");
                     }
@@ -178,14 +268,16 @@ impl Client {
             }
             return Ok(Outcome::Nothing);
         }
-        let message = MlsMessageIn::tls_deserialize_exact(v1.data.as_ref())
-            .map_err(|e| ClientError::malformed("group message", e))?;
-        let protocol = message
-            .try_into_protocol_message()
-            .map_err(|e| ClientError::malformed("group message", e))?;
         let State { provider, groups, logs, leave_requests, .. } = &mut *state;
         let Some(group) = groups.get_mut(group_id) else { return Ok(Outcome::Nothing) };
-        let processed = group.process_message(provider, protocol).map_err(ClientError::mls)?;
+        let processed = ClientError::contain("a group message", || {
+            let message = MlsMessageIn::tls_deserialize_exact(v1.data.as_ref())
+                .map_err(|e| ClientError::malformed("group message", e))?;
+            let protocol = message
+                .try_into_protocol_message()
+                .map_err(|e| ClientError::malformed("group message", e))?;
+            group.process_message(provider, protocol).map_err(ClientError::mls)
+        })?;
         let sender = processed.sender().clone();
         let sender_inbox = mls::credential_inbox_id(processed.credential())?;
         let sender_key = match &sender {
@@ -196,6 +288,15 @@ impl Client {
         };
         match processed.into_content() {
             ProcessedMessageContent::ApplicationMessage(app) => {
+                // In a DM only its two inboxes speak.
+                if let Kind::Dm(a, b) = &GroupExtensions::decode(group.extensions())?.kind
+                    && sender_inbox != *a
+                    && sender_inbox != *b
+                {
+                    return Err(ClientError::Verification(format!(
+                        "a message in a DM from inbox {sender_inbox}, which is not in it"
+                    )));
+                }
                 let bytes = app.into_bytes();
                 let Some((content, key)) = content::open_envelope(&bytes)? else {
                     return Ok(Outcome::Nothing);
@@ -261,12 +362,18 @@ impl Client {
                     .filter_map(|p| group.member_at(p.remove_proposal().removed()))
                     .map(|m| leaf(&m.credential, &m.signature_key))
                     .collect::<Result<Vec<_>>>()?;
+                let path_leaf = staged
+                    .update_path_leaf_node()
+                    .map(|l| leaf(l.credential(), l.signature_key().as_slice()))
+                    .transpose()?;
                 let summary = CommitSummary {
                     committer: Leaf { inbox_id: sender_inbox, installation_key: sender_key },
                     adds,
                     removes,
                     has_psk: staged.psk_proposals().next().is_some(),
                     foreign_proposals: staged.queued_proposals().any(|p| *p.sender() != sender),
+                    update_proposals: staged.update_proposals().count(),
+                    path_leaf,
                     new,
                 };
                 let inboxes = validate::inboxes_to_verify(&old, &summary);
@@ -275,7 +382,9 @@ impl Client {
                 if let Err(reason) = validate::check_commit(&old, &summary, logs) {
                     return Err(ClientError::Verification(format!("commit rejected: {reason}")));
                 }
-                group.merge_staged_commit(provider, *staged).map_err(ClientError::mls)?;
+                ClientError::contain("a commit", || {
+                    group.merge_staged_commit(provider, *staged).map_err(ClientError::mls)
+                })?;
                 if !group.is_active() {
                     write.deactivate.push(group_id.to_vec());
                 }
@@ -307,6 +416,7 @@ impl Client {
         let mut state = self.inner.state.lock().await;
         let mut cursor = self.inner.store.installation().await?.map_or(0, |i| i.3) as u64;
         let mut joined = Vec::new();
+        let mut limit = PAGE;
         loop {
             let response = self
                 .inner
@@ -315,11 +425,22 @@ impl Client {
                 .clone()
                 .query_welcome_messages(api::QueryWelcomeMessagesRequest {
                     installation_key: self.inner.installation_key.to_vec().into(),
-                    paging_info: ascending(cursor),
+                    paging_info: ascending(cursor, limit),
                 })
-                .await?
-                .into_inner();
+                .await;
+            let response = match response {
+                Ok(response) => response.into_inner(),
+                // Anyone can send us welcomes: large ones must not stop every sync.
+                Err(status) if too_large(&status) && limit > 1 => {
+                    limit = (limit / 4).max(1);
+                    tracing::warn!(limit, "welcome page too large; asking for fewer");
+                    continue;
+                }
+                Err(status) => return Err(status.into()),
+            };
             let count = response.messages.len();
+            let more = count == limit as usize
+                || response.paging_info.as_ref().is_some_and(|p| p.id_cursor != 0);
             for message in response.messages {
                 let (id, result) = match message.version {
                     Some(api::welcome_message::Version::V1(v1)) => {
@@ -338,6 +459,10 @@ impl Client {
                     continue;
                 }
                 cursor = id;
+                if matches!(result, Err(ClientError::Panicked(_))) {
+                    // Nothing the panic half-did is kept.
+                    state.recover();
+                }
                 let write = Write {
                     mls: state.provider.take_changes(),
                     welcome_cursor: Some(cursor as i64),
@@ -358,7 +483,7 @@ impl Client {
                     }
                 }
             }
-            if count < PAGE as usize {
+            if !more || count == 0 {
                 break;
             }
         }
@@ -404,12 +529,13 @@ impl Client {
         else {
             return Err(ClientError::malformed("welcome", "not an MLS Welcome"));
         };
-        let staged =
+        let staged = ClientError::contain("a welcome", || {
             StagedWelcome::build_from_welcome(&state.provider, &mls::join_config(), mls_welcome)
                 .map_err(ClientError::mls)?
                 .skip_lifetime_validation()
                 .build()
-                .map_err(ClientError::mls)?;
+                .map_err(ClientError::mls)
+        })?;
         let group_id = staged.group_context().group_id().as_slice().to_vec();
         if state.groups.contains_key(&group_id) {
             return Ok(None);
@@ -433,7 +559,9 @@ impl Client {
         state.logs.refresh(&self.inner.api, &inboxes).await?;
         validate::check_welcome(&ext, &leaves, &sender, &self.inner.inbox_id, &state.logs)
             .map_err(|reason| ClientError::Verification(format!("welcome rejected: {reason}")))?;
-        let group = staged.into_group(&state.provider).map_err(ClientError::mls)?;
+        let group = ClientError::contain("a welcome", || {
+            staged.into_group(&state.provider).map_err(ClientError::mls)
+        })?;
         let dm_peer = match &ext.kind {
             Kind::Dm(a, b) => Some(if *a == self.inner.inbox_id { b.clone() } else { a.clone() }),
             Kind::Group => None,
@@ -465,7 +593,23 @@ impl Client {
     async fn run_streams(&self, mut stopped: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(50);
         loop {
-            match self.follow(&mut stopped).await {
+            if *stopped.borrow() {
+                return;
+            }
+            // Each round runs as its own task: should anything in it panic, the stream starts
+            // again (from the stored cursors) instead of ending silently.
+            let client = self.clone();
+            let mut round_stopped = stopped.clone();
+            let round = tokio::spawn(async move { client.follow(&mut round_stopped).await });
+            let outcome = match round.await {
+                Ok(outcome) => outcome,
+                Err(joined) => {
+                    tracing::error!("the stream task failed ({joined}); restarting it");
+                    self.inner.state.lock().await.recover();
+                    Err(ClientError::Panicked("the stream"))
+                }
+            };
+            match outcome {
                 Ok(true) => return,
                 Ok(false) => backoff = Duration::from_millis(50),
                 Err(e) => {

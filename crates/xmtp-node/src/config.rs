@@ -90,6 +90,14 @@ pub struct Limits {
     pub burst: u32,
 }
 
+impl Limits {
+    /// Bytes of messages one page of a query or a subscription's backlog carries at most
+    /// (whatever their count): a page of large messages still fits in one response.
+    pub fn page_budget(&self) -> usize {
+        (self.max_request_bytes / 4 * 3).max(1)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {

@@ -51,6 +51,9 @@ impl IdentityApi for IdentityService {
             return Err(Status::invalid_argument("identity update has no inbox id"));
         }
         let inbox = update.inbox_id.clone();
+        if !self.shared.quotas.identity_updates.take(&inbox, 1.0, std::time::Instant::now()) {
+            return Err(crate::rate_limit::over_quota("identity updates for one inbox"));
+        }
         match self
             .shared
             .store
@@ -81,6 +84,9 @@ impl IdentityApi for IdentityService {
     ) -> Result<Response<api::GetIdentityUpdatesResponse>, Status> {
         let requests = request.into_inner().requests;
         self.check_count("inbox ids", requests.len())?;
+        // The answer is built in memory: bound it like any response.
+        let budget = self.shared.limits.page_budget();
+        let mut size = 0usize;
         let mut responses = Vec::with_capacity(requests.len());
         for request in requests {
             let rows = self
@@ -97,10 +103,17 @@ impl IdentityApi for IdentityService {
                     update: Some(row.update),
                 })
                 .collect();
-            responses.push(api::get_identity_updates_response::Response {
+            let response = api::get_identity_updates_response::Response {
                 inbox_id: request.inbox_id,
                 updates,
-            });
+            };
+            size = size.saturating_add(response.encoded_len());
+            if size > budget {
+                return Err(Status::resource_exhausted(format!(
+                    "the identity logs asked for exceed {budget} bytes; ask for fewer inboxes at once"
+                )));
+            }
+            responses.push(response);
         }
         Ok(Response::new(api::GetIdentityUpdatesResponse { responses }))
     }

@@ -21,7 +21,7 @@
 //! - `mls`, `identity`: the two gRPC services. Identity updates are verified with
 //!   `xmtp-identity` against the inbox's stored log before they are stored or change the
 //!   identifier index.
-//! - `rate_limit`: a token bucket per client connection.
+//! - `rate_limit`: token buckets per client host, and write quotas per inbox and installation.
 //!
 //! Semantics follow the reference node (xmtp-node-go): paging (`UNSPECIFIED` = descending,
 //! limit 0 or over 100 = 100, cursor returned only on a full page), silent dedupe of identical
@@ -53,7 +53,7 @@ pub use config::{Clock, Limits, NodeConfig, TlsConfig, system_clock};
 pub use error::NodeError;
 
 use crate::fanout::Fanout;
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{IdentityQuotas, RateLimiter};
 use crate::store::Store;
 
 /// Shared by both services and every subscription.
@@ -63,6 +63,8 @@ struct Shared {
     groups: Arc<Fanout<xmtp_proto::mls_api::GroupMessage>>,
     welcomes: Arc<Fanout<xmtp_proto::mls_api::WelcomeMessage>>,
     limits: Arc<Limits>,
+    /// Write quotas per identity a request names.
+    quotas: IdentityQuotas,
     /// Becomes `true` when the node shuts down; ends every subscription.
     stopping: watch::Receiver<bool>,
 }
@@ -184,6 +186,7 @@ impl Prepared {
             welcomes: store.welcome_fanout(),
             store: store.clone(),
             limits: Arc::new(config.limits.clone()),
+            quotas: IdentityQuotas::default(),
             stopping,
         };
         let limiter = RateLimiter::new(config.limits.requests_per_second, config.limits.burst);

@@ -18,6 +18,7 @@ use xmtp_proto::mls_content::{WelcomePointerWrapperAlgorithm, WelcomeWrapperAlgo
 use crate::Shared;
 use crate::error::storage_status;
 use crate::fanout::Fanout;
+use crate::rate_limit::over_quota;
 use crate::store::{NewCommitLogEntry, NewGroupMessage, NewWelcome, Page, WelcomeKind};
 use crate::subscribe::{self, PAGE};
 use crate::validate;
@@ -63,7 +64,7 @@ impl MlsService {
     where
         M: subscribe::Delivered,
         F: Fn(Bytes, u64) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Vec<M>, Status>> + Send + 'static,
+        Fut: Future<Output = Result<(Vec<M>, bool), Status>> + Send + 'static,
     {
         let max = self.shared.limits.max_filters_per_subscription;
         if filters.len() > max {
@@ -100,14 +101,20 @@ pub(crate) fn page_of(info: Option<&api::PagingInfo>) -> Page {
     }
 }
 
-/// The paging info of a response: the cursor is set (to the last id) only when the page is full.
-pub(crate) fn paging_reply(page: Page, returned: usize, last_id: Option<u64>) -> api::PagingInfo {
+/// The paging info of a response: the cursor is set (to the last id) only when the page is full,
+/// or was cut short to fit the response size (more follow).
+pub(crate) fn paging_reply(
+    page: Page,
+    returned: usize,
+    cut: bool,
+    last_id: Option<u64>,
+) -> api::PagingInfo {
     let direction =
         if page.ascending { api::SortDirection::Ascending } else { api::SortDirection::Descending };
     api::PagingInfo {
         direction: direction as i32,
         limit: page.limit,
-        id_cursor: if returned >= page.limit as usize { last_id.unwrap_or(0) } else { 0 },
+        id_cursor: if cut || returned >= page.limit as usize { last_id.unwrap_or(0) } else { 0 },
     }
 }
 
@@ -211,6 +218,16 @@ impl MlsApi for MlsService {
             }
             valid.push(welcome);
         }
+        let mut per_recipient: std::collections::HashMap<&[u8], f64> = Default::default();
+        for welcome in &valid {
+            *per_recipient.entry(welcome.installation_key.as_ref()).or_default() += 1.0;
+        }
+        let now = std::time::Instant::now();
+        for (recipient, count) in per_recipient {
+            if !self.shared.quotas.welcomes.take(&recipient.to_vec(), count, now) {
+                return Err(over_quota("welcomes to one installation"));
+            }
+        }
         self.shared.store.insert_welcomes(valid).await.map_err(|e| storage_status(&e))?;
         Ok(Response::new(()))
     }
@@ -238,6 +255,10 @@ impl MlsApi for MlsService {
         }
         let valid = validate::key_package(&bytes)
             .map_err(|e| Status::invalid_argument(format!("invalid key package: {e}")))?;
+        let now = std::time::Instant::now();
+        if !self.shared.quotas.key_packages.take(&valid.installation_key.to_vec(), 1.0, now) {
+            return Err(over_quota("key packages from one installation"));
+        }
         tracing::debug!(installation = %hex::encode(&valid.installation_key), inbox = %valid.inbox_id, "key package stored");
         self.shared
             .store
@@ -272,14 +293,14 @@ impl MlsApi for MlsService {
             return Err(Status::invalid_argument("a group id is required"));
         }
         let page = page_of(request.paging_info.as_ref());
-        let messages = self
+        let (messages, cut) = self
             .shared
             .store
-            .group_messages(&request.group_id, page)
+            .group_messages(&request.group_id, page, self.shared.limits.page_budget())
             .await
             .map_err(|e| storage_status(&e))?;
         let last = messages.last().map(subscribe::Delivered::id);
-        let paging_info = Some(paging_reply(page, messages.len(), last));
+        let paging_info = Some(paging_reply(page, messages.len(), cut, last));
         Ok(Response::new(api::QueryGroupMessagesResponse { messages, paging_info }))
     }
 
@@ -292,14 +313,14 @@ impl MlsApi for MlsService {
             return Err(Status::invalid_argument("an installation key is required"));
         }
         let page = page_of(request.paging_info.as_ref());
-        let messages = self
+        let (messages, cut) = self
             .shared
             .store
-            .welcomes(&request.installation_key, page)
+            .welcomes(&request.installation_key, page, self.shared.limits.page_budget())
             .await
             .map_err(|e| storage_status(&e))?;
         let last = messages.last().map(subscribe::Delivered::id);
-        let paging_info = Some(paging_reply(page, messages.len(), last));
+        let paging_info = Some(paging_reply(page, messages.len(), cut, last));
         Ok(Response::new(api::QueryWelcomeMessagesResponse { messages, paging_info }))
     }
 
@@ -312,11 +333,12 @@ impl MlsApi for MlsService {
         let filters: Vec<(Bytes, u64)> =
             request.into_inner().filters.into_iter().map(|f| (f.group_id, f.id_cursor)).collect();
         let store = self.shared.store.clone();
+        let budget = self.shared.limits.page_budget();
         let backlog = move |topic: Bytes, cursor: u64| {
             let store = store.clone();
             async move {
                 let page = Page { ascending: true, limit: PAGE, cursor };
-                store.group_messages(&topic, page).await.map_err(|e| storage_status(&e))
+                store.group_messages(&topic, page, budget).await.map_err(|e| storage_status(&e))
             }
         };
         self.follow("group id", filters, &self.shared.groups, backlog).map(Response::new)
@@ -338,11 +360,12 @@ impl MlsApi for MlsService {
             return Err(Status::invalid_argument("no filters: an installation key is required"));
         }
         let store = self.shared.store.clone();
+        let budget = self.shared.limits.page_budget();
         let backlog = move |topic: Bytes, cursor: u64| {
             let store = store.clone();
             async move {
                 let page = Page { ascending: true, limit: PAGE, cursor };
-                store.welcomes(&topic, page).await.map_err(|e| storage_status(&e))
+                store.welcomes(&topic, page, budget).await.map_err(|e| storage_status(&e))
             }
         };
         self.follow("installation key", filters, &self.shared.welcomes, backlog).map(Response::new)
@@ -423,7 +446,7 @@ impl MlsApi for MlsService {
                 .await
                 .map_err(|e| storage_status(&e))?;
             let last = rows.last().map(|r| r.id);
-            let paging_info = Some(paging_reply(page, rows.len(), last));
+            let paging_info = Some(paging_reply(page, rows.len(), false, last));
             let commit_log_entries = rows
                 .into_iter()
                 .map(|row| xmtp_proto::mls_content::CommitLogEntry {
@@ -481,8 +504,9 @@ mod tests {
     #[test]
     fn the_cursor_is_returned_only_for_a_full_page() {
         let page = Page { ascending: true, limit: 3, cursor: 0 };
-        assert_eq!(paging_reply(page, 3, Some(42)).id_cursor, 42);
-        assert_eq!(paging_reply(page, 2, Some(42)).id_cursor, 0);
-        assert_eq!(paging_reply(page, 0, None).id_cursor, 0);
+        assert_eq!(paging_reply(page, 3, false, Some(42)).id_cursor, 42);
+        assert_eq!(paging_reply(page, 2, false, Some(42)).id_cursor, 0);
+        assert_eq!(paging_reply(page, 2, true, Some(42)).id_cursor, 42, "cut short by size");
+        assert_eq!(paging_reply(page, 0, false, None).id_cursor, 0);
     }
 }

@@ -99,7 +99,39 @@ pub(crate) enum IdentityWriteError {
     Storage(NodeError),
 }
 
-/// Which way a page of results goes, and from where.
+/// Tables read page by page.
+#[derive(Debug, Clone, Copy)]
+enum Paged {
+    GroupMessages,
+    Welcomes,
+}
+
+impl Paged {
+    /// The payload size of each row of a page (the fields that vary), in page order.
+    fn sizes_query(self, ascending: bool) -> &'static str {
+        match (self, ascending) {
+            (Self::GroupMessages, true) => {
+                "SELECT length(data) + length(sender_hmac) + 64 FROM group_messages
+                 WHERE group_id = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3"
+            }
+            (Self::GroupMessages, false) => {
+                "SELECT length(data) + length(sender_hmac) + 64 FROM group_messages
+                 WHERE group_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+            }
+            (Self::Welcomes, true) => {
+                "SELECT length(data) + length(hpke_public_key) + length(welcome_metadata) + 96
+                 FROM welcome_messages WHERE installation_key = ?1 AND id > ?2
+                 ORDER BY id ASC LIMIT ?3"
+            }
+            (Self::Welcomes, false) => {
+                "SELECT length(data) + length(hpke_public_key) + length(welcome_metadata) + 96
+                 FROM welcome_messages WHERE installation_key = ?1 AND id < ?2
+                 ORDER BY id DESC LIMIT ?3"
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Page {
     pub(crate) ascending: bool,
@@ -266,13 +298,49 @@ impl Store {
         self.write(|done| Write::CommitLog(entries, done)).await
     }
 
-    /// A page of a group's messages.
+    /// How many of the next `page.limit` rows of `table` under `key` fit in `budget` bytes of
+    /// payload (at least one): a page of large messages must fit in one response, and must not
+    /// be read into memory whole.
+    async fn rows_within(
+        &self,
+        table: Paged,
+        key: &[u8],
+        page: Page,
+        budget: usize,
+    ) -> Result<(i64, bool), NodeError> {
+        let cursor = match (page.ascending, page.cursor) {
+            (false, 0) => i64::MAX,
+            (_, cursor) => to_i64(cursor),
+        };
+        let sql = table.sizes_query(page.ascending);
+        let sizes: Vec<(i64,)> = sqlx::query_as(sql)
+            .bind(key)
+            .bind(cursor)
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.reads)
+            .await?;
+        let budget = i64::try_from(budget).unwrap_or(i64::MAX);
+        let mut total = 0i64;
+        let mut fit = 0i64;
+        for (size,) in &sizes {
+            total = total.saturating_add(*size);
+            if fit > 0 && total > budget {
+                return Ok((fit, true));
+            }
+            fit += 1;
+        }
+        Ok((fit.max(1), false))
+    }
+
+    /// A page of a group's messages, at most `budget` bytes of them (at least one); `true`
+    /// when the budget cut the page short.
     pub(crate) async fn group_messages(
         &self,
         group_id: &[u8],
         page: Page,
-    ) -> Result<Vec<GroupMessage>, NodeError> {
-        let limit = i64::from(page.limit);
+        budget: usize,
+    ) -> Result<(Vec<GroupMessage>, bool), NodeError> {
+        let (limit, cut) = self.rows_within(Paged::GroupMessages, group_id, page, budget).await?;
         let rows = if page.ascending {
             let cursor = to_i64(page.cursor);
             sqlx::query_as!(
@@ -300,7 +368,7 @@ impl Store {
             .fetch_all(&self.reads)
             .await?
         };
-        Ok(rows.into_iter().map(GroupRow::into_proto).collect())
+        Ok((rows.into_iter().map(GroupRow::into_proto).collect(), cut))
     }
 
     /// The newest message of each group, in the order asked (`None` for an empty group).
@@ -335,13 +403,16 @@ impl Store {
         Ok(out)
     }
 
-    /// A page of an installation's welcomes.
+    /// A page of an installation's welcomes, at most `budget` bytes of them (at least one);
+    /// `true` when the budget cut the page short.
     pub(crate) async fn welcomes(
         &self,
         installation_key: &[u8],
         page: Page,
-    ) -> Result<Vec<WelcomeMessage>, NodeError> {
-        let limit = i64::from(page.limit);
+        budget: usize,
+    ) -> Result<(Vec<WelcomeMessage>, bool), NodeError> {
+        let (limit, cut) =
+            self.rows_within(Paged::Welcomes, installation_key, page, budget).await?;
         let rows = if page.ascending {
             let cursor = to_i64(page.cursor);
             sqlx::query_as!(
@@ -371,7 +442,7 @@ impl Store {
             .fetch_all(&self.reads)
             .await?
         };
-        Ok(rows.into_iter().map(WelcomeRow::into_proto).collect())
+        Ok((rows.into_iter().map(WelcomeRow::into_proto).collect(), cut))
     }
 
     /// The stored key package of each installation, in the order asked.

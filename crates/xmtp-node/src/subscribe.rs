@@ -69,7 +69,7 @@ impl Delivered for WelcomeMessage {
 ///
 /// `filters` are `(topic, cursor)` pairs; `subscription` must already be registered for exactly
 /// those topics; `backlog(topic, cursor)` returns the next page (ascending, at most [`PAGE`])
-/// after `cursor`.
+/// after `cursor`, and whether it was cut short by size (more follow).
 pub(crate) async fn run<M, F, Fut>(
     filters: Vec<(Bytes, u64)>,
     mut subscription: Subscription<M>,
@@ -79,7 +79,7 @@ pub(crate) async fn run<M, F, Fut>(
 ) where
     M: Delivered,
     F: Fn(Bytes, u64) -> Fut,
-    Fut: Future<Output = Result<Vec<M>, Status>>,
+    Fut: Future<Output = Result<(Vec<M>, bool), Status>>,
 {
     let mut sent: HashMap<Bytes, u64> = HashMap::with_capacity(filters.len());
     for (topic, cursor) in filters {
@@ -146,20 +146,20 @@ async fn catch_up<M, F, Fut>(
 where
     M: Delivered,
     F: Fn(Bytes, u64) -> Fut,
-    Fut: Future<Output = Result<Vec<M>, Status>>,
+    Fut: Future<Output = Result<(Vec<M>, bool), Status>>,
 {
     let topics: Vec<Bytes> = sent.keys().cloned().collect();
     for topic in topics {
         loop {
             let cursor = sent.get(&topic).copied().unwrap_or(0);
-            let page = match backlog(topic.clone(), cursor).await {
+            let (page, cut) = match backlog(topic.clone(), cursor).await {
                 Ok(page) => page,
                 Err(status) => {
                     let _ = sink.send(Err(status)).await;
                     return false;
                 }
             };
-            let full = page.len() >= PAGE as usize;
+            let full = cut || page.len() >= PAGE as usize;
             for message in page {
                 if !sink.forward(sent, message).await {
                     return false;

@@ -56,6 +56,14 @@ impl Provider {
     }
 }
 
+impl Provider {
+    /// Forgets every change since the last [`Provider::take_changes`] (after a panic left the
+    /// in-memory state half-updated). Groups must be loaded again afterwards.
+    pub(crate) fn roll_back(&mut self) {
+        *self.storage.values.write().unwrap_or_else(|e| e.into_inner()) = self.persisted.clone();
+    }
+}
+
 impl OpenMlsProvider for Provider {
     type CryptoProvider = RustCrypto;
     type RandProvider = RustCrypto;

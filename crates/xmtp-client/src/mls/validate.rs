@@ -23,6 +23,10 @@ pub(crate) struct CommitSummary {
     pub(crate) has_psk: bool,
     /// Any proposal not sent by the committer.
     pub(crate) foreign_proposals: bool,
+    /// Update proposals (XMTP replaces leaves only through the committer's update path).
+    pub(crate) update_proposals: usize,
+    /// The committer's new leaf, when the commit has an update path.
+    pub(crate) path_leaf: Option<Leaf>,
     /// The group's extensions after the commit.
     pub(crate) new: GroupExtensions,
 }
@@ -58,6 +62,26 @@ pub(crate) fn check_commit(
         || logs.at(actor, actor_seq).is_none()
     {
         return Err(format!("committer is not an installation of inbox {actor}"));
+    }
+    if summary.update_proposals > 0 {
+        return Err("commit carries update proposals".into());
+    }
+    // The committer's new leaf must still be the committer: the same inbox, and a key that is
+    // an installation of it. Otherwise later messages from that leaf would be attributed to
+    // whatever inbox the new credential names.
+    if let Some(leaf) = &summary.path_leaf {
+        if leaf.inbox_id != actor {
+            return Err(format!(
+                "the committer's new leaf names inbox {}, not its own inbox {actor}",
+                leaf.inbox_id
+            ));
+        }
+        if !logs.has_installation(actor, u64::MAX, &leaf.installation_key) {
+            return Err(format!(
+                "the committer's new leaf key {} is not an installation of inbox {actor}",
+                hex::encode(&leaf.installation_key)
+            ));
+        }
     }
     if new.kind != old.kind || new.creator_inbox_id != old.creator_inbox_id {
         return Err("commit changes the immutable metadata".into());
