@@ -37,4 +37,9 @@ pub use error::ClientError;
 pub use keystore::{FileKeyStore, KeyStore, MemoryKeyStore, OsKeyStore};
 pub use network::Network;
 pub use sync::StreamHandle;
+
+// The attacks that need this crate's MLS state live with the others in tests/attacks.
+#[cfg(test)]
+#[path = "../../../tests/attacks/mls/mod.rs"]
+mod attacks;
 pub use xmtp_identity::{AssociationState, MemberIdentifier};

@@ -44,6 +44,19 @@ fn too_large(status: &tonic::Status) -> bool {
         && status.message().contains("too large")
 }
 
+/// Tests make the MLS library "panic" on one envelope (group id, envelope id).
+#[cfg(test)]
+pub(crate) static INJECTED_PANIC: std::sync::Mutex<Option<(Vec<u8>, u64)>> =
+    std::sync::Mutex::new(None);
+
+#[cfg(test)]
+fn inject_panic(group_id: &[u8], envelope: u64) {
+    let armed = INJECTED_PANIC.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if armed.as_ref().is_some_and(|(g, e)| g == group_id && *e == envelope) {
+        panic!("injected: the MLS library panicked on envelope {envelope}");
+    }
+}
+
 /// An envelope whose processing panicked.
 struct Poisoned(u64);
 
@@ -271,6 +284,8 @@ impl Client {
         let State { provider, groups, logs, leave_requests, .. } = &mut *state;
         let Some(group) = groups.get_mut(group_id) else { return Ok(Outcome::Nothing) };
         let processed = ClientError::contain("a group message", || {
+            #[cfg(test)]
+            inject_panic(group_id, v1.id);
             let message = MlsMessageIn::tls_deserialize_exact(v1.data.as_ref())
                 .map_err(|e| ClientError::malformed("group message", e))?;
             let protocol = message
