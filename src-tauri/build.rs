@@ -11,6 +11,7 @@ fn main() {
             "overview",
             "peers",
             "set_peer_tier",
+            "set_peer_blocked",
             "refresh_peer",
             "trust_requests",
             "decide_trust_request",

@@ -24,6 +24,7 @@ pub fn builder() -> Builder<Wry> {
             commands::overview,
             commands::peers,
             commands::set_peer_tier,
+            commands::set_peer_blocked,
             commands::refresh_peer,
             commands::trust_requests,
             commands::decide_trust_request,

@@ -153,6 +153,18 @@ pub async fn set_peer_tier(
     crate::peer::set_tier(&backend.0.agent().await?, &peer, tier).await
 }
 
+/// Blocks a peer (everything it sends is refused, silently; its tier becomes untrusted) or
+/// lifts the block (it stays untrusted).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_peer_blocked(
+    backend: Backed<'_>,
+    peer: String,
+    blocked: bool,
+) -> Result<PeerView, String> {
+    crate::peer::set_blocked(&backend.0.agent().await?, &peer, blocked).await
+}
+
 /// Asks a peer for its skills again.
 #[tauri::command]
 #[specta::specta]
@@ -195,9 +207,13 @@ pub async fn audit_log(
 /// Reads an invite code or link without accepting it.
 #[tauri::command]
 #[specta::specta]
-pub fn preview_invite(code: String) -> Result<InvitePreview, String> {
+pub async fn preview_invite(backend: Backed<'_>, code: String) -> Result<InvitePreview, String> {
     let now = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    crate::peer::preview_invite(&code, now)
+    let known = match backend.0.agent().await {
+        Ok(agent) => agent.peers().await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    crate::peer::preview_invite(&code, now, &known)
 }
 
 /// Accepts an invite; `ask_tier` asks the peer for that tier.

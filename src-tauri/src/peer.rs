@@ -52,8 +52,15 @@ pub struct PeerView {
     pub inbox_id: String,
     /// Its name (from its invite or what it calls itself).
     pub name: String,
+    /// Whether the name comes from an invite I accepted; otherwise the peer chose it and it is
+    /// shown as unverified.
+    pub name_verified: bool,
+    /// 24 hex digits of its inbox id, in groups of 8: what to compare, not the name.
+    pub fingerprint: String,
     /// The tier I hold it at, 0-3.
     pub tier: u8,
+    /// Blocked: everything it sends is refused.
+    pub blocked: bool,
     /// The skills it last showed me.
     pub skills: Vec<SkillView>,
     /// When it last sent anything (Unix ms).
@@ -65,7 +72,10 @@ impl From<&coworker_runtime::Peer> for PeerView {
         Self {
             inbox_id: peer.inbox_id.clone(),
             name: peer.name.clone(),
+            name_verified: peer.name_verified,
+            fingerprint: coworker_runtime::fingerprint(&peer.inbox_id),
             tier: peer.tier.into(),
+            blocked: peer.blocked,
             skills: peer.skills.iter().map(SkillView::from).collect(),
             last_seen_ms: peer.seen_ms.map(|ms| ms as f64),
         }
@@ -79,6 +89,9 @@ pub struct TrustRequestView {
     pub id: u32,
     /// Who asks (inbox id).
     pub peer: String,
+    /// Who asks, as the owner should read it: the name the owner accepted, or the peer's own
+    /// marked unverified, with 24 hex digits of its inbox id.
+    pub who: String,
     /// For which tier, 0-3.
     pub requested: u8,
     /// Their reason.
@@ -92,6 +105,7 @@ impl From<&coworker_runtime::TrustRequestRecord> for TrustRequestView {
         Self {
             id: u32::try_from(r.id).unwrap_or(u32::MAX),
             peer: r.peer.clone(),
+            who: coworker_runtime::peer_label(&r.peer, "", false),
             requested: r.requested.into(),
             reason: r.reason.clone(),
             status: r.status.clone(),
@@ -165,8 +179,13 @@ pub struct InvitePreview {
     pub inbox_id: String,
     /// A short label.
     pub short_id: String,
+    /// 24 hex digits of the inbox id, in groups of 8: what to compare with the peer out of
+    /// band before accepting.
+    pub fingerprint: String,
     /// Whether it is signed by an installation key.
     pub signed: bool,
+    /// Another peer I already know under this name, if any (a look-alike to beware of).
+    pub same_name_as: Option<String>,
 }
 
 /// The answer to a call.
@@ -217,12 +236,19 @@ pub async fn set_tier(agent: &Agent, peer: &str, value: u8) -> Result<PeerView, 
 
 /// Trust requests, newest first.
 pub async fn requests(agent: &Agent, pending_only: bool) -> Result<Vec<TrustRequestView>, String> {
+    let peers = agent.peers().await.map_err(|e| e.to_string())?;
     let mut list: Vec<TrustRequestView> = agent
         .trust_requests(pending_only)
         .await
         .map_err(|e| e.to_string())?
         .iter()
-        .map(TrustRequestView::from)
+        .map(|record| {
+            let mut view = TrustRequestView::from(record);
+            if let Some(peer) = peers.iter().find(|p| p.inbox_id == record.peer) {
+                view.who = peer.label();
+            }
+            view
+        })
         .collect();
     list.sort_by_key(|r| std::cmp::Reverse(r.id));
     Ok(list)
@@ -241,15 +267,34 @@ pub async fn audit(
     Ok(entries.map_err(|e| e.to_string())?.iter().map(AuditView::from).collect())
 }
 
-/// Reads an invite code or a `coworker://invite/…` link without accepting it.
-pub fn preview_invite(text: &str, now_secs: u64) -> Result<InvitePreview, String> {
+/// Reads an invite code or a `coworker://invite/…` link without accepting it. `known` are the
+/// peers I know: an invite naming itself like one of them (with another inbox) is flagged.
+pub fn preview_invite(
+    text: &str,
+    now_secs: u64,
+    known: &[coworker_runtime::Peer],
+) -> Result<InvitePreview, String> {
     let invite = Invite::parse(text.trim(), now_secs).map_err(|e| e.to_string())?;
+    let name = coworker_runtime::protocol::text::one_line(&invite.name, 64);
+    let same_name_as = known
+        .iter()
+        .find(|p| p.inbox_id != invite.inbox_id && p.name.eq_ignore_ascii_case(&name))
+        .map(coworker_runtime::Peer::label);
     Ok(InvitePreview {
         short_id: invite.short_id(),
+        fingerprint: coworker_runtime::fingerprint(&invite.inbox_id),
         signed: invite.signer.is_some(),
-        name: invite.name,
+        same_name_as,
+        name,
         inbox_id: invite.inbox_id,
     })
+}
+
+/// Blocks or unblocks a peer.
+pub async fn set_blocked(agent: &Agent, peer: &str, blocked: bool) -> Result<PeerView, String> {
+    let result = if blocked { agent.block(peer).await } else { agent.unblock(peer).await };
+    result.map_err(|e| e.to_string())?;
+    agent.peer(peer).await.map(|p| PeerView::from(&p)).map_err(|e| e.to_string())
 }
 
 /// Accepts an invite: adds the peer, asks for its skills and, when `ask` is given, asks it for

@@ -119,7 +119,7 @@ test("Home: live activity from the backend appears in the feed and refreshes wha
 });
 
 test("Invite: a pasted link is previewed, accepted, and asks for Known", async () => {
-  const preview: InvitePreview = { name: "bob", inbox_id: BOB, short_id: "bbbb-bbbb", signed: true };
+  const preview: InvitePreview = { name: "bob", inbox_id: BOB, short_id: "bbbb-bbbb", fingerprint: "bbbbbbbb bbbbbbbb bbbbbbbb", signed: true, same_name_as: null };
   const connected: Connected_Serialize = { peer: bob, online: true, trust: "pending" };
   const app = await openApp(browser, server.url, {
     ...readyApp(),

@@ -69,12 +69,12 @@ export const bob: PeerView_Serialize = {
       min_tier: 1,
     },
   ],
-  last_seen_ms: Date.now() - 60_000,
+  name_verified: true, fingerprint: "00000000 11111111 22222222", blocked: false, last_seen_ms: Date.now() - 60_000,
 };
 
-export const carol: PeerView_Serialize = { inbox_id: CAROL, name: "carol", tier: 0, skills: [], last_seen_ms: null };
+export const carol: PeerView_Serialize = { inbox_id: CAROL, name: "carol", tier: 0, skills: [], name_verified: true, fingerprint: "00000000 11111111 22222222", blocked: false, last_seen_ms: null };
 
-export const carolAsks: TrustRequestView = { id: 7, peer: CAROL, requested: 1, reason: "we work together", status: "pending" };
+export const carolAsks: TrustRequestView = { id: 7, peer: CAROL, who: "carol", requested: 1, reason: "we work together", status: "pending" };
 
 /** What every page of a set-up app is answered with; a test adds or overrides commands. */
 export function readyApp() {

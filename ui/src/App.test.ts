@@ -39,7 +39,7 @@ const overview: Overview = {
   pending_plans: [],
   failed_calls: [],
 };
-const request = { id: 1, peer: "bb".repeat(32), requested: 2, reason: "", status: "pending" };
+const request = { id: 1, peer: "bb".repeat(32), who: "peer (00000000 11111111 22222222)", requested: 2, reason: "", status: "pending" };
 
 /** The backend: the App connects the live feed itself. */
 function backend(answers: Record<string, unknown>): Array<[string, Args]> {

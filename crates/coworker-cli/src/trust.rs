@@ -15,6 +15,7 @@ Examples:
   coworker trust set translator internal     # by name, inbox id or invite
   coworker trust requests                    # what peers asked for
   coworker trust approve 3
+  coworker trust block 5f2a…e9               # refuse everything from it, silently
   coworker trust log                         # every decision, with the rule that fired";
 
 #[derive(Debug, Subcommand)]
@@ -44,6 +45,17 @@ pub(crate) enum TrustCommand {
         /// The request id.
         id: i64,
     },
+    /// Blocks a peer: everything it sends is refused without an answer, its requests never
+    /// reach you, and its tier becomes untrusted.
+    Block {
+        /// Inbox id, name or invite code.
+        peer: String,
+    },
+    /// Lifts a block (the peer stays untrusted until you set a tier).
+    Unblock {
+        /// Inbox id, name or invite code.
+        peer: String,
+    },
     /// The audit log, newest first: what was allowed or denied, and why.
     Log {
         /// How many entries.
@@ -72,10 +84,15 @@ async fn run_in(
             let peers = agent.peers().await?;
             let human = peers
                 .iter()
-                .map(|p| format!("{:<16} {:<10} {}", p.name, p.tier.to_string(), p.inbox_id))
+                .map(|p| {
+                    let tier = if p.blocked { "blocked".to_owned() } else { p.tier.to_string() };
+                    format!("{tier:<10} {:<52} {}", p.label(), p.inbox_id)
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
-            let value = json!({"peers": peers.iter().map(|p| json!({"name": p.name, "inbox_id": p.inbox_id, "tier": p.tier})).collect::<Vec<_>>()});
+            let value = json!({"peers": peers.iter().map(|p| json!({"name": p.name,
+                "name_verified": p.name_verified, "inbox_id": p.inbox_id, "tier": p.tier,
+                "blocked": p.blocked})).collect::<Vec<_>>()});
             (value, if human.is_empty() { "no peers yet".into() } else { human })
         }
         TrustCommand::Set { peer, tier } => {
@@ -92,20 +109,21 @@ async fn run_in(
         }
         TrustCommand::Requests { all } => {
             let requests = agent.trust_requests(!all).await?;
-            let human = requests
-                .iter()
-                .map(|r| {
-                    format!(
-                        "#{:<4} {:<10} {:<9} {}  {}",
-                        r.id,
-                        r.requested.to_string(),
-                        r.status,
-                        r.peer,
-                        r.reason
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n");
+            let mut lines = Vec::with_capacity(requests.len());
+            for r in &requests {
+                let who = match agent.peer(&r.peer).await {
+                    Ok(peer) => peer.label(),
+                    Err(_) => coworker_runtime::peer_label(&r.peer, "", false),
+                };
+                lines.push(format!(
+                    "#{:<4} {:<10} {:<9} {who}  “{}”",
+                    r.id,
+                    r.requested.to_string(),
+                    r.status,
+                    coworker_runtime::protocol::text::one_line(&r.reason, 200)
+                ));
+            }
+            let human = lines.join("\n");
             (
                 json!({"requests": requests}),
                 if human.is_empty() { "no pending requests".into() } else { human },
@@ -116,6 +134,20 @@ async fn run_in(
             agent.decide_trust_request(id, approve).await?;
             let word = if approve { "approved" } else { "denied" };
             (json!({"id": id, "status": word}), format!("{} request {id} {word}", out.green("✓")))
+        }
+        TrustCommand::Block { ref peer } | TrustCommand::Unblock { ref peer } => {
+            let block = matches!(command, TrustCommand::Block { .. });
+            let inbox = resolve_peer(agent, peer).await?;
+            if block {
+                agent.block(&inbox).await?;
+            } else {
+                agent.unblock(&inbox).await?;
+            }
+            let word = if block { "blocked" } else { "unblocked (untrusted)" };
+            (
+                json!({"inbox_id": inbox, "blocked": block}),
+                format!("{} {inbox} {word}", out.green("✓")),
+            )
         }
         TrustCommand::Log { limit } => {
             let entries = agent.audit_log(limit).await?;
@@ -128,7 +160,7 @@ async fn run_in(
                         if e.decision.allowed { "allow" } else { "deny" },
                         e.action,
                         e.decision.rule,
-                        e.peer.get(..8).unwrap_or(&e.peer)
+                        coworker_runtime::fingerprint(&e.peer)
                     )
                 })
                 .collect::<Vec<_>>()

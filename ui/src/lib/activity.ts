@@ -30,7 +30,18 @@ function toneOf(status: string): Tone {
 
 /** Why a tier changed, as words. */
 function whyText(why: string): string {
-  const known = ["approved", "auto_grant", "okr_completed", "failure_decay", "manual"];
+  const known = [
+    "approved",
+    "auto_grant",
+    "okr_completed",
+    "okr_ended",
+    "okr_expired",
+    "okr_steps_served",
+    "failure_decay",
+    "manual",
+    "blocked",
+    "seeded",
+  ];
   return known.includes(why) ? t(`activity.why_${why}`) : why;
 }
 

@@ -26,6 +26,11 @@ export const commands = {
 	peers: () => typedError<PeerView_Serialize[], string>(__TAURI_INVOKE("peers")),
 	/**  Sets a peer's tier (0-3) by hand. */
 	setPeerTier: (peer: string, tier: number) => typedError<PeerView_Serialize, string>(__TAURI_INVOKE("set_peer_tier", { peer, tier })),
+	/**
+	 *  Blocks a peer (everything it sends is refused, silently; its tier becomes untrusted) or
+	 *  lifts the block (it stays untrusted).
+	 */
+	setPeerBlocked: (peer: string, blocked: boolean) => typedError<PeerView_Serialize, string>(__TAURI_INVOKE("set_peer_blocked", { peer, blocked })),
 	/**  Asks a peer for its skills again. */
 	refreshPeer: (peer: string) => typedError<PeerView_Serialize, string>(__TAURI_INVOKE("refresh_peer", { peer })),
 	/**  Trust requests, newest first. */
@@ -35,7 +40,7 @@ export const commands = {
 	/**  The audit trail of trust decisions, newest first; one peer's when `peer` is given. */
 	auditLog: (peer: string | null) => typedError<AuditView[], string>(__TAURI_INVOKE("audit_log", { peer })),
 	/**  Reads an invite code or link without accepting it. */
-	previewInvite: (code: string) => typedError<InvitePreview, string>(__TAURI_INVOKE("preview_invite", { code })),
+	previewInvite: (code: string) => typedError<InvitePreview_Serialize, string>(__TAURI_INVOKE("preview_invite", { code })),
 	/**  Accepts an invite; `ask_tier` asks the peer for that tier. */
 	acceptInvite: (code: string, askTier: number | null) => typedError<Connected_Serialize, string>(__TAURI_INVOKE("accept_invite", { code, askTier })),
 	/**  Calls a peer's skill with `input` (JSON text). */
@@ -435,15 +440,44 @@ export type InviteInfo = {
 };
 
 /**  What a pasted or scanned invite says, before accepting it. */
-export type InvitePreview = {
+export type InvitePreview = InvitePreview_Serialize | InvitePreview_Deserialize;
+
+/**  What a pasted or scanned invite says, before accepting it. */
+export type InvitePreview_Deserialize = {
 	/**  The name it carries. */
 	name: string,
 	/**  The inbox id it points to. */
 	inbox_id: string,
 	/**  A short label. */
 	short_id: string,
+	/**
+	 *  24 hex digits of the inbox id, in groups of 8: what to compare with the peer out of
+	 *  band before accepting.
+	 */
+	fingerprint: string,
 	/**  Whether it is signed by an installation key. */
 	signed: boolean,
+	/**  Another peer I already know under this name, if any (a look-alike to beware of). */
+	same_name_as?: string | null,
+};
+
+/**  What a pasted or scanned invite says, before accepting it. */
+export type InvitePreview_Serialize = {
+	/**  The name it carries. */
+	name: string,
+	/**  The inbox id it points to. */
+	inbox_id: string,
+	/**  A short label. */
+	short_id: string,
+	/**
+	 *  24 hex digits of the inbox id, in groups of 8: what to compare with the peer out of
+	 *  band before accepting.
+	 */
+	fingerprint: string,
+	/**  Whether it is signed by an installation key. */
+	signed: boolean,
+	/**  Another peer I already know under this name, if any (a look-alike to beware of). */
+	same_name_as: string | null,
 };
 
 /**  A key result. */
@@ -685,8 +719,17 @@ export type PeerView_Deserialize = {
 	inbox_id: string,
 	/**  Its name (from its invite or what it calls itself). */
 	name: string,
+	/**
+	 *  Whether the name comes from an invite I accepted; otherwise the peer chose it and it is
+	 *  shown as unverified.
+	 */
+	name_verified: boolean,
+	/**  24 hex digits of its inbox id, in groups of 8: what to compare, not the name. */
+	fingerprint: string,
 	/**  The tier I hold it at, 0-3. */
 	tier: number,
+	/**  Blocked: everything it sends is refused. */
+	blocked: boolean,
 	/**  The skills it last showed me. */
 	skills: SkillView[],
 	/**  When it last sent anything (Unix ms). */
@@ -699,8 +742,17 @@ export type PeerView_Serialize = {
 	inbox_id: string,
 	/**  Its name (from its invite or what it calls itself). */
 	name: string,
+	/**
+	 *  Whether the name comes from an invite I accepted; otherwise the peer chose it and it is
+	 *  shown as unverified.
+	 */
+	name_verified: boolean,
+	/**  24 hex digits of its inbox id, in groups of 8: what to compare, not the name. */
+	fingerprint: string,
 	/**  The tier I hold it at, 0-3. */
 	tier: number,
+	/**  Blocked: everything it sends is refused. */
+	blocked: boolean,
 	/**  The skills it last showed me. */
 	skills: SkillView[],
 	/**  When it last sent anything (Unix ms). */
@@ -856,6 +908,11 @@ export type TrustRequestView = {
 	id: number,
 	/**  Who asks (inbox id). */
 	peer: string,
+	/**
+	 *  Who asks, as the owner should read it: the name the owner accepted, or the peer's own
+	 *  marked unverified, with 24 hex digits of its inbox id.
+	 */
+	who: string,
 	/**  For which tier, 0-3. */
 	requested: number,
 	/**  Their reason. */

@@ -35,8 +35,8 @@ const group: ConversationView = {
   ],
 };
 const peers: PeerView[] = [
-  { inbox_id: BOB, name: "bob", tier: 2, skills: [], last_seen_ms: null },
-  { inbox_id: CAROL, name: "carol", tier: 1, skills: [], last_seen_ms: null },
+  { inbox_id: BOB, name: "bob", tier: 2, skills: [], name_verified: true, fingerprint: "00000000 11111111 22222222", blocked: false, last_seen_ms: null },
+  { inbox_id: CAROL, name: "carol", tier: 1, skills: [], name_verified: true, fingerprint: "00000000 11111111 22222222", blocked: false, last_seen_ms: null },
 ];
 
 function msg(id: string, over: Partial<MessageView> = {}): MessageView {

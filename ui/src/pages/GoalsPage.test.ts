@@ -23,8 +23,8 @@ const status: AppStatus = {
   node_url: null,
 };
 const peers: PeerView[] = [
-  { inbox_id: BOB, name: "bob", tier: 2, skills: [], last_seen_ms: null },
-  { inbox_id: CAROL, name: "carol", tier: 1, skills: [], last_seen_ms: null },
+  { inbox_id: BOB, name: "bob", tier: 2, skills: [], name_verified: true, fingerprint: "00000000 11111111 22222222", blocked: false, last_seen_ms: null },
+  { inbox_id: CAROL, name: "carol", tier: 1, skills: [], name_verified: true, fingerprint: "00000000 11111111 22222222", blocked: false, last_seen_ms: null },
 ];
 
 function okr(id: string, over: Partial<OkrView> = {}): OkrView {

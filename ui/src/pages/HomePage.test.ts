@@ -12,8 +12,8 @@ import { setLanguage } from "../lib/i18n.svelte";
 const BOB = "bb".repeat(32);
 const CAROL = "cc".repeat(32);
 const peers: PeerView[] = [
-  { inbox_id: BOB, name: "bob", tier: 1, skills: [], last_seen_ms: null },
-  { inbox_id: CAROL, name: "carol", tier: 2, skills: [], last_seen_ms: null },
+  { inbox_id: BOB, name: "bob", tier: 1, skills: [], name_verified: true, fingerprint: "00000000 11111111 22222222", blocked: false, last_seen_ms: null },
+  { inbox_id: CAROL, name: "carol", tier: 2, skills: [], name_verified: true, fingerprint: "00000000 11111111 22222222", blocked: false, last_seen_ms: null },
 ];
 
 const overview: Overview = {
@@ -23,7 +23,7 @@ const overview: Overview = {
   calls_made: 12,
   calls_served: 7,
   goals_running: 1,
-  pending_requests: [{ id: 4, peer: BOB, requested: 2, reason: "we work together", status: "pending" }],
+  pending_requests: [{ id: 4, peer: BOB, who: "bob", requested: 2, reason: "we work together", status: "pending" }],
   pending_plans: [
     {
       id: "okr-1",

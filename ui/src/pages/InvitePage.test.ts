@@ -16,9 +16,9 @@ const mine: InviteInfo = {
   qr_svg: '<svg xmlns="http://www.w3.org/2000/svg" id="qr-svg"><rect width="1" height="1"/></svg>',
 };
 const bobCode = "eyJuIjoiYm9iIn0";
-const preview: InvitePreview = { name: "bob", inbox_id: BOB, short_id: "bob-bbbbbbbb", signed: true };
+const preview: InvitePreview = { name: "bob", inbox_id: BOB, short_id: "bob-bbbbbbbb", fingerprint: "bbbbbbbb bbbbbbbb bbbbbbbb", signed: true, same_name_as: null };
 const connected: Connected = {
-  peer: { inbox_id: BOB, name: "bob", tier: 0, skills: [], last_seen_ms: null },
+  peer: { inbox_id: BOB, name: "bob", tier: 0, skills: [], name_verified: true, fingerprint: "00000000 11111111 22222222", blocked: false, last_seen_ms: null },
   online: true,
   trust: "granted",
 };
@@ -76,8 +76,9 @@ test("a pasted invite is previewed, then accepted asking for a tier", async () =
     return el!;
   });
   expect(shown.textContent).toContain("bob");
-  expect(shown.textContent).toContain("bob-bbbbbbbb");
+  expect(container.querySelector("#invite-preview-fingerprint")?.textContent).toBe("bbbbbbbb bbbbbbbb bbbbbbbb");
   expect(container.querySelector("#invite-preview-signed")?.textContent).toContain("Signed");
+  expect(container.querySelector("#invite-lookalike")).toBeNull();
   expect(callsTo(calls, "preview_invite")).toEqual([{ code: bobCode }]);
 
   expect((container.querySelector("#invite-ask-tier") as HTMLSelectElement).value).toBe("1");
@@ -95,6 +96,19 @@ test("a pasted invite is previewed, then accepted asking for a tier", async () =
   await fireEvent.click(container.querySelector("#invite-open-peer")!);
   expect(nav.page).toBe("peers");
   expect(nav.peer).toBe(BOB);
+});
+
+test("an invite named like a peer I already know is flagged as a look-alike", async () => {
+  const lookalike: InvitePreview = { ...preview, same_name_as: "bob (0b0b0b0b 0b0b0b0b 0b0b0b0b)" };
+  await mockCommands({ my_invite: mine, preview_invite: lookalike });
+  const { container } = render(InvitePage);
+  await fireEvent.input(container.querySelector("#invite-paste")!, { target: { value: bobCode } });
+  const warning = await waitFor(() => {
+    const el = container.querySelector("#invite-lookalike");
+    expect(el).toBeTruthy();
+    return el!;
+  });
+  expect(warning.textContent).toContain("different peer by this name: bob (0b0b0b0b 0b0b0b0b 0b0b0b0b)");
 });
 
 test("asking for no tier sends null, and pending or denied answers are explained", async () => {

@@ -20,9 +20,9 @@ const summarize = {
   min_tier: 1,
 };
 const echo = { ...summarize, name: "echo", description: "Echoes", when_to_use: "", input_schema: "{}", min_tier: 0 };
-const bob: PeerView = { inbox_id: BOB, name: "bob", tier: 1, skills: [summarize, echo], last_seen_ms: Date.now() - 5 * 60_000 };
-const carol: PeerView = { inbox_id: CAROL, name: "carol", tier: 0, skills: [], last_seen_ms: null };
-const request: TrustRequestView = { id: 7, peer: CAROL, requested: 1, reason: "let me in", status: "pending" };
+const bob: PeerView = { inbox_id: BOB, name: "bob", tier: 1, skills: [summarize, echo], name_verified: true, fingerprint: "00000000 11111111 22222222", blocked: false, last_seen_ms: Date.now() - 5 * 60_000 };
+const carol: PeerView = { inbox_id: CAROL, name: "carol", tier: 0, skills: [], name_verified: true, fingerprint: "00000000 11111111 22222222", blocked: false, last_seen_ms: null };
+const request: TrustRequestView = { id: 7, peer: CAROL, who: "carol", requested: 1, reason: "let me in", status: "pending" };
 const audit: AuditView[] = [
   { at_ms: Date.UTC(2026, 0, 1, 10), peer: BOB, action: "call summarize", allowed: true, rule: "min_tier", reason: "tier 1 ≥ 1" },
   { at_ms: Date.UTC(2026, 0, 1, 9), peer: BOB, action: "call secret", allowed: false, rule: "hidden", reason: "not exposed" },
@@ -156,6 +156,27 @@ test("changing a peer's tier asks for confirmation first", async () => {
   expect(callsTo(calls, "set_peer_tier")).toEqual([{ peer: BOB, tier: 2 }]);
 });
 
+test("an unverified name is marked, the fingerprint shown, and the peer can be blocked", async () => {
+  const stranger: PeerView = { ...carol, name: "Alice's Bank", name_verified: false, fingerprint: "cccccccc cccccccc cccccccc" };
+  const calls = await mockCommands({
+    peers: [stranger],
+    trust_requests: [],
+    audit_log: [],
+    set_peer_blocked: (a: { blocked: boolean }) => ({ ...stranger, tier: 0, blocked: a.blocked }),
+  });
+  nav.peer = CAROL;
+  const { container } = render(PeersPage);
+  await waitFor(() => expect(container.querySelector("#peer-detail")).toBeTruthy());
+  expect(container.querySelector(`.peer[data-inbox="${CAROL}"] .unverified`)?.textContent).toBe("unverified");
+  expect(container.querySelector("#peer-unverified")?.textContent).toContain("name the peer gives itself");
+  expect(container.querySelector("#peer-fingerprint")?.textContent).toBe("cccccccc cccccccc cccccccc");
+
+  await fireEvent.click(container.querySelector("#peer-block")!);
+  await waitFor(() => expect(container.querySelector(`.peer[data-inbox="${CAROL}"] .blocked`)).toBeTruthy());
+  expect(container.querySelector("#peer-block")?.textContent?.trim()).toBe("Unblock");
+  expect(callsTo(calls, "set_peer_blocked")).toEqual([{ peer: CAROL, blocked: true }]);
+});
+
 test("a refused tier change is reported", async () => {
   await mockCommands({
     peers: [bob],
@@ -229,7 +250,7 @@ test("pending trust requests can be approved, and pushed activity reloads the pa
   expect(container.querySelector(`.peer[data-inbox="${CAROL}"] .tier-badge`)?.className).toContain("tier-1");
 
   // A new request arrives while the page is open.
-  requests = [{ ...request, id: 8, peer: BOB, requested: 3, reason: "admin" }];
+  requests = [{ ...request, id: 8, peer: BOB, who: "bob", requested: 3, reason: "admin" }];
   await emit("activity-event", item({ type: "trust_requested", request: requests[0] }));
   await waitFor(() => expect(container.querySelector('.trust-request[data-id="8"]')?.textContent).toContain("bob asks to be Privileged"));
 

@@ -12,8 +12,8 @@ const BOB = "bb".repeat(32);
 const CAROL = "cc".repeat(32);
 const STRANGER = "dd".repeat(32);
 const peers: PeerView[] = [
-  { inbox_id: BOB, name: "bob", tier: 2, skills: [], last_seen_ms: null },
-  { inbox_id: CAROL, name: "carol", tier: 1, skills: [], last_seen_ms: null },
+  { inbox_id: BOB, name: "bob", tier: 2, skills: [], name_verified: true, fingerprint: "00000000 11111111 22222222", blocked: false, last_seen_ms: null },
+  { inbox_id: CAROL, name: "carol", tier: 1, skills: [], name_verified: true, fingerprint: "00000000 11111111 22222222", blocked: false, last_seen_ms: null },
 ];
 
 function receipt(id: string, over: Partial<ReceiptView> = {}): ReceiptView {
