@@ -83,7 +83,7 @@ async fn a_peer_cannot_rewrite_an_okr_into_ours_and_have_us_run_a_privileged_ski
     );
     let leaked = received(&mallory, &dm).await.into_iter().any(|e| {
         e.kind == kind::OKR_UPDATE
-            && serde_json::Value::Object(e.payload.clone()).to_string().contains("payroll:")
+            && serde_json::Value::Object(e.payload).to_string().contains("payroll:")
     });
     assert!(!leaked, "no payroll output reached mallory");
 }

@@ -289,7 +289,7 @@ mod tests {
             signed.attests("completed", &other).unwrap_err(),
             ReceiptError::Mismatch("output digest")
         );
-        let mut billed = signed.receipt.clone();
+        let mut billed = signed.receipt;
         billed.units = 1000;
         let billed = billed.sign([0; 32], |bytes| key.sign(bytes).to_bytes());
         assert_eq!(billed.attests("completed", &out).unwrap_err(), ReceiptError::Mismatch("units"));
