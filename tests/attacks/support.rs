@@ -159,9 +159,9 @@ pub async fn send(
     dm
 }
 
-/// Every envelope `reader` has received in `conversation` from others, oldest first (syncs
-/// first, so a reader that does not serve sees them too).
-pub async fn received(reader: &Agent, conversation: &ConversationId) -> Vec<Envelope> {
+/// Every text `reader` has received in `conversation` from others, oldest first (syncs first,
+/// so a reader that does not serve sees them too).
+pub async fn texts(reader: &Agent, conversation: &ConversationId) -> Vec<String> {
     reader.client().sync_all().await.unwrap();
     reader
         .client()
@@ -170,7 +170,16 @@ pub async fn received(reader: &Agent, conversation: &ConversationId) -> Vec<Enve
         .unwrap()
         .into_iter()
         .filter(|m| m.sender_inbox_id != reader.inbox_id())
-        .filter_map(|m| Envelope::parse(&m.text()?).ok().flatten())
+        .filter_map(|m| m.text())
+        .collect()
+}
+
+/// Every envelope `reader` has received in `conversation` from others, oldest first.
+pub async fn received(reader: &Agent, conversation: &ConversationId) -> Vec<Envelope> {
+    texts(reader, conversation)
+        .await
+        .iter()
+        .filter_map(|t| Envelope::parse(t).ok().flatten())
         .collect()
 }
 
@@ -202,20 +211,6 @@ pub async fn first_received_anywhere(reader: &Agent, kind: &str) -> (Conversatio
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("no {kind} arrived");
-}
-
-/// Every text `reader` has received in `conversation` from others, oldest first.
-pub async fn texts(reader: &Agent, conversation: &ConversationId) -> Vec<String> {
-    reader.client().sync_all().await.unwrap();
-    reader
-        .client()
-        .messages(conversation, 0, 10_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|m| m.sender_inbox_id != reader.inbox_id())
-        .filter_map(|m| m.text())
-        .collect()
 }
 
 /// Polls `check` every 50 ms for up to 15 s; panics with `what` if it never holds.

@@ -1,7 +1,8 @@
 """A CoWorker agent (`coworker serve`) answering the official XMTP client (libxmtp 1.10) that
 speaks agent-coworker's v1 envelopes as plain text, the way the Python original does: ping,
-discover per tier, calls, schema violations, unknown skills, a forged sender_wallet, and a call
-addressed by wallet inside a group that libxmtp created."""
+discover per tier, calls, schema violations, unknown skills, a forged sender_wallet, and calls
+addressed by wallet inside groups that libxmtp created (answered in the group when every member
+may use the skill, by DM when a stranger reads it)."""
 
 import asyncio
 import datetime
@@ -88,27 +89,39 @@ def envelope(kind: str, payload: dict, wallet: str, correlation: str | None = No
     return json.dumps(message)
 
 
-async def ask(conversation, kind: str, payload: dict, wallet: str, timeout: float = 30) -> dict:
-    """Sends a request and waits for the envelope answering its correlation id."""
+async def answers(conversation, correlation: str, kind: str) -> list[dict]:
+    """Envelopes in `conversation` answering `correlation` (not the request itself)."""
+    await conversation.sync()
+    options = x.FfiListMessagesOptions(
+        sent_before_ns=None, sent_after_ns=None, limit=None, delivery_status=None,
+        direction=None, content_types=None, exclude_content_types=None,
+        exclude_sender_inbox_ids=None, sort_by=None, inserted_after_ns=None,
+        inserted_before_ns=None,
+    )
+    found = []
+    for message in await conversation.find_messages(options):
+        try:
+            answer = json.loads(x.decode_text(message.content))
+        except Exception:
+            continue
+        if isinstance(answer, dict) and answer.get("correlation_id") == correlation and answer.get("type") != kind:
+            assert answer["protocol"] == "coworker" and answer["version"] == "1.0"
+            found.append(answer)
+    return found
+
+
+async def ask(conversation, kind: str, payload: dict, wallet: str, timeout: float = 30, answer_in=None) -> dict:
+    """Sends a request and waits for the envelope answering its correlation id (in
+    `answer_in`, the same conversation unless given)."""
     correlation = str(uuid.uuid4())[:8]  # the original's short sync ids
     await conversation.send_text(envelope(kind, payload, wallet, correlation))
     deadline = time.monotonic() + timeout
     while True:
-        await conversation.sync()
-        options = x.FfiListMessagesOptions(
-            sent_before_ns=None, sent_after_ns=None, limit=None, delivery_status=None,
-            direction=None, content_types=None, exclude_content_types=None,
-            exclude_sender_inbox_ids=None, sort_by=None, inserted_after_ns=None,
-            inserted_before_ns=None,
-        )
-        for message in await conversation.find_messages(options):
-            try:
-                answer = json.loads(x.decode_text(message.content))
-            except Exception:
-                continue
-            if isinstance(answer, dict) and answer.get("correlation_id") == correlation and answer.get("type") != kind:
-                assert answer["protocol"] == "coworker" and answer["version"] == "1.0"
-                return answer
+        found = await answers(answer_in or conversation, correlation, kind)
+        if found:
+            if answer_in is not None:
+                assert await answers(conversation, correlation, kind) == [], "answered in public too"
+            return found[0]
         assert time.monotonic() < deadline, f"no answer to {kind}"
         await asyncio.sleep(0.1)
 
@@ -153,24 +166,31 @@ def test_python_style_agents_discover_and_call_a_coworker_agent(node, tmp_path):
             assert refused["type"] == "error"
             assert refused["payload"]["code"] == "TRUST_TIER_TOO_LOW"
 
-            # A group made by libxmtp: the call names the agent by wallet, as the original does.
-            group = await friend.client.conversations().create_group(
-                [rusty, stranger.inbox_id],
-                x.FfiCreateGroupOptions(
-                    permissions=None, group_name="mixed", group_image_url_square=None,
+            # Groups made by libxmtp: the call names the agent by wallet, as the original does.
+            def options(name):
+                return x.FfiCreateGroupOptions(
+                    permissions=None, group_name=name, group_image_url_square=None,
                     group_description=None, custom_permission_policy_set=None,
                     message_disappearing_settings=None, app_data=None,
-                ),
-            )
+                )
+
             request = {"skill": "upper", "input": {"text": "group"}, "target_wallet": agent.ready["address"],
                        "requester": "friend", "requester_wallet": friend.address}
+            # Every member may use the skill: the answer is posted in the group.
+            group = await friend.client.conversations().create_group([rusty], options("pair"))
             answer = await ask(group, "group_task_request", request, friend.address)
             assert answer["type"] == "group_task_response", answer
             assert answer["payload"]["result"] == {"text": "GROUP"}
+            # A stranger reads this group: the output goes to the caller alone, by DM.
+            mixed = await friend.client.conversations().create_group([rusty, stranger.inbox_id], options("mixed"))
+            request["input"] = {"text": "private"}
+            private = await ask(mixed, "group_task_request", request, friend.address, answer_in=dm)
+            assert private["type"] == "group_task_response", private
+            assert private["payload"]["result"] == {"text": "PRIVATE"}
 
-            # Ran: the DM call and the group call; refused before running: the invalid input.
-            # (The event is printed just after the answer is sent: allow it a moment.)
-            expected = ["completed", "completed", "failed:INVALID_INPUT"]
+            # Ran: the DM call and the two group calls; refused before running: the invalid
+            # input. (The event is printed just after the answer is sent: allow it a moment.)
+            expected = ["completed", "completed", "completed", "failed:INVALID_INPUT"]
             deadline = time.monotonic() + 10
             while True:
                 served = sorted(e["status"] for e in agent.events if e["event"] == "task_served")
