@@ -20,7 +20,7 @@ use bytes::Bytes;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, SqliteConnection, SqlitePool};
+use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use xmtp_identity::{AssociationState, IdentityError, MemberIdentifier};
@@ -99,39 +99,7 @@ pub(crate) enum IdentityWriteError {
     Storage(NodeError),
 }
 
-/// Tables read page by page.
-#[derive(Debug, Clone, Copy)]
-enum Paged {
-    GroupMessages,
-    Welcomes,
-}
-
-impl Paged {
-    /// The payload size of each row of a page (the fields that vary), in page order.
-    fn sizes_query(self, ascending: bool) -> &'static str {
-        match (self, ascending) {
-            (Self::GroupMessages, true) => {
-                "SELECT length(data) + length(sender_hmac) + 64 FROM group_messages
-                 WHERE group_id = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3"
-            }
-            (Self::GroupMessages, false) => {
-                "SELECT length(data) + length(sender_hmac) + 64 FROM group_messages
-                 WHERE group_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
-            }
-            (Self::Welcomes, true) => {
-                "SELECT length(data) + length(hpke_public_key) + length(welcome_metadata) + 96
-                 FROM welcome_messages WHERE installation_key = ?1 AND id > ?2
-                 ORDER BY id ASC LIMIT ?3"
-            }
-            (Self::Welcomes, false) => {
-                "SELECT length(data) + length(hpke_public_key) + length(welcome_metadata) + 96
-                 FROM welcome_messages WHERE installation_key = ?1 AND id < ?2
-                 ORDER BY id DESC LIMIT ?3"
-            }
-        }
-    }
-}
-
+/// Which way a page of results goes, and from where.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Page {
     pub(crate) ascending: bool,
@@ -298,40 +266,6 @@ impl Store {
         self.write(|done| Write::CommitLog(entries, done)).await
     }
 
-    /// How many of the next `page.limit` rows of `table` under `key` fit in `budget` bytes of
-    /// payload (at least one): a page of large messages must fit in one response, and must not
-    /// be read into memory whole.
-    async fn rows_within(
-        &self,
-        table: Paged,
-        key: &[u8],
-        page: Page,
-        budget: usize,
-    ) -> Result<(i64, bool), NodeError> {
-        let cursor = match (page.ascending, page.cursor) {
-            (false, 0) => i64::MAX,
-            (_, cursor) => to_i64(cursor),
-        };
-        let sql = table.sizes_query(page.ascending);
-        let sizes: Vec<(i64,)> = sqlx::query_as(sql)
-            .bind(key)
-            .bind(cursor)
-            .bind(i64::from(page.limit))
-            .fetch_all(&self.reads)
-            .await?;
-        let budget = i64::try_from(budget).unwrap_or(i64::MAX);
-        let mut total = 0i64;
-        let mut fit = 0i64;
-        for (size,) in &sizes {
-            total = total.saturating_add(*size);
-            if fit > 0 && total > budget {
-                return Ok((fit, true));
-            }
-            fit += 1;
-        }
-        Ok((fit.max(1), false))
-    }
-
     /// A page of a group's messages, at most `budget` bytes of them (at least one); `true`
     /// when the budget cut the page short.
     pub(crate) async fn group_messages(
@@ -340,35 +274,31 @@ impl Store {
         page: Page,
         budget: usize,
     ) -> Result<(Vec<GroupMessage>, bool), NodeError> {
-        let (limit, cut) = self.rows_within(Paged::GroupMessages, group_id, page, budget).await?;
-        let rows = if page.ascending {
-            let cursor = to_i64(page.cursor);
-            sqlx::query_as!(
-                GroupRow,
-                r#"SELECT id, created_ns, group_id, data, sender_hmac,
-                          should_push AS "should_push: bool", is_commit AS "is_commit: bool"
-                   FROM group_messages WHERE group_id = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3"#,
-                group_id,
-                cursor,
-                limit
-            )
+        let sql = if page.ascending { GROUP_PAGE_ASC } else { GROUP_PAGE_DESC };
+        let rows = sqlx::query(sql)
+            .bind(group_id)
+            .bind(page_cursor(page))
+            .bind(i64::from(page.limit))
+            .bind(i64::try_from(budget).unwrap_or(i64::MAX))
             .fetch_all(&self.reads)
-            .await?
-        } else {
-            let cursor = if page.cursor == 0 { i64::MAX } else { to_i64(page.cursor) };
-            sqlx::query_as!(
-                GroupRow,
-                r#"SELECT id, created_ns, group_id, data, sender_hmac,
-                          should_push AS "should_push: bool", is_commit AS "is_commit: bool"
-                   FROM group_messages WHERE group_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"#,
-                group_id,
-                cursor,
-                limit
-            )
-            .fetch_all(&self.reads)
-            .await?
-        };
-        Ok((rows.into_iter().map(GroupRow::into_proto).collect(), cut))
+            .await?;
+        let cut = was_cut(&rows);
+        let messages = rows
+            .iter()
+            .map(|r| {
+                GroupRow {
+                    id: r.get("id"),
+                    created_ns: r.get("created_ns"),
+                    group_id: r.get("group_id"),
+                    data: r.get("data"),
+                    sender_hmac: r.get("sender_hmac"),
+                    should_push: r.get("should_push"),
+                    is_commit: r.get("is_commit"),
+                }
+                .into_proto()
+            })
+            .collect();
+        Ok((messages, cut))
     }
 
     /// The newest message of each group, in the order asked (`None` for an empty group).
@@ -411,38 +341,32 @@ impl Store {
         page: Page,
         budget: usize,
     ) -> Result<(Vec<WelcomeMessage>, bool), NodeError> {
-        let (limit, cut) =
-            self.rows_within(Paged::Welcomes, installation_key, page, budget).await?;
-        let rows = if page.ascending {
-            let cursor = to_i64(page.cursor);
-            sqlx::query_as!(
-                WelcomeRow,
-                r#"SELECT id, created_ns, installation_key, message_type, data, hpke_public_key,
-                          wrapper_algorithm, welcome_metadata
-                   FROM welcome_messages WHERE installation_key = ?1 AND id > ?2
-                   ORDER BY id ASC LIMIT ?3"#,
-                installation_key,
-                cursor,
-                limit
-            )
+        let sql = if page.ascending { WELCOME_PAGE_ASC } else { WELCOME_PAGE_DESC };
+        let rows = sqlx::query(sql)
+            .bind(installation_key)
+            .bind(page_cursor(page))
+            .bind(i64::from(page.limit))
+            .bind(i64::try_from(budget).unwrap_or(i64::MAX))
             .fetch_all(&self.reads)
-            .await?
-        } else {
-            let cursor = if page.cursor == 0 { i64::MAX } else { to_i64(page.cursor) };
-            sqlx::query_as!(
-                WelcomeRow,
-                r#"SELECT id, created_ns, installation_key, message_type, data, hpke_public_key,
-                          wrapper_algorithm, welcome_metadata
-                   FROM welcome_messages WHERE installation_key = ?1 AND id < ?2
-                   ORDER BY id DESC LIMIT ?3"#,
-                installation_key,
-                cursor,
-                limit
-            )
-            .fetch_all(&self.reads)
-            .await?
-        };
-        Ok((rows.into_iter().map(WelcomeRow::into_proto).collect(), cut))
+            .await?;
+        let cut = was_cut(&rows);
+        let messages = rows
+            .iter()
+            .map(|r| {
+                WelcomeRow {
+                    id: r.get("id"),
+                    created_ns: r.get("created_ns"),
+                    installation_key: r.get("installation_key"),
+                    message_type: r.get("message_type"),
+                    data: r.get("data"),
+                    hpke_public_key: r.get("hpke_public_key"),
+                    wrapper_algorithm: r.get("wrapper_algorithm"),
+                    welcome_metadata: r.get("welcome_metadata"),
+                }
+                .into_proto()
+            })
+            .collect();
+        Ok((messages, cut))
     }
 
     /// The stored key package of each installation, in the order asked.
@@ -530,6 +454,88 @@ impl Store {
             .collect())
     }
 }
+
+/// The cursor bound of a page: descending with no cursor starts at the newest.
+fn page_cursor(page: Page) -> i64 {
+    match (page.ascending, page.cursor) {
+        (false, 0) => i64::MAX,
+        (_, cursor) => to_i64(cursor),
+    }
+}
+
+/// Whether a sized page was cut short (more rows follow than it returned).
+fn was_cut(rows: &[sqlx::sqlite::SqliteRow]) -> bool {
+    let returned = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    rows.first().is_some_and(|r| r.get::<i64, _>("page_rows") > returned)
+}
+
+// A page is the next `?3` rows after cursor `?2`, cut to the first rows whose payloads fit in
+// `?4` bytes (always at least one): one statement, and only the rows that fit are read whole.
+// `page_rows` is how many rows the page had before the cut.
+macro_rules! sized_page {
+    ($size:literal, $table:literal, $key:literal, $columns:literal, $filter:literal, $order:literal) => {
+        concat!(
+            "WITH page AS (SELECT id, ",
+            $size,
+            " AS size FROM ",
+            $table,
+            " WHERE ",
+            $key,
+            " = ?1 AND ",
+            $filter,
+            " ORDER BY id ",
+            $order,
+            " LIMIT ?3), ",
+            "sized AS (SELECT id, sum(size) OVER (ORDER BY id ",
+            $order,
+            " ROWS UNBOUNDED PRECEDING) AS total, row_number() OVER (ORDER BY id ",
+            $order,
+            ") AS n, count(*) OVER () AS page_rows FROM page) ",
+            "SELECT ",
+            $columns,
+            ", s.page_rows FROM sized s JOIN ",
+            $table,
+            " t ON t.id = s.id ",
+            "WHERE s.total <= ?4 OR s.n = 1 ORDER BY t.id ",
+            $order
+        )
+    };
+}
+
+const GROUP_PAGE_ASC: &str = sized_page!(
+    "length(data) + length(sender_hmac) + 64",
+    "group_messages",
+    "group_id",
+    "t.id, t.created_ns, t.group_id, t.data, t.sender_hmac, t.should_push, t.is_commit",
+    "id > ?2",
+    "ASC"
+);
+const GROUP_PAGE_DESC: &str = sized_page!(
+    "length(data) + length(sender_hmac) + 64",
+    "group_messages",
+    "group_id",
+    "t.id, t.created_ns, t.group_id, t.data, t.sender_hmac, t.should_push, t.is_commit",
+    "id < ?2",
+    "DESC"
+);
+const WELCOME_PAGE_ASC: &str = sized_page!(
+    "length(data) + length(hpke_public_key) + length(welcome_metadata) + 96",
+    "welcome_messages",
+    "installation_key",
+    "t.id, t.created_ns, t.installation_key, t.message_type, t.data, t.hpke_public_key, \
+     t.wrapper_algorithm, t.welcome_metadata",
+    "id > ?2",
+    "ASC"
+);
+const WELCOME_PAGE_DESC: &str = sized_page!(
+    "length(data) + length(hpke_public_key) + length(welcome_metadata) + 96",
+    "welcome_messages",
+    "installation_key",
+    "t.id, t.created_ns, t.installation_key, t.message_type, t.data, t.hpke_public_key, \
+     t.wrapper_algorithm, t.welcome_metadata",
+    "id < ?2",
+    "DESC"
+);
 
 struct GroupRow {
     id: i64,
