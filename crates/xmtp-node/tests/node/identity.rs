@@ -203,3 +203,42 @@ async fn smart_contract_wallet_signatures_are_never_valid() {
     assert_eq!(response.responses.len(), 2);
     assert!(response.responses.iter().all(|r| !r.is_valid && r.error.is_some()));
 }
+
+/// Identity updates are limited per inbox (a flood for one inbox gains nothing from many
+/// connections), and a `GetIdentityUpdates` answer is bounded in size however many inboxes it
+/// names.
+#[tokio::test]
+async fn identity_work_is_bounded_per_inbox_and_per_answer() {
+    let node = TestNode::start_with(|c| c.limits.max_request_bytes = 64 * 1024).await;
+    let (wallet, device, _) = keys(7);
+    let inbox = inbox_id(&wallet.member(), 1);
+    publish(&node, update::registration(&wallet, &device, 1, T0).unwrap()).await.unwrap();
+    // The same registration again is invalid, and still counts against the inbox.
+    let mut refused = None;
+    for i in 0..40 {
+        let again = update::registration(&wallet, &device, 1, T0 + i).unwrap();
+        if let Err(status) = publish(&node, again).await
+            && status.code() == tonic::Code::ResourceExhausted
+        {
+            refused = Some(status);
+            break;
+        }
+    }
+    let refused = refused.expect("a flood of updates for one inbox is limited");
+    assert!(refused.message().contains("identity updates for one inbox"), "{refused:?}");
+
+    let requests =
+        vec![
+            api::get_identity_updates_request::Request { inbox_id: inbox.clone(), sequence_id: 0 };
+            500
+        ];
+    let status = node
+        .identity()
+        .await
+        .get_identity_updates(api::GetIdentityUpdatesRequest { requests })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert!(status.message().contains("ask for fewer inboxes"), "{status:?}");
+    assert_eq!(log(&node, &inbox, 0).await.len(), 1, "a single inbox is still answered");
+}
