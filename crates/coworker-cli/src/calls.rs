@@ -16,8 +16,9 @@ use crate::profile::{Global, Session};
 
 pub(crate) const CONNECT_EXAMPLES: &str = "\
 Examples:
-  coworker connect 'coworker://invite/eyJu…'          # connect and list the skills you may call
-  coworker connect eyJu… --ask known --reason 'translation for the launch'";
+  coworker connect 'coworker://invite/eyJu…'          # connect, ask for KNOWN, list its skills
+  coworker connect eyJu… --ask internal --reason 'translation for the launch'
+  coworker connect eyJu… --ask none                   # only connect: you stay UNTRUSTED there";
 
 pub(crate) const REQUEST_EXAMPLES: &str = "\
 Examples:
@@ -83,10 +84,11 @@ fn card_line(out: Out, card: &SkillCard) -> String {
 pub(crate) struct ConnectArgs {
     /// The invite code or coworker:// URI.
     code: String,
-    /// Also ask the peer for this tier (its owner decides).
-    #[arg(long)]
-    ask: Option<String>,
-    /// Why, shown to the peer's owner.
+    /// Ask the peer to hold you at this tier (its owner or its policy decides): untrusted,
+    /// known, internal, privileged, 0-3, or `none` to ask nothing.
+    #[arg(long, default_value = "known")]
+    ask: String,
+    /// Why, shown to the peer's owner (default: that you accepted its invite).
     #[arg(long, default_value = "")]
     reason: String,
     /// How long to wait for the peer (and for its owner's decision).
@@ -95,11 +97,13 @@ pub(crate) struct ConnectArgs {
 }
 
 pub(crate) async fn connect(global: &Global, args: ConnectArgs, out: Out) -> Result<(), CliError> {
-    let ask = args
-        .ask
-        .as_deref()
-        .map(|t| Tier::parse(t).ok_or_else(|| CliError::invalid(format!("{t:?} is not a tier"))))
-        .transpose()?;
+    let ask = match args.ask.trim() {
+        t if t.eq_ignore_ascii_case("none") => None,
+        t => Some(Tier::parse(t).ok_or_else(|| {
+            CliError::invalid(format!("{t:?} is not a tier"))
+                .hint("untrusted, known, internal, privileged, 0-3 or none")
+        })?),
+    };
     let session = Session::open(global).await?;
     let spinner = out.spinner("connecting");
     let result = connect_in(&session.agent, &args, ask, out).await;
@@ -128,9 +132,17 @@ async fn connect_in(
         Err(e) => return Err(e.into()),
     };
     let mut answer = Value::Null;
-    if let Some(tier) = ask {
-        out.progress("waiting for the peer's owner to decide…");
-        answer = match agent.request_trust(&peer.inbox_id, tier, &args.reason, wait).await {
+    // Asking an offline peer would only wait again; it holds no request until it is back.
+    if let Some(tier) = ask.filter(|_| online) {
+        out.progress(&format!("asking {} to hold you at {tier}…", peer.name));
+        let reason = if args.reason.is_empty() {
+            format!("{} accepted your invite", agent.name())
+        } else {
+            args.reason.clone()
+        };
+        // A human may have to decide: wait a little, then report it as pending.
+        let decision = wait.min(Duration::from_secs(10));
+        answer = match agent.request_trust(&peer.inbox_id, tier, &reason, decision).await {
             Ok(decision) => serde_json::to_value(&decision).unwrap_or_default(),
             // The owner decides later; the decision applies on their side when they do.
             Err(e) if timed_out(&e) => json!({"pending": true}),
@@ -161,8 +173,22 @@ async fn connect_in(
     if !online {
         human.push_str(" unknown — the peer did not answer (offline?); connect again later");
     }
+    let asked = ask.filter(|_| online).map(Tier::label).unwrap_or_default();
     if answer.get("pending").is_some() {
-        human.push_str("\ntrust request sent; the peer's owner has not decided yet");
+        human.push_str(&format!(
+            "\ntrust: asked for {asked}; pending — the peer's owner has not decided yet \
+             (connect again later to see what it granted)"
+        ));
+    } else if answer.get("granted") == Some(&Value::Bool(true)) {
+        let held = answer.get("granted_tier").and_then(Value::as_u64).unwrap_or_default();
+        let held = u8::try_from(held).ok().and_then(|t| Tier::try_from(t).ok()).unwrap_or_default();
+        human.push_str(&format!(
+            "\ntrust: asked for {asked}; {} — it holds you at {held}",
+            out.green("granted")
+        ));
+    } else if answer.get("granted") == Some(&Value::Bool(false)) {
+        let why = answer.get("reason").and_then(Value::as_str).unwrap_or("no reason given");
+        human.push_str(&format!("\ntrust: asked for {asked}; denied — {why}"));
     } else if online && peer.skills.is_empty() {
         human.push_str(" none yet — the peer holds you at UNTRUSTED; ask with --ask known");
     }

@@ -155,12 +155,13 @@ fn two_cli_identities_and_a_served_agent() {
     }
     world.fails("alice", &["init", "--name", "again"], 3, "already_initialised");
 
-    // connect: untrusted sees nothing; asking for KNOWN is granted by the bot's policy.
-    let first = world.ok("alice", &["connect", &bot_code]);
+    // connect: without asking, untrusted sees nothing; asking for KNOWN (the default) is
+    // granted by the bot's policy.
+    let first = world.ok("alice", &["connect", &bot_code, "--ask", "none"]);
     assert_eq!(first["peer"]["name"], "bot");
     assert_eq!(first["peer"]["tier"], 0);
     assert_eq!(first["skills"], json!([]));
-    let asked = world.ok("alice", &["connect", &bot_code, "--ask", "known", "--reason", "tests"]);
+    let asked = world.ok("alice", &["connect", &bot_code, "--reason", "tests"]);
     assert_eq!(asked["trust_answer"]["granted"], true);
     let skills: Vec<&str> =
         asked["skills"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();

@@ -46,7 +46,7 @@ pub struct Envelope {
     #[serde(default)]
     pub timestamp: String,
     /// Seconds the sender considers it fresh (informational for us).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::u64")]
     pub ttl: u64,
     /// The sender's self-chosen name (informational, never an identity).
     #[serde(default)]
@@ -57,6 +57,42 @@ pub struct Envelope {
     /// The sender's self-declared wallet (informational, never an identity).
     #[serde(default)]
     pub sender_wallet: String,
+    /// Which implementation wrote it ([`IMPLEMENTATION`] for ours; the Python original writes
+    /// none). Tells which of our additions a peer understands, never who it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implementation: Option<String>,
+}
+
+/// The `implementation` our envelopes carry.
+pub const IMPLEMENTATION: &str = "coworker-rs";
+
+/// Which protocol a peer speaks, as far as its envelopes tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    /// Ours: the v1 envelopes plus task ids, receipts, progress, cancel, OKR updates.
+    Coworker,
+    /// agent-coworker 0.6.1: the v1 envelopes only, shorthand schemas, plans without an OKR.
+    Original,
+}
+
+impl Dialect {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Coworker => "coworker",
+            Self::Original => "original",
+        }
+    }
+
+    /// From the stored form.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "coworker" => Some(Self::Coworker),
+            "original" => Some(Self::Original),
+            _ => None,
+        }
+    }
 }
 
 /// Why a text is not a usable envelope.
@@ -107,6 +143,15 @@ impl Envelope {
             sender_id: sender.name.clone(),
             correlation_id: None,
             sender_wallet: sender.wallet.clone(),
+            implementation: Some(IMPLEMENTATION.to_owned()),
+        }
+    }
+
+    /// Which protocol its sender speaks.
+    pub fn dialect(&self) -> Dialect {
+        match self.implementation.as_deref() {
+            Some(IMPLEMENTATION) => Dialect::Coworker,
+            _ => Dialect::Original,
         }
     }
 
@@ -195,6 +240,8 @@ pub mod kind {
     pub const TASK_PROGRESS: &str = "task_progress";
     pub const TASK_CANCEL: &str = "task_cancel";
     pub const OKR_UPDATE: &str = "okr_update";
+    /// The original's reconnect check: "is your skill list still the one with this hash?"
+    pub const AGENT_CARD_QUERY: &str = "agent_card_query";
 
     /// Types that answer a request we sent (matched against an outstanding correlation id).
     pub const RESPONSES: &[&str] = &[
@@ -242,11 +289,18 @@ pub struct Capabilities {
     /// The provider's wallet (group form).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub wallet: String,
-    /// Skills visible at the asker's tier.
-    #[serde(default)]
+    /// Skills visible at the asker's tier (cards we cannot read are left out).
+    #[serde(default, deserialize_with = "crate::lenient::cards")]
     pub skills: Vec<SkillCard>,
-    /// The tier the provider holds the asker at (ours).
+    /// A digest of `skills`, for the original's reconnect check (`agent_card_query`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_hash: Option<String>,
+    /// The tier the provider holds the asker at (ours).
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::tier",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub your_tier: Option<u8>,
 }
 
@@ -266,10 +320,18 @@ pub struct TrustAnswer {
     /// `true` for a grant.
     pub granted: bool,
     /// The tier now held (grants).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::tier",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub granted_tier: Option<u8>,
     /// The tier that was asked for (denials).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::tier",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub requested_tier: Option<u8>,
     /// Why.
     #[serde(default)]
@@ -332,6 +394,13 @@ pub struct TaskRequest {
     /// Milliseconds the caller will wait (ours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_ms: Option<u64>,
+    /// Group form: the caller's name, as the original sends it (informational).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester: Option<String>,
+    /// Group form: the caller's wallet; the original looks the caller's tier up by it, so we
+    /// send our own (informational for us: the tier comes from the authenticated sender).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester_wallet: Option<String>,
 }
 
 /// `task_response` (`success: true`) and `task_error` (`success: false`).
@@ -351,8 +420,8 @@ pub struct TaskResult {
     /// Schema violations of the input or output (ours).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub violations: Vec<crate::schema::Violation>,
-    /// Execution time.
-    #[serde(default)]
+    /// Execution time (the original sends a float).
+    #[serde(default, deserialize_with = "crate::lenient::u64")]
     pub duration_ms: u64,
     /// The task id (ours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -363,6 +432,21 @@ pub struct TaskResult {
     /// Version mismatch details (the original's `VERSION_MISMATCH`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available_version: Option<String>,
+}
+
+impl TaskResult {
+    /// Why it failed: the stable code when the provider gave one, else what the original's
+    /// messages mean (`Unknown skill: X` is an unknown skill, not the skill failing).
+    pub fn failure_code(&self) -> crate::skill::FailureCode {
+        use crate::skill::FailureCode;
+        match self.error_code.as_deref() {
+            Some(code) => FailureCode::parse(code),
+            None if self.error.as_deref().is_some_and(|e| e.starts_with("Unknown skill")) => {
+                FailureCode::UnknownSkill
+            }
+            None => FailureCode::SkillFailed,
+        }
+    }
 }
 
 /// `task_progress` (ours).
@@ -431,6 +515,39 @@ pub fn iso8601(unix_ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_of_the_original_parse_whatever_shape_their_numbers_take() {
+        let answer = Envelope::parse(
+            r#"{"protocol":"coworker","version":"1.0","type":"task_response","ttl":3600.0,
+            "payload":{"success":true,"result":{"echo":"hi"},"duration_ms":0.1},
+            "timestamp":"2026-12-02T10:00:00.000000+00:00","sender_id":"py","sender_wallet":"0xab"}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(answer.dialect(), Dialect::Original);
+        let result: TaskResult = answer.payload().unwrap();
+        assert!(result.success && result.duration_ms == 0);
+        let unknown: TaskResult = serde_json::from_value(serde_json::json!({"success": false,
+            "error": "Unknown skill: secret", "traceback": "…", "duration_ms": 2.5}))
+        .unwrap();
+        assert_eq!(unknown.failure_code(), crate::skill::FailureCode::UnknownSkill);
+        let version: TaskResult = serde_json::from_value(serde_json::json!({"success": false,
+            "error": "v2 wanted", "error_code": "VERSION_MISMATCH", "available_version": "1.0",
+            "requested_version": "2.0"}))
+        .unwrap();
+        assert_eq!(version.failure_code(), crate::skill::FailureCode::VersionMismatch);
+        let grant: TrustAnswer = serde_json::from_value(serde_json::json!({"granted": true,
+            "granted_tier": 1, "reason": "auto-accepted"}))
+        .unwrap();
+        assert_eq!(grant.granted_tier, Some(1));
+        let capabilities: Capabilities = serde_json::from_value(serde_json::json!({"name": "py",
+            "skills": [{"name": "echo", "input_schema": {"text": "str"}}, "not a card", {"no": "name"}]}))
+        .unwrap();
+        assert_eq!(capabilities.skills.len(), 1, "unreadable cards are left out, not fatal");
+        let ours = Envelope::new(kind::PING, Map::new(), &Sender::default(), 0);
+        assert_eq!(Envelope::parse(&ours.to_text()).unwrap().unwrap().dialect(), Dialect::Coworker);
+    }
 
     #[test]
     fn python_envelopes_parse_and_ours_carry_every_v1_field() {

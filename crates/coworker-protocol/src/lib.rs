@@ -10,6 +10,7 @@
 //! | [`trust`] | the four tiers, which message types a tier may send, trust requests, OKR step-down, failure decay |
 //! | [`skill`] | skill declarations, visibility per tier, structured call failures |
 //! | [`schema`] | the JSON Schema subset inputs and outputs are validated against (and the original's shorthand) |
+//! | [`lenient`] | reading other implementations' answers without failing on fields we only display |
 //! | [`invite`] | invite codes: the original's, and ours signed by the installation key; URI and QR |
 //! | [`receipt`] | signed metering receipts, CSV export |
 //! | [`okr`] | goal → OKR: the deterministic planner and the execution state machine |
@@ -17,6 +18,7 @@
 
 pub mod envelope;
 pub mod invite;
+pub mod lenient;
 pub mod okr;
 pub mod receipt;
 pub mod schema;

@@ -339,7 +339,86 @@ pub fn plan(
     })
 }
 
+/// A step of a plan as the Python original proposes it: `{skill, agent, agent_wallet, input}`,
+/// where `agent` is a name and `agent_wallet` an address or inbox id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OriginalStep {
+    /// The skill.
+    pub skill: String,
+    /// The name of the agent that runs it.
+    #[serde(default)]
+    pub agent: String,
+    /// Its wallet address or inbox id.
+    #[serde(default)]
+    pub agent_wallet: String,
+    /// Its input, filled in by the proposer.
+    #[serde(default)]
+    pub input: Value,
+}
+
 impl Okr {
+    /// An OKR from a plan the Python original proposed (it sends steps, no OKR): one step and
+    /// key result per proposed step, in order, each with its input as fixed values, run by us
+    /// (`peer`) when `ours` says so and by `initiator` otherwise. Validated like any plan.
+    pub fn from_original(
+        id: &str,
+        goal: &str,
+        initiator: &str,
+        peer: &str,
+        steps: &[OriginalStep],
+        ours: impl Fn(&OriginalStep) -> bool,
+        now_ms: u64,
+    ) -> Result<Okr, PlanError> {
+        let steps: Vec<Step> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, original)| {
+                let input = match &original.input {
+                    Value::Object(fields) => fields
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Source::Value { value: v.clone() }))
+                        .collect(),
+                    Value::Null => BTreeMap::new(),
+                    other => BTreeMap::from([(
+                        "input".to_owned(),
+                        Source::Value { value: other.clone() },
+                    )]),
+                };
+                Step {
+                    id: format!("s{}", i + 1),
+                    agent: if ours(original) { peer } else { initiator }.to_owned(),
+                    skill: original.skill.clone(),
+                    input,
+                    depends_on: Vec::new(),
+                    status: StepStatus::Pending,
+                    output: None,
+                    error: None,
+                }
+            })
+            .collect();
+        let key_results = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| KeyResult {
+                id: format!("kr{}", i + 1),
+                description: format!("{} runs", s.skill),
+                steps: vec![s.id.clone()],
+            })
+            .collect();
+        let okr = Okr {
+            id: id.to_owned(),
+            objective: goal.trim().to_owned(),
+            initiator: initiator.to_owned(),
+            peer: peer.to_owned(),
+            key_results,
+            steps,
+            status: OkrStatus::Proposed,
+            created_ms: now_ms,
+        };
+        okr.validate()?;
+        Ok(okr)
+    }
+
     /// Checks a plan received from a peer or an LLM: unique step ids, dependencies on earlier
     /// steps only, sources that exist, agents that are one of the two parties.
     pub fn validate(&self) -> Result<(), PlanError> {
@@ -727,6 +806,30 @@ mod tests {
             .map(|i| Step { id: format!("s{i}"), ..okr.steps[0].clone() })
             .collect();
         assert!(okr.validate().is_err(), "step counts are bounded");
+    }
+
+    #[test]
+    fn the_originals_plans_become_okrs() {
+        let steps: Vec<OriginalStep> = serde_json::from_value(json!([
+            {"skill": "echo", "agent": "py", "agent_wallet": "0xaa", "input": {"text": "goal"}},
+            {"skill": "upper", "agent": "rusty", "agent_wallet": "0xbb", "input": {"text": "goal"}},
+        ]))
+        .unwrap();
+        let okr = Okr::from_original(
+            "o9",
+            " goal ",
+            "py-inbox",
+            "me",
+            &steps,
+            |s| s.agent_wallet == "0xbb",
+            7,
+        )
+        .unwrap();
+        assert_eq!(okr.steps[0].agent, "py-inbox");
+        assert_eq!(okr.steps[1].agent, "me");
+        assert_eq!(okr.steps[1].input["text"], Source::Value { value: json!("goal") });
+        assert_eq!((okr.objective.as_str(), okr.key_results.len()), ("goal", 2));
+        assert!(Okr::from_original("o", "g", "py", "me", &[], |_| true, 0).is_err(), "no steps");
     }
 
     #[test]

@@ -116,6 +116,50 @@ pub fn normalize(schema: &Value) -> Result<Value, SchemaError> {
     Schema::compile(schema).map(|s| s.json)
 }
 
+/// The shorthand form of a JSON Schema, when it has one: an object schema whose properties are
+/// plain types (`{"type": "string"}`, or no constraint) becomes `{"field": "str", "opt": "int?"}`
+/// (optional fields marked `?`). `None` for anything shorthand cannot say (nested constraints,
+/// enums, closed objects, no properties).
+pub fn to_shorthand(schema: &Value) -> Option<Value> {
+    let object = schema.as_object()?;
+    let plain = object.keys().all(|k| {
+        matches!(k.as_str(), "type" | "properties" | "required" | "additionalProperties")
+            || listed(ANNOTATIONS, k)
+    });
+    if !plain
+        || object.get("type").and_then(Value::as_str) != Some("object")
+        || object.get("additionalProperties").is_some_and(|a| a == &Value::Bool(false))
+    {
+        return None;
+    }
+    let properties = object.get("properties")?.as_object().filter(|p| !p.is_empty())?;
+    let required: Vec<&str> = object
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut short = Map::new();
+    for (field, property) in properties {
+        let property = property.as_object()?;
+        if property.keys().any(|k| k != "type" && !listed(ANNOTATIONS, k)) {
+            return None;
+        }
+        let word = match property.get("type").map(|t| t.as_str()) {
+            None => "any",
+            Some(Some("string")) => "str",
+            Some(Some("integer")) => "int",
+            Some(Some("number")) => "float",
+            Some(Some("boolean")) => "bool",
+            Some(Some("array")) => "list",
+            Some(Some("object")) => "dict",
+            Some(_) => return None,
+        };
+        let optional = if required.contains(&field.as_str()) { "" } else { "?" };
+        short.insert(field.clone(), Value::String(format!("{word}{optional}")));
+    }
+    Some(Value::Object(short))
+}
+
 /// A compiled schema, ready to validate values.
 #[derive(Debug, Clone)]
 pub struct Schema {
@@ -724,6 +768,20 @@ mod tests {
         assert_eq!(out["properties"]["e"], json!({}));
         assert_eq!(out["properties"]["f"], json!({"type": "integer"}));
         assert_eq!(out["properties"]["g"], json!({"type": "boolean"}));
+    }
+
+    #[test]
+    fn plain_object_schemas_have_a_shorthand_form() {
+        let schema = normalize(&json!({"text": "str", "count": "int?", "any": "any"})).unwrap();
+        assert_eq!(
+            to_shorthand(&schema),
+            Some(json!({"text": "str", "count": "int?", "any": "any"}))
+        );
+        assert_eq!(to_shorthand(&json!({"type": "object", "properties": {}})), None);
+        assert_eq!(to_shorthand(&json!({"type": "string"})), None);
+        let closed = json!({"type": "object", "properties": {"a": {"type": "string"}},
+            "additionalProperties": false});
+        assert_eq!(to_shorthand(&closed), None);
     }
 
     #[test]

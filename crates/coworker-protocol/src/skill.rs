@@ -65,21 +65,60 @@ pub struct SkillCard {
     /// Output JSON Schema.
     #[serde(default)]
     pub output_schema: Value,
-    /// 0-3.
-    #[serde(default = "known")]
+    /// 0-3 (a name or a number on input).
+    #[serde(default = "known", deserialize_with = "crate::lenient::min_tier")]
     pub min_trust_tier: u8,
     /// The original's context-privacy label (metadata only).
     #[serde(default = "public")]
     pub max_context_privacy_tier: String,
     /// Version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub version: Option<String>,
     /// When to use it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::text_or_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub when_to_use: String,
     /// Category.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::text_or_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub category: String,
+}
+
+impl SkillCard {
+    /// The card as the Python original's planner can use it: schemas in its shorthand
+    /// (`{"field": "str"}`) where they can be written so, since it fills every top-level key of
+    /// an input schema with the goal text. Schemas shorthand cannot express stay JSON Schema.
+    pub fn for_original(&self) -> SkillCard {
+        let mut card = self.clone();
+        if let Some(short) = crate::schema::to_shorthand(&card.input_schema) {
+            card.input_schema = short;
+        }
+        if let Some(short) = crate::schema::to_shorthand(&card.output_schema) {
+            card.output_schema = short;
+        }
+        card
+    }
+
+    /// The card with its schemas as JSON Schema (a peer may send the original's shorthand);
+    /// a schema we cannot read is kept as sent.
+    pub fn normalized(mut self) -> SkillCard {
+        for schema in [&mut self.input_schema, &mut self.output_schema] {
+            if let Ok(json) = crate::schema::normalize(schema) {
+                *schema = json;
+            }
+        }
+        self
+    }
 }
 
 fn known() -> u8 {
@@ -357,5 +396,27 @@ mod tests {
         assert_eq!(python.min_trust_tier, 1);
         assert_eq!(FailureCode::parse("WHATEVER"), FailureCode::SkillFailed);
         assert_eq!(FailureCode::parse("UNKNOWN_SKILL"), FailureCode::UnknownSkill);
+    }
+
+    #[test]
+    fn cards_translate_between_json_schema_and_the_originals_shorthand() {
+        // What the original's planner gets: keys it can fill with the goal.
+        let card = translate().card().for_original();
+        assert_eq!(card.input_schema, json!({"text": "str", "to_lang": "str?"}));
+        // What we plan with, from a card the original sent.
+        let theirs: SkillCard = serde_json::from_value(json!({"name": "echo",
+            "input_schema": {"text": "str"}, "output_schema": {"echo": "str"},
+            "min_trust_tier": "known", "version": 1.0}))
+        .unwrap();
+        assert_eq!((theirs.min_trust_tier, theirs.version.as_deref()), (1, Some("1.0")));
+        let ours = theirs.normalized();
+        assert_eq!(ours.input_schema["properties"]["text"]["type"], "string");
+        assert_eq!(ours.input_schema["required"], json!(["text"]));
+        // Schemas shorthand cannot say stay as they are.
+        let mut spec = SkillSpec::new("pick", "d");
+        spec.input_schema =
+            json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}});
+        let pick = Skill::new(spec).unwrap().card().for_original();
+        assert_eq!(pick.input_schema["properties"]["n"]["minimum"], 1);
     }
 }

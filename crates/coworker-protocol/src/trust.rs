@@ -111,9 +111,11 @@ impl Decision {
 pub fn required_tier(message_type: &str) -> Option<Tier> {
     match message_type {
         // Chat in a group is shown, never acted on.
-        kind::PING | kind::DISCOVER | kind::TRUST_REQUEST | kind::GROUP_MESSAGE => {
-            Some(Tier::Untrusted)
-        }
+        kind::PING
+        | kind::DISCOVER
+        | kind::AGENT_CARD_QUERY
+        | kind::TRUST_REQUEST
+        | kind::GROUP_MESSAGE => Some(Tier::Untrusted),
         kind::TASK_REQUEST
         | kind::TASK_CANCEL
         | kind::PLAN_PROPOSE

@@ -221,6 +221,9 @@ pub(crate) struct Inner {
     pub(crate) refusals: Quota,
     /// Trust requests per peer that reach the owner.
     pub(crate) trust_asks: Quota,
+    /// Peers that may have an OKR with us under way that they initiated (served tasks of
+    /// other peers skip looking for one).
+    pub(crate) peer_plans: Mutex<std::collections::HashSet<String>>,
 }
 
 /// A plan a peer proposed, waiting for the owner's decision.
@@ -326,10 +329,17 @@ impl Agent {
             tasks_per_peer: Mutex::new(HashMap::new()),
             refusals: Quota::new(20, Duration::from_secs(6)),
             trust_asks: Quota::new(3, Duration::from_secs(60)),
+            peer_plans: Mutex::new(Default::default()),
             client,
             config,
         };
         let agent = Self { inner: Arc::new(inner) };
+        let own = agent.inbox_id().to_owned();
+        for (okr, _) in agent.inner.store.okrs_not_stepped_down().await? {
+            if okr.initiator != own {
+                lock(&agent.inner.peer_plans).insert(okr.initiator);
+            }
+        }
         for call in agent.inner.store.open_calls().await? {
             let input: serde_json::Value = serde_json::from_str(&call.input).unwrap_or_default();
             let pending = PendingCall {
@@ -348,6 +358,11 @@ impl Agent {
     /// The XMTP client.
     pub fn client(&self) -> &Client {
         &self.inner.client
+    }
+
+    /// This agent's display name.
+    pub fn name(&self) -> &str {
+        &self.inner.config.name
     }
 
     /// This agent's inbox id.
@@ -755,10 +770,12 @@ impl Agent {
             self.audit(&peer, "message", blocked).await;
             return;
         }
-        if let Err(e) = self.inner.store.seen(&peer, message.sent_ns / 1_000_000).await {
+        let parsed = Envelope::parse(&text);
+        let dialect = parsed.as_ref().ok().and_then(Option::as_ref).map(Envelope::dialect);
+        if let Err(e) = self.inner.store.seen(&peer, message.sent_ns / 1_000_000, dialect).await {
             tracing::warn!("last-seen update failed: {e}");
         }
-        let envelope = match Envelope::parse(&text) {
+        let envelope = match parsed {
             Ok(Some(envelope)) => envelope,
             Ok(None) => {
                 self.emit(AgentEvent::Chat {

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use coworker_protocol::envelope::{self, TaskRequest, TaskResult, kind};
+use coworker_protocol::envelope::{self, Dialect, TaskRequest, TaskResult, kind};
 use coworker_protocol::okr::{self, Candidate, OkrStatus};
 use coworker_protocol::receipt;
 use coworker_protocol::skill::FailureCode;
@@ -179,8 +179,10 @@ impl Agent {
         if answer.envelope.kind != kind::CAPABILITIES {
             return Err(refusal(&answer).into());
         }
-        let capabilities: envelope::Capabilities =
+        let mut capabilities: envelope::Capabilities =
             answer.envelope.payload().map_err(|e| CallError::BadAnswer(e.to_string()))?;
+        // The original describes inputs in its shorthand: plan and validate with JSON Schema.
+        capabilities.skills = capabilities.skills.into_iter().map(SkillCard::normalized).collect();
         // What the peer calls itself never replaces the name from the invite the owner
         // accepted.
         let name = (!capabilities.name.is_empty())
@@ -286,6 +288,11 @@ impl Agent {
     /// Asks the provider to stop a task; the call then ends with `CANCELLED` (unless it
     /// finished first).
     pub async fn cancel(&self, peer: &str, task_id: &str) -> Result<()> {
+        if self.inner.store.dialect(peer).await? == Some(Dialect::Original) {
+            return Err(RuntimeError::InvalidInput(
+                "this peer runs agent-coworker, which cannot cancel a task".into(),
+            ));
+        }
         let conversation = self.dm(peer).await?;
         let cancel = envelope::TaskCancel { task_id: task_id.to_owned() };
         self.send(&conversation, kind::TASK_CANCEL, &cancel, None).await
@@ -341,6 +348,8 @@ impl Agent {
             task_id: Some(task_id.to_owned()),
             target_wallet: None,
             target_inbox: None,
+            requester: None,
+            requester_wallet: None,
             deadline_ms: (!wait.is_zero())
                 .then(|| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
         };
@@ -350,9 +359,12 @@ impl Agent {
                 self.send(&conversation, kind::TASK_REQUEST, &request, Some(correlation)).await
             }
             Route::Group { id, member, wallet } => {
+                // The original checks the caller's tier by `requester_wallet`.
                 let request = TaskRequest {
                     target_inbox: Some(member.clone()),
                     target_wallet: wallet.clone(),
+                    requester: Some(self.inner.config.name.clone()),
+                    requester_wallet: Some(self.inner.client.address()),
                     ..request
                 };
                 self.send(id, kind::GROUP_TASK_REQUEST, &request, Some(correlation)).await
@@ -430,10 +442,10 @@ impl Agent {
         };
         let outcome = if result.success {
             CallOutcome::Success
+        } else if result.failure_code().is_peer_fault() {
+            CallOutcome::PeerFailure
         } else {
-            let code =
-                result.error_code.as_deref().map_or(FailureCode::SkillFailed, FailureCode::parse);
-            if code.is_peer_fault() { CallOutcome::PeerFailure } else { CallOutcome::NotCounted }
+            CallOutcome::NotCounted
         };
         self.apply_decay(peer, outcome).await?;
         if result.success {
@@ -444,8 +456,7 @@ impl Agent {
                 .await?;
             Ok((output, receipt))
         } else {
-            let code =
-                result.error_code.as_deref().map_or(FailureCode::SkillFailed, FailureCode::parse);
+            let code = result.failure_code();
             let message = result.error.clone().unwrap_or_default();
             let body = serde_json::json!({"error": message}).to_string();
             self.inner
@@ -703,6 +714,10 @@ impl Agent {
     }
 
     async fn notify_peer(&self, okr: &Okr) {
+        // The original has no OKR updates (it would answer each with an error).
+        if let Ok(Some(Dialect::Original)) = self.inner.store.dialect(&okr.peer).await {
+            return;
+        }
         let update = serde_json::json!({"okr": okr});
         if let Ok(conversation) = self.dm(&okr.peer).await {
             let _ = self.send(&conversation, kind::OKR_UPDATE, &update, None).await;

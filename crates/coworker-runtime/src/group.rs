@@ -3,10 +3,12 @@
 //! `group_task_request` naming that member, which alone answers); every member carries the tier
 //! this agent holds it at, as data for trust badges.
 //!
-//! Chat is plain XMTP text, readable by any XMTP app; agent-coworker's `group_message` envelopes
-//! arrive as chat too.
+//! Chat is plain XMTP text, readable by any XMTP app, mirrored as a `group_message` envelope
+//! when an agent of the Python original is a member; its `group_message` envelopes arrive as
+//! chat too.
 
 use coworker_protocol::Invite;
+use coworker_protocol::envelope::{self, Dialect};
 use coworker_protocol::trust::Tier;
 use serde::Serialize;
 use serde_json::Value;
@@ -89,9 +91,26 @@ impl Agent {
         self.describe(conversation).await
     }
 
-    /// Sends a chat message (plain text) to a group or DM.
+    /// Sends a chat message to a group or DM: plain text, which people read in any XMTP app.
+    /// When an agent of the Python original is in the conversation (it reads only
+    /// `group_message` envelopes), the text goes out once more as one; our agents read the
+    /// plain text and skip the copy.
     pub async fn send_chat(&self, conversation: &str, text: &str) -> Result<()> {
-        self.inner.client.send_text(&group_id(conversation)?, text).await?;
+        let id = group_id(conversation)?;
+        self.inner.client.send_text(&id, text).await?;
+        let members = self.inner.client.conversation(&id).await?.members;
+        let mut original = false;
+        for member in members.iter().filter(|m| *m != self.inbox_id()) {
+            original |= self.inner.store.dialect(member).await? == Some(Dialect::Original);
+        }
+        if original {
+            let mirror = envelope::GroupMessage {
+                text: text.to_owned(),
+                sender: self.inner.config.name.clone(),
+                sender_wallet: self.inner.client.address(),
+            };
+            self.send(&id, envelope::kind::GROUP_MESSAGE, &mirror, None).await?;
+        }
         Ok(())
     }
 

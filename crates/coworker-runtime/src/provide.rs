@@ -3,12 +3,13 @@
 
 use std::time::Instant;
 
+use coworker_protocol::envelope::Dialect;
 use coworker_protocol::envelope::{self, Envelope, TaskRequest, TaskResult, kind};
 use coworker_protocol::okr::{OkrStatus, StepStatus};
 use coworker_protocol::receipt::{self, Receipt};
 use coworker_protocol::skill::{self, Failure, FailureCode};
 use coworker_protocol::trust::{self, Tier, TrustRequestOutcome};
-use coworker_protocol::{Decision, Okr};
+use coworker_protocol::{Decision, Okr, SkillCard};
 use serde_json::Value;
 use xmtp_client::ConversationId;
 
@@ -33,7 +34,10 @@ impl Agent {
                     envelope::Ping { message: format!("pong from {}", self.inner.config.name) };
                 self.send(conversation, kind::PONG, &pong, corr).await
             }
-            kind::DISCOVER | kind::GROUP_DISCOVER => {
+            // The original's reconnect asks whether our skill list changed; the answer it
+            // reads is a capabilities-shaped one, so it gets the list (never a reason to drop
+            // its cache of our skills, as an error would make it).
+            kind::DISCOVER | kind::GROUP_DISCOVER | kind::AGENT_CARD_QUERY => {
                 // The asker's name for itself (informational, unverified) labels an unnamed
                 // peer.
                 if let Ok(asker) = envelope.payload::<envelope::Discover>() {
@@ -47,13 +51,25 @@ impl Agent {
                 let capabilities = envelope::Capabilities {
                     name: self.inner.config.name.clone(),
                     wallet: if group { self.inner.client.address() } else { String::new() },
-                    skills: self.preview(shown),
+                    skills: match envelope.dialect() {
+                        // The original's planner fills every key of a schema with the goal:
+                        // give it the shorthand it expects.
+                        Dialect::Original => {
+                            self.preview(shown).iter().map(SkillCard::for_original).collect()
+                        }
+                        Dialect::Coworker => self.preview(shown),
+                    },
+                    card_hash: None,
                     your_tier: Some(shown.into()),
                 };
-                let answer = if envelope.kind == kind::DISCOVER {
-                    kind::CAPABILITIES
-                } else {
+                let capabilities = envelope::Capabilities {
+                    card_hash: Some(receipt::digest(&serde_json::json!(capabilities.skills))),
+                    ..capabilities
+                };
+                let answer = if envelope.kind == kind::GROUP_DISCOVER {
                     kind::GROUP_CAPABILITIES
+                } else {
+                    kind::CAPABILITIES
                 };
                 self.send(conversation, answer, &capabilities, corr).await
             }
@@ -73,6 +89,9 @@ impl Agent {
             }
             kind::PLAN_PROPOSE => self.on_plan(peer, tier, conversation, &envelope).await,
             kind::OKR_UPDATE => self.on_okr_update(peer, &envelope).await,
+            // Our agents mirror their group chat as an envelope for the original's agents;
+            // we read the plain text they send with it.
+            kind::GROUP_MESSAGE if envelope.dialect() == Dialect::Coworker => Ok(()),
             kind::GROUP_MESSAGE => {
                 let message: envelope::GroupMessage = envelope.payload().unwrap_or_default();
                 self.emit(AgentEvent::Chat {
@@ -200,6 +219,7 @@ impl Agent {
         envelope: Envelope,
     ) -> Result<()> {
         let group = envelope.kind == kind::GROUP_TASK_REQUEST;
+        let dialect = envelope.dialect();
         let correlation = envelope.correlation_id.clone().unwrap_or_default();
         let request: TaskRequest = match envelope.payload() {
             Ok(request) => request,
@@ -298,7 +318,8 @@ impl Agent {
         let started = Instant::now();
         let outcome = match self.peer_slot(peer, self.task_deadline(&request)).await {
             Ok(_slot) => {
-                self.execute(&key, &registered, &request, &task_id, &correlation, &reply_to).await
+                let progress_to = (dialect == Dialect::Coworker).then_some(&reply_to);
+                self.execute(&key, &registered, &request, &task_id, &correlation, progress_to).await
             }
             Err(busy) => Err(busy),
         };
@@ -344,13 +365,14 @@ impl Agent {
         for (correlation, conversation) in replies {
             self.answer(&conversation, group, &correlation, result.clone()).await?;
         }
+        let done = status == "completed";
         self.emit(AgentEvent::TaskServed {
             peer: peer.to_owned(),
-            skill: request.skill,
+            skill: request.skill.clone(),
             task_id: task_key.clone(),
             status,
         });
-        self.after_step_served(peer, &task_key).await
+        self.after_step_served(peer, &task_key, &request.skill, done).await
     }
 
     /// Validates, waits for a slot, runs the handler within the deadline, checks the output.
@@ -361,7 +383,7 @@ impl Agent {
         request: &TaskRequest,
         task_id: &str,
         correlation: &str,
-        conversation: &ConversationId,
+        progress_to: Option<&ConversationId>,
     ) -> Result<Value, Failure> {
         registered.skill.admit(&request.input, request.skill_version.as_deref())?;
         let deadline = self.task_deadline(request);
@@ -388,13 +410,15 @@ impl Agent {
         let remaining = deadline.saturating_sub(started.elapsed());
         let agent = self.clone();
         let (task_id, correlation, conversation) =
-            (task_id.to_owned(), correlation.to_owned(), conversation.clone());
+            (task_id.to_owned(), correlation.to_owned(), progress_to.cloned());
         let forward = tokio::spawn(async move {
             while let Some((percent, status_text)) = updates.recv().await {
+                // The original knows no progress messages.
+                let Some(conversation) = &conversation else { continue };
                 let progress =
                     envelope::TaskProgress { task_id: task_id.clone(), percent, status_text };
                 let _ = agent
-                    .send(&conversation, kind::TASK_PROGRESS, &progress, Some(&correlation))
+                    .send(conversation, kind::TASK_PROGRESS, &progress, Some(&correlation))
                     .await;
             }
         });
@@ -460,8 +484,11 @@ impl Agent {
         let corr = envelope.correlation_id.as_deref();
         let goal =
             envelope.payload.get("goal").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let okr: Option<Okr> =
-            envelope.payload.get("okr").and_then(|o| serde_json::from_value(o.clone()).ok());
+        let okr: Option<Okr> = match envelope.payload.get("okr") {
+            Some(okr) => serde_json::from_value(okr.clone()).ok(),
+            // The original proposes steps, not an OKR.
+            None => self.original_plan(peer, &goal, envelope),
+        };
         let open_with_peer = self
             .inner
             .store
@@ -493,6 +520,7 @@ impl Agent {
         };
         match verdict {
             Ok(okr) if self.inner.config.plan_approval => {
+                lock(&self.inner.peer_plans).insert(peer.to_owned());
                 self.inner.store.save_okr(&okr, self.now_ms()).await?;
                 let proposal = crate::agent::Proposal {
                     conversation: conversation.clone(),
@@ -504,6 +532,7 @@ impl Agent {
             }
             Ok(mut okr) => {
                 okr.start();
+                lock(&self.inner.peer_plans).insert(peer.to_owned());
                 self.inner.store.save_okr(&okr, self.now_ms()).await?;
                 self.emit(AgentEvent::Okr(okr.clone()));
                 let accept = serde_json::json!({"goal": goal, "accepted": true, "okr_id": okr.id});
@@ -524,6 +553,21 @@ impl Agent {
                 self.send(conversation, kind::PLAN_REJECT, &reject, corr).await
             }
         }
+    }
+
+    /// A plan the Python original proposed (`{goal, steps: [{skill, agent, agent_wallet,
+    /// input}], initiator, initiator_wallet}`) as an OKR: the steps naming our address, inbox id
+    /// or name are ours, the rest the proposer's.
+    fn original_plan(&self, peer: &str, goal: &str, envelope: &Envelope) -> Option<Okr> {
+        let steps: Vec<coworker_protocol::okr::OriginalStep> =
+            serde_json::from_value(envelope.payload.get("steps")?.clone()).ok()?;
+        let (inbox, address) = (self.inbox_id().to_owned(), self.inner.client.address());
+        let ours = |step: &coworker_protocol::okr::OriginalStep| {
+            step.agent_wallet.eq_ignore_ascii_case(&address)
+                || step.agent_wallet.eq_ignore_ascii_case(&inbox)
+                || (step.agent_wallet.is_empty() && step.agent == self.inner.config.name)
+        };
+        Okr::from_original(&self.uuid(), goal, peer, &inbox, &steps, ours, self.now_ms()).ok()
     }
 
     /// The owner's answer to a plan a peer proposed ([`AgentEvent::PlanProposed`]). Only
@@ -608,8 +652,23 @@ impl Agent {
     }
 
     /// After serving a task: if it was the last of our steps in an OKR the caller initiated,
-    /// our part is over and the caller steps down now, whatever it reports later.
-    async fn after_step_served(&self, peer: &str, task_key: &str) -> Result<()> {
+    /// our part is over and the caller steps down now, whatever it reports later. Steps are
+    /// matched by their task ids; the original calls without one, so its plans' steps are
+    /// matched by skill, and since it never reports progress, its OKR ends with our last step.
+    async fn after_step_served(
+        &self,
+        peer: &str,
+        task_key: &str,
+        skill: &str,
+        done: bool,
+    ) -> Result<()> {
+        if !lock(&self.inner.peer_plans).contains(peer) {
+            return Ok(());
+        }
+        if task_key.starts_with("correlation:") {
+            return self.original_step_served(peer, skill, done).await;
+        }
+        let mut open = false;
         for (okr, _) in self.inner.store.okrs_not_stepped_down().await? {
             if okr.initiator != peer
                 || okr.peer != self.inbox_id()
@@ -617,6 +676,7 @@ impl Agent {
             {
                 continue;
             }
+            open = true;
             let ours: Vec<String> = okr
                 .steps
                 .iter()
@@ -629,6 +689,45 @@ impl Agent {
             if self.inner.store.served_count(peer, &ours).await? == ours.len() {
                 self.step_down_once(&okr, peer, "okr_steps_served").await?;
             }
+        }
+        if !open {
+            lock(&self.inner.peer_plans).remove(peer);
+        }
+        Ok(())
+    }
+
+    async fn original_step_served(&self, peer: &str, skill: &str, done: bool) -> Result<()> {
+        let me = self.inbox_id().to_owned();
+        for (mut okr, _) in self.inner.store.okrs_not_stepped_down().await? {
+            if okr.initiator != peer || okr.peer != me || okr.status != OkrStatus::Running {
+                continue;
+            }
+            let Some(step) = okr
+                .steps
+                .iter_mut()
+                .find(|s| s.agent == me && s.skill == skill && s.status == StepStatus::Pending)
+            else {
+                continue;
+            };
+            step.status = if done { StepStatus::Done } else { StepStatus::Failed };
+            let ours_settled =
+                okr.steps.iter().filter(|s| s.agent == me).all(|s| s.status != StepStatus::Pending);
+            if ours_settled {
+                let all_done = okr
+                    .steps
+                    .iter()
+                    .filter(|s| s.agent == me)
+                    .all(|s| s.status == StepStatus::Done);
+                for theirs in okr.steps.iter_mut().filter(|s| s.agent != me) {
+                    theirs.status = StepStatus::Skipped;
+                    theirs.error = Some("run by the peer, which does not report it".into());
+                }
+                okr.status = if all_done { OkrStatus::Completed } else { OkrStatus::Failed };
+                self.step_down_once(&okr, peer, ended_why(&okr)).await?;
+            }
+            self.inner.store.save_okr(&okr, self.now_ms()).await?;
+            self.emit(AgentEvent::Okr(okr));
+            return Ok(());
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
+use coworker_protocol::envelope::Dialect;
 use coworker_protocol::trust::Tier;
 use coworker_protocol::{Decision, Okr, SignedReceipt};
 use serde::{Deserialize, Serialize};
@@ -211,14 +212,33 @@ impl Store {
             .collect())
     }
 
-    /// Records that a known peer sent something at `at_ms` (strangers get no row).
-    pub(crate) async fn seen(&self, inbox: &str, at_ms: u64) -> Result<()> {
-        sqlx::query("UPDATE peers SET seen_ms = max(coalesce(seen_ms, 0), ?) WHERE inbox_id = ?")
-            .bind(db(at_ms))
-            .bind(inbox)
-            .execute(&self.pool)
-            .await?;
+    /// Records that a known peer sent something at `at_ms` (strangers get no row), and which
+    /// protocol it speaks when that was an envelope.
+    pub(crate) async fn seen(
+        &self,
+        inbox: &str,
+        at_ms: u64,
+        dialect: Option<Dialect>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE peers SET seen_ms = max(coalesce(seen_ms, 0), ?), dialect = coalesce(?, dialect)
+             WHERE inbox_id = ?",
+        )
+        .bind(db(at_ms))
+        .bind(dialect.map(Dialect::as_str))
+        .bind(inbox)
+        .execute(&self.pool)
+        .await?;
         Ok(())
+    }
+
+    /// The protocol a peer speaks, if it ever sent us an envelope.
+    pub(crate) async fn dialect(&self, inbox: &str) -> Result<Option<Dialect>> {
+        let row = sqlx::query("SELECT dialect FROM peers WHERE inbox_id = ?")
+            .bind(inbox)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| r.get::<Option<&str>, _>("dialect").and_then(Dialect::parse)))
     }
 
     /// Tier, consecutive failures, block and auto-grant cap (a stranger: untrusted, nothing).
