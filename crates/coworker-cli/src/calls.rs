@@ -132,8 +132,8 @@ async fn connect_in(
         Err(e) => return Err(e.into()),
     };
     let mut answer = Value::Null;
-    // Asking an offline peer would only wait again; it holds no request until it is back.
-    if let Some(tier) = ask.filter(|_| online) {
+    // An offline peer gets the request when it is back; its owner decides then.
+    if let Some(tier) = ask {
         out.progress(&format!("asking {} to hold you at {tier}…", peer.name));
         let reason = if args.reason.is_empty() {
             format!("{} accepted your invite", agent.name())
@@ -173,7 +173,7 @@ async fn connect_in(
     if !online {
         human.push_str(" unknown — the peer did not answer (offline?); connect again later");
     }
-    let asked = ask.filter(|_| online).map(Tier::label).unwrap_or_default();
+    let asked = ask.map(Tier::label).unwrap_or_default();
     if answer.get("pending").is_some() {
         human.push_str(&format!(
             "\ntrust: asked for {asked}; pending — the peer's owner has not decided yet \

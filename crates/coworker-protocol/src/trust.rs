@@ -246,7 +246,7 @@ mod tests {
             "Message type 'task_request' requires trust tier >= 1, but peer has tier 0"
         );
         assert!(gate(kind::TASK_REQUEST, Tier::Known).allowed);
-        let unknown = gate("agent_card_query", Tier::Privileged);
+        let unknown = gate("context_query", Tier::Privileged);
         assert!(!unknown.allowed);
         assert_eq!(unknown.rule, "unknown_type");
         // Responses are never requests.

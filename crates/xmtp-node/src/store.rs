@@ -275,30 +275,44 @@ impl Store {
         budget: usize,
     ) -> Result<(Vec<GroupMessage>, bool), NodeError> {
         let sql = if page.ascending { GROUP_PAGE_ASC } else { GROUP_PAGE_DESC };
-        let rows = sqlx::query(sql)
-            .bind(group_id)
+        let rows = self.page_rows(sql, group_id, page).await?;
+        let mut reader = SizedPage::new(budget);
+        let mut messages = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.get("id");
+            let Some(data) =
+                reader.take(self, r, "SELECT data FROM group_messages WHERE id = ?", id).await?
+            else {
+                break;
+            };
+            let row = GroupRow {
+                id,
+                created_ns: r.get("created_ns"),
+                group_id: r.get("group_id"),
+                data,
+                sender_hmac: r.get("sender_hmac"),
+                should_push: r.get("should_push"),
+                is_commit: r.get("is_commit"),
+            };
+            messages.push(row.into_proto());
+        }
+        Ok((messages, reader.cut))
+    }
+
+    /// The rows of a page, with small payloads inline (see [`SizedPage`]).
+    async fn page_rows(
+        &self,
+        sql: &'static str,
+        key: &[u8],
+        page: Page,
+    ) -> Result<Vec<sqlx::sqlite::SqliteRow>, NodeError> {
+        Ok(sqlx::query(sql)
+            .bind(key)
             .bind(page_cursor(page))
             .bind(i64::from(page.limit))
-            .bind(i64::try_from(budget).unwrap_or(i64::MAX))
+            .bind(INLINE_BYTES)
             .fetch_all(&self.reads)
-            .await?;
-        let cut = was_cut(&rows);
-        let messages = rows
-            .iter()
-            .map(|r| {
-                GroupRow {
-                    id: r.get("id"),
-                    created_ns: r.get("created_ns"),
-                    group_id: r.get("group_id"),
-                    data: r.get("data"),
-                    sender_hmac: r.get("sender_hmac"),
-                    should_push: r.get("should_push"),
-                    is_commit: r.get("is_commit"),
-                }
-                .into_proto()
-            })
-            .collect();
-        Ok((messages, cut))
+            .await?)
     }
 
     /// The newest message of each group, in the order asked (`None` for an empty group).
@@ -342,31 +356,29 @@ impl Store {
         budget: usize,
     ) -> Result<(Vec<WelcomeMessage>, bool), NodeError> {
         let sql = if page.ascending { WELCOME_PAGE_ASC } else { WELCOME_PAGE_DESC };
-        let rows = sqlx::query(sql)
-            .bind(installation_key)
-            .bind(page_cursor(page))
-            .bind(i64::from(page.limit))
-            .bind(i64::try_from(budget).unwrap_or(i64::MAX))
-            .fetch_all(&self.reads)
-            .await?;
-        let cut = was_cut(&rows);
-        let messages = rows
-            .iter()
-            .map(|r| {
-                WelcomeRow {
-                    id: r.get("id"),
-                    created_ns: r.get("created_ns"),
-                    installation_key: r.get("installation_key"),
-                    message_type: r.get("message_type"),
-                    data: r.get("data"),
-                    hpke_public_key: r.get("hpke_public_key"),
-                    wrapper_algorithm: r.get("wrapper_algorithm"),
-                    welcome_metadata: r.get("welcome_metadata"),
-                }
-                .into_proto()
-            })
-            .collect();
-        Ok((messages, cut))
+        let rows = self.page_rows(sql, installation_key, page).await?;
+        let mut reader = SizedPage::new(budget);
+        let mut messages = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.get("id");
+            let Some(data) =
+                reader.take(self, r, "SELECT data FROM welcome_messages WHERE id = ?", id).await?
+            else {
+                break;
+            };
+            let row = WelcomeRow {
+                id,
+                created_ns: r.get("created_ns"),
+                installation_key: r.get("installation_key"),
+                message_type: r.get("message_type"),
+                data,
+                hpke_public_key: r.get("hpke_public_key"),
+                wrapper_algorithm: r.get("wrapper_algorithm"),
+                welcome_metadata: r.get("welcome_metadata"),
+            };
+            messages.push(row.into_proto());
+        }
+        Ok((messages, reader.cut))
     }
 
     /// The stored key package of each installation, in the order asked.
@@ -463,79 +475,68 @@ fn page_cursor(page: Page) -> i64 {
     }
 }
 
-/// Whether a sized page was cut short (more rows follow than it returned).
-fn was_cut(rows: &[sqlx::sqlite::SqliteRow]) -> bool {
-    let returned = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-    rows.first().is_some_and(|r| r.get::<i64, _>("page_rows") > returned)
+/// Payloads up to this size come with the page's rows; larger ones are read one by one, and
+/// only while they fit the page's byte budget, so a page of large messages is never read into
+/// memory whole.
+const INLINE_BYTES: i64 = 256 * 1024;
+
+/// Reads a page's rows in order until its byte budget is spent (always at least one row).
+struct SizedPage {
+    budget: i64,
+    total: i64,
+    taken: usize,
+    /// The budget cut the page short: more rows follow.
+    cut: bool,
 }
 
-// A page is the next `?3` rows after cursor `?2`, cut to the first rows whose payloads fit in
-// `?4` bytes (always at least one): one statement, and only the rows that fit are read whole.
-// `page_rows` is how many rows the page had before the cut.
-macro_rules! sized_page {
-    ($size:literal, $table:literal, $key:literal, $columns:literal, $filter:literal, $order:literal) => {
-        concat!(
-            "WITH page AS (SELECT id, ",
-            $size,
-            " AS size FROM ",
-            $table,
-            " WHERE ",
-            $key,
-            " = ?1 AND ",
-            $filter,
-            " ORDER BY id ",
-            $order,
-            " LIMIT ?3), ",
-            "sized AS (SELECT id, sum(size) OVER (ORDER BY id ",
-            $order,
-            " ROWS UNBOUNDED PRECEDING) AS total, row_number() OVER (ORDER BY id ",
-            $order,
-            ") AS n, count(*) OVER () AS page_rows FROM page) ",
-            "SELECT ",
-            $columns,
-            ", s.page_rows FROM sized s JOIN ",
-            $table,
-            " t ON t.id = s.id ",
-            "WHERE s.total <= ?4 OR s.n = 1 ORDER BY t.id ",
-            $order
-        )
-    };
+impl SizedPage {
+    fn new(budget: usize) -> Self {
+        Self { budget: i64::try_from(budget).unwrap_or(i64::MAX), total: 0, taken: 0, cut: false }
+    }
+
+    /// The row's payload if it still fits (read now if it was too large to come inline);
+    /// `None` once the budget is spent.
+    async fn take(
+        &mut self,
+        store: &Store,
+        row: &sqlx::sqlite::SqliteRow,
+        fetch: &'static str,
+        id: i64,
+    ) -> Result<Option<Vec<u8>>, NodeError> {
+        self.total = self.total.saturating_add(row.get::<i64, _>("size"));
+        if self.taken > 0 && self.total > self.budget {
+            self.cut = true;
+            return Ok(None);
+        }
+        self.taken += 1;
+        Ok(Some(match row.get::<Option<Vec<u8>>, _>("data") {
+            Some(data) => data,
+            None => sqlx::query_scalar(fetch).bind(id).fetch_one(&store.reads).await?,
+        }))
+    }
 }
 
-const GROUP_PAGE_ASC: &str = sized_page!(
-    "length(data) + length(sender_hmac) + 64",
-    "group_messages",
-    "group_id",
-    "t.id, t.created_ns, t.group_id, t.data, t.sender_hmac, t.should_push, t.is_commit",
-    "id > ?2",
-    "ASC"
-);
-const GROUP_PAGE_DESC: &str = sized_page!(
-    "length(data) + length(sender_hmac) + 64",
-    "group_messages",
-    "group_id",
-    "t.id, t.created_ns, t.group_id, t.data, t.sender_hmac, t.should_push, t.is_commit",
-    "id < ?2",
-    "DESC"
-);
-const WELCOME_PAGE_ASC: &str = sized_page!(
-    "length(data) + length(hpke_public_key) + length(welcome_metadata) + 96",
-    "welcome_messages",
-    "installation_key",
-    "t.id, t.created_ns, t.installation_key, t.message_type, t.data, t.hpke_public_key, \
-     t.wrapper_algorithm, t.welcome_metadata",
-    "id > ?2",
-    "ASC"
-);
-const WELCOME_PAGE_DESC: &str = sized_page!(
-    "length(data) + length(hpke_public_key) + length(welcome_metadata) + 96",
-    "welcome_messages",
-    "installation_key",
-    "t.id, t.created_ns, t.installation_key, t.message_type, t.data, t.hpke_public_key, \
-     t.wrapper_algorithm, t.welcome_metadata",
-    "id < ?2",
-    "DESC"
-);
+// A page: the next `?3` rows after cursor `?2`, payloads up to `?4` bytes inline, and each row's
+// size in a response.
+const GROUP_PAGE_ASC: &str = "SELECT id, created_ns, group_id, sender_hmac, should_push, is_commit,
+    CASE WHEN length(data) <= ?4 THEN data END AS data,
+    length(data) + length(sender_hmac) + 64 AS size
+    FROM group_messages WHERE group_id = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3";
+const GROUP_PAGE_DESC: &str =
+    "SELECT id, created_ns, group_id, sender_hmac, should_push, is_commit,
+    CASE WHEN length(data) <= ?4 THEN data END AS data,
+    length(data) + length(sender_hmac) + 64 AS size
+    FROM group_messages WHERE group_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3";
+const WELCOME_PAGE_ASC: &str = "SELECT id, created_ns, installation_key, message_type,
+    hpke_public_key, wrapper_algorithm, welcome_metadata,
+    CASE WHEN length(data) <= ?4 THEN data END AS data,
+    length(data) + length(hpke_public_key) + length(welcome_metadata) + 96 AS size
+    FROM welcome_messages WHERE installation_key = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3";
+const WELCOME_PAGE_DESC: &str = "SELECT id, created_ns, installation_key, message_type,
+    hpke_public_key, wrapper_algorithm, welcome_metadata,
+    CASE WHEN length(data) <= ?4 THEN data END AS data,
+    length(data) + length(hpke_public_key) + length(welcome_metadata) + 96 AS size
+    FROM welcome_messages WHERE installation_key = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3";
 
 struct GroupRow {
     id: i64,
