@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
+// The test's harness; the bench does not need every field it offers.
+#[allow(dead_code)]
 #[path = "../tests/original/harness.rs"]
 mod harness;
 

@@ -209,9 +209,9 @@ async fn our_agents_and_the_python_original_work_together_both_ways() {
     // Both texts, then a little longer: a second copy of ours would show by then.
     let mut settle = None;
     while tokio::time::Instant::now() < settle.unwrap_or(deadline) {
-        match tokio::time::timeout(Duration::from_millis(200), bolt_events.recv()).await {
-            Ok(Ok(AgentEvent::Chat { text, .. })) => bolt_saw.push(text),
-            _ => {}
+        let next = tokio::time::timeout(Duration::from_millis(200), bolt_events.recv()).await;
+        if let Ok(Ok(AgentEvent::Chat { text, .. })) = next {
+            bolt_saw.push(text);
         }
         if bolt_saw.len() >= 2 && settle.is_none() {
             settle = Some(tokio::time::Instant::now() + Duration::from_secs(3));
