@@ -8,7 +8,9 @@ use clap::Args;
 use coworker_runtime::protocol::okr::{OkrStatus, StepStatus};
 use coworker_runtime::protocol::trust::Tier;
 use coworker_runtime::protocol::{Invite, SkillCard};
-use coworker_runtime::{Agent, AgentEvent, CallOptions};
+use coworker_host::api::{Outcome, Progress, TrustOutcome};
+use coworker_host::{Api, Connected, ErrorKind, HostError};
+use coworker_runtime::CallOptions;
 use serde_json::{Value, json};
 
 use crate::output::{CliError, Out, exit};
@@ -38,21 +40,22 @@ Examples:
   coworker --json call translator translate --input '{\"text\":\"hola\"}' | jq .result";
 
 /// A peer's inbox id from an inbox id, a known name or an invite code.
-pub(crate) async fn resolve_peer(agent: &Agent, text: &str) -> Result<String, CliError> {
+pub(crate) async fn resolve_peer(api: &Api, text: &str) -> Result<String, CliError> {
     let text = text.trim();
     if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(text.to_ascii_lowercase());
     }
-    match agent.find_peer(text).await {
+    match api.find_peer(text).await {
         Ok(peer) => return Ok(peer.inbox_id),
-        Err(coworker_runtime::RuntimeError::NotFound(_)) => {}
+        Err(e) if e.kind == ErrorKind::NotFound => {}
         Err(e) => {
             return Err(CliError::from(e)
                 .hint("name the peer by its inbox id (coworker trust list shows them)"));
         }
     }
     if Invite::parse(text, 0).is_ok() || text.starts_with("coworker://") {
-        return Ok(agent.connect(text).await?.inbox_id);
+        let connected = api.connect(text, None, "", Duration::from_secs(10)).await?;
+        return Ok(connected.peer.inbox_id);
     }
     Err(CliError::new("unknown_peer", exit::NOT_FOUND, format!("no peer {text:?}"))
         .hint("connect first with its invite: coworker connect CODE"))
@@ -106,57 +109,34 @@ pub(crate) async fn connect(global: &Global, args: ConnectArgs, out: Out) -> Res
     };
     let session = Session::open(global).await?;
     let spinner = out.spinner("connecting");
-    let result = connect_in(&session.agent, &args, ask, out).await;
+    if let Some(tier) = ask {
+        out.progress(&format!("asking for {tier} once connected…"));
+    }
+    let wait = Duration::from_secs(args.wait_secs);
+    let result = session.api.connect(&args.code, ask, &args.reason, wait).await;
     drop(spinner);
     session.close().await;
-    let (value, human) = result?;
+    let connected = result?;
+    let (value, human) = describe_connected(&connected, out);
     out.result(&value, &human);
     Ok(())
 }
 
-async fn connect_in(
-    agent: &Agent,
-    args: &ConnectArgs,
-    ask: Option<Tier>,
-    out: Out,
-) -> Result<(Value, String), CliError> {
-    let wait = Duration::from_secs(args.wait_secs);
-    let timed_out = |e: &coworker_runtime::RuntimeError| {
-        matches!(e, coworker_runtime::RuntimeError::Call(coworker_runtime::CallError::Timeout(_)))
-    };
-    let mut peer = agent.add_peer(&args.code).await?;
-    // An offline peer is still connected: its skills show once it answers.
-    let online = match agent.discover_within(&peer.inbox_id, wait).await {
-        Ok(_) => true,
-        Err(e) if timed_out(&e) => false,
-        Err(e) => return Err(e.into()),
-    };
-    let mut answer = Value::Null;
-    // An offline peer gets the request when it is back; its owner decides then.
-    if let Some(tier) = ask {
-        out.progress(&format!("asking {} to hold you at {tier}…", peer.name));
-        let reason = if args.reason.is_empty() {
-            format!("{} accepted your invite", agent.name())
-        } else {
-            args.reason.clone()
-        };
-        // A human may have to decide: wait a little, then report it as pending.
-        let decision = wait.min(Duration::from_secs(10));
-        answer = match agent.request_trust(&peer.inbox_id, tier, &reason, decision).await {
-            Ok(decision) => serde_json::to_value(&decision).unwrap_or_default(),
-            // The owner decides later; the decision applies on their side when they do.
-            Err(e) if timed_out(&e) => json!({"pending": true}),
-            Err(e) => return Err(e.into()),
-        };
-        if answer.get("granted") == Some(&Value::Bool(true)) {
-            agent.discover_within(&peer.inbox_id, wait).await?;
+fn describe_connected(connected: &Connected, out: Out) -> (Value, String) {
+    let Connected { peer, online, asked, answer } = connected;
+    // The documented `trust_answer`: the peer's answer as it sent it, or `{"pending": true}`.
+    let trust_answer = match answer {
+        None => Value::Null,
+        Some(TrustOutcome::Pending) => json!({"pending": true}),
+        Some(TrustOutcome::Granted { tier }) => json!({"granted": true, "granted_tier": tier}),
+        Some(TrustOutcome::Denied { reason }) => {
+            json!({"granted": false, "requested_tier": asked, "reason": reason})
         }
-    }
-    peer = agent.peer(&peer.inbox_id).await?;
+    };
     let value = json!({
         "peer": {"name": peer.name, "inbox_id": peer.inbox_id, "tier": peer.tier},
         "skills": peer.skills.iter().map(card_json).collect::<Vec<_>>(),
-        "trust_answer": answer,
+        "trust_answer": trust_answer,
         "online": online,
     });
     let mut human = format!(
@@ -173,26 +153,24 @@ async fn connect_in(
     if !online {
         human.push_str(" unknown — the peer did not answer (offline?); connect again later");
     }
-    let asked = ask.map(Tier::label).unwrap_or_default();
-    if answer.get("pending").is_some() {
-        human.push_str(&format!(
+    let asked = asked.map(Tier::label).unwrap_or_default();
+    match answer {
+        Some(TrustOutcome::Pending) => human.push_str(&format!(
             "\ntrust: asked for {asked}; pending — the peer's owner has not decided yet \
              (connect again later to see what it granted)"
-        ));
-    } else if answer.get("granted") == Some(&Value::Bool(true)) {
-        let held = answer.get("granted_tier").and_then(Value::as_u64).unwrap_or_default();
-        let held = u8::try_from(held).ok().and_then(|t| Tier::try_from(t).ok()).unwrap_or_default();
-        human.push_str(&format!(
-            "\ntrust: asked for {asked}; {} — it holds you at {held}",
+        )),
+        Some(TrustOutcome::Granted { tier }) => human.push_str(&format!(
+            "\ntrust: asked for {asked}; {} — it holds you at {tier}",
             out.green("granted")
-        ));
-    } else if answer.get("granted") == Some(&Value::Bool(false)) {
-        let why = answer.get("reason").and_then(Value::as_str).unwrap_or("no reason given");
-        human.push_str(&format!("\ntrust: asked for {asked}; denied — {why}"));
-    } else if online && peer.skills.is_empty() {
-        human.push_str(" none yet — the peer holds you at UNTRUSTED; ask with --ask known");
+        )),
+        Some(TrustOutcome::Denied { reason }) => {
+            human.push_str(&format!("\ntrust: asked for {asked}; denied — {reason}"));
+        }
+        None if *online && peer.skills.is_empty() => human
+            .push_str(" none yet — the peer holds you at UNTRUSTED; ask with --ask known"),
+        None => {}
     }
-    Ok((value, human))
+    (value, human)
 }
 
 /// JSON from `--input`: inline, `@file`, or `-` for stdin.
@@ -231,13 +209,13 @@ pub(crate) struct CallArgs {
 pub(crate) async fn call(global: &Global, args: CallArgs, out: Out) -> Result<(), CliError> {
     let input = input(&args.input)?;
     let session = Session::open(global).await?;
-    let agent = session.agent.clone();
+    let api = &session.api;
     let result = async {
-        let peer = resolve_peer(&agent, &args.peer).await?;
-        let mut events = agent.subscribe();
+        let peer = resolve_peer(api, &args.peer).await?;
+        let (sink, mut reports) = tokio::sync::mpsc::unbounded_channel();
         let progress = tokio::spawn(async move {
-            while let Ok(event) = events.recv().await {
-                if let AgentEvent::CallProgress { percent, text, .. } = event {
+            while let Some(report) = reports.recv().await {
+                if let Progress::Call { percent, text, .. } = report {
                     out.progress(&format!("{percent:>3}% {text}"));
                 }
             }
@@ -248,15 +226,15 @@ pub(crate) async fn call(global: &Global, args: CallArgs, out: Out) -> Result<()
             timeout: Some(Duration::from_secs(args.timeout)),
             ..Default::default()
         };
-        let outcome = agent.call(&peer, &args.skill, input, options).await;
+        let outcome = api.call(&peer, &args.skill, input, options, Some(sink)).await;
         drop(spinner);
-        progress.abort();
+        let _ = progress.await;
         outcome.map_err(CliError::from)
     }
     .await;
     session.close().await;
     let done = result?;
-    let duration_ms = u64::try_from(done.elapsed.as_millis()).unwrap_or(u64::MAX);
+    let duration_ms = done.elapsed_ms;
     let receipt = done.receipt.as_ref().map(|r| r.receipt.id.clone());
     let value = json!({"ok": true, "result": done.output, "error": null, "duration_ms": duration_ms,
         "receipt_id": receipt, "task_id": done.task_id});
@@ -283,8 +261,8 @@ pub(crate) async fn request(global: &Global, args: RequestArgs, out: Out) -> Res
     let input = input(&args.input)?;
     let session = Session::open(global).await?;
     let result = async {
-        let peer = resolve_peer(&session.agent, &args.peer).await?;
-        Ok::<_, CliError>(session.agent.call_async(&peer, &args.skill, input).await?)
+        let peer = resolve_peer(&session.api, &args.peer).await?;
+        Ok::<_, CliError>(session.api.request(&peer, &args.skill, input).await?)
     }
     .await;
     session.close().await;
@@ -296,7 +274,7 @@ pub(crate) async fn request(global: &Global, args: RequestArgs, out: Out) -> Res
 
 pub(crate) async fn tasks(global: &Global, out: Out) -> Result<(), CliError> {
     let session = Session::open(global).await?;
-    let calls = session.agent.calls().await;
+    let calls = session.api.calls().await;
     session.close().await;
     let calls = calls?;
     let value = json!({"tasks": calls});
@@ -328,9 +306,9 @@ pub(crate) struct ResultArgs {
 
 pub(crate) async fn result(global: &Global, args: ResultArgs, out: Out) -> Result<(), CliError> {
     let session = Session::open(global).await?;
-    let agent = session.agent.clone();
+    let api = &session.api;
     let outcome = async {
-        let calls = agent.calls().await?;
+        let calls = api.calls().await?;
         let matching: Vec<_> =
             calls.iter().filter(|c| c.task_id.starts_with(&args.task_id)).collect();
         let task_id = match matching.as_slice() {
@@ -351,19 +329,7 @@ pub(crate) async fn result(global: &Global, args: ResultArgs, out: Out) -> Resul
                 )));
             }
         };
-        // Subscribe before looking, so an answer settled in between is not missed.
-        let mut events = agent.subscribe();
-        if agent.call_result(&task_id).await?.is_none() {
-            let finished = async {
-                while let Ok(event) = events.recv().await {
-                    if matches!(&event, AgentEvent::CallFinished { task_id: t, .. } if *t == task_id) {
-                        break;
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(args.wait), finished).await;
-        }
-        let answer = agent.call_result(&task_id).await?;
+        let answer = api.call_result(&task_id, Duration::from_secs(args.wait)).await?;
         Ok((task_id, answer))
     }
     .await;
@@ -375,13 +341,18 @@ pub(crate) async fn result(global: &Global, args: ResultArgs, out: Out) -> Resul
             out.result(&value, &format!("task {task_id} is still pending (try --wait 30)"));
             Ok(())
         }
-        Some(Ok(output)) => {
+        Some(Outcome::Completed { output }) => {
             let value =
                 json!({"task_id": task_id, "status": "completed", "ok": true, "result": output});
             out.result(&value, &serde_json::to_string_pretty(&output).unwrap_or_default());
             Ok(())
         }
-        Some(Err(error)) => Err(CliError::from(coworker_runtime::RuntimeError::from(error))),
+        Some(Outcome::Failed { code, message }) => Err(CliError::from(HostError {
+            kind: ErrorKind::Refused,
+            code: "call.failed".into(),
+            message: format!("{code}: {message}"),
+            peer_code: Some(code),
+        })),
     }
 }
 
@@ -399,14 +370,14 @@ pub(crate) async fn collaborate(
     out: Out,
 ) -> Result<(), CliError> {
     let session = Session::open(global).await?;
-    let agent = session.agent.clone();
+    let api = &session.api;
     let outcome = async {
-        let peer = resolve_peer(&agent, &args.peer).await?;
-        let mut events = agent.subscribe();
+        let peer = resolve_peer(api, &args.peer).await?;
+        let (sink, mut reports) = tokio::sync::mpsc::unbounded_channel();
         // The OKR as it is planned and executed, live.
         let live = tokio::spawn(async move {
-            while let Ok(event) = events.recv().await {
-                if let AgentEvent::Okr(okr) = event {
+            while let Some(report) = reports.recv().await {
+                if let Progress::Okr { okr } = report {
                     let steps: Vec<String> = okr
                         .steps
                         .iter()
@@ -428,8 +399,8 @@ pub(crate) async fn collaborate(
                 }
             }
         });
-        let okr = agent.collaborate(&peer, &args.goal).await;
-        live.abort();
+        let okr = api.collaborate(&peer, &args.goal, Some(sink)).await;
+        let _ = live.await;
         Ok::<_, CliError>(okr?)
     }
     .await;

@@ -1,7 +1,7 @@
 //! `groups`: encrypted group chats of people and agents, with every member's tier.
 
 use clap::Subcommand;
-use coworker_runtime::{CallOptions, Group};
+use coworker_runtime::Group;
 use serde_json::json;
 
 use crate::output::{CliError, Out};
@@ -60,28 +60,28 @@ fn describe(out: Out, group: &Group) -> String {
 
 pub(crate) async fn run(global: &Global, command: GroupsCommand, out: Out) -> Result<(), CliError> {
     let session = Session::open(global).await?;
-    let agent = session.agent.clone();
+    let api = &session.api;
     let result = async {
         Ok::<_, CliError>(match command {
             GroupsCommand::Create { name, members } => {
-                let group = agent.create_group(&name, &members).await?;
+                let group = api.create_group(&name, &members).await?;
                 (json!({"group": group}), describe(out, &group))
             }
             GroupsCommand::List => {
-                let groups = agent.groups().await?;
+                let groups = api.groups().await?;
                 let human = groups.iter().map(|g| describe(out, g)).collect::<Vec<_>>().join("\n\n");
                 (json!({"groups": groups}), if human.is_empty() { "no groups".into() } else { human })
             }
             GroupsCommand::Send { group, text } => {
-                agent.send_chat(&group, &text).await?;
+                api.send_chat(&group, &text).await?;
                 (json!({"group": group, "sent": true}), format!("{} sent", out.green("✓")))
             }
             GroupsCommand::Call { group, member, skill, input } => {
                 let input = serde_json::from_str(&input)
                     .map_err(|e| CliError::invalid(format!("--input is not valid JSON: {e}")))?;
-                let done = agent.group_call(&group, &member, &skill, input, CallOptions::default()).await?;
+                let done = api.group_call(&group, &member, &skill, input).await?;
                 let value = json!({"ok": true, "result": done.output, "error": null,
-                    "duration_ms": u64::try_from(done.elapsed.as_millis()).unwrap_or(u64::MAX),
+                    "duration_ms": done.elapsed_ms,
                     "receipt_id": done.receipt.as_ref().map(|r| r.receipt.id.clone()), "task_id": done.task_id});
                 (value, serde_json::to_string_pretty(&done.output).unwrap_or_default())
             }

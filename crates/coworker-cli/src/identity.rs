@@ -38,57 +38,69 @@ pub(crate) async fn init(global: &Global, args: InitArgs, out: Out) -> Result<()
     out.progress("creating the identity and registering it on the network…");
     let session = Session::start(global, profile.clone(), &data_dir).await?;
     profile.save(&data_dir)?;
-    let client = session.agent.client();
+    let me = session.api.status().await;
+    let network = session.network.clone();
+    session.close().await;
+    let me = me?;
     let value = json!({
         "name": profile.name,
-        "inbox_id": client.inbox_id(),
-        "address": client.address(),
-        "installation_id": hex::encode(client.installation_id()),
-        "network": session.network,
+        "inbox_id": me.inbox_id,
+        "address": me.address,
+        "installation_id": me.installation_id,
+        "network": network,
     });
     let human = format!(
         "{} {}\ninbox    {}\naddress  {}\nnetwork  {}\nnext: coworker invite, or coworker demo",
         out.green("✓ created"),
         out.bold(&profile.name),
-        client.inbox_id(),
-        client.address(),
-        session.network
+        me.inbox_id,
+        me.address,
+        network
     );
-    session.close().await;
     out.result(&value, &human);
     Ok(())
 }
 
 pub(crate) async fn status(global: &Global, out: Out) -> Result<(), CliError> {
     let session = Session::open(global).await?;
-    let agent = &session.agent;
-    let peers = agent.peers().await?;
-    let pending = agent.trust_requests(true).await?;
-    let reachable = agent.client().inbox_state(agent.inbox_id()).await.is_ok();
-    let skills: Vec<Value> = agent
-        .skills()
+    let api = &session.api;
+    let gathered = async {
+        Ok::<_, coworker_host::HostError>((
+            api.status().await?,
+            api.peers().await?,
+            api.skills().await?,
+        ))
+    }
+    .await;
+    let hosted = session.hosted();
+    let (profile, network) = (session.profile.clone(), session.network.clone());
+    session.close().await;
+    let (me, peers, skills) = gathered?;
+    let reachable = me.node_reachable;
+    let skills: Vec<Value> = skills
         .into_iter()
-        .map(|(card, exposed)| json!({"name": card.name, "exposed": exposed}))
+        .map(|s| json!({"name": s.card.name, "exposed": s.exposed}))
         .collect();
     let value = json!({
-        "name": session.profile.name,
-        "inbox_id": agent.inbox_id(),
-        "address": agent.client().address(),
-        "installation_id": hex::encode(agent.client().installation_id()),
-        "network": session.network,
+        "name": profile.name,
+        "inbox_id": me.inbox_id,
+        "address": me.address,
+        "installation_id": me.installation_id,
+        "network": network,
         "node_reachable": reachable,
+        "host": hosted,
         "peers": peers.iter().map(|p| json!({"name": p.name, "inbox_id": p.inbox_id, "tier": p.tier})).collect::<Vec<_>>(),
-        "pending_trust_requests": pending.len(),
+        "pending_trust_requests": me.pending_requests,
         "skills": skills,
-        "agent_file": session.profile.agent_file,
+        "agent_file": profile.agent_file,
     });
     let mut human = format!(
         "{}  {}\ninbox    {}\naddress  {}\nnetwork  {} ({})\nskills   {}\npeers    {}",
-        out.bold(&session.profile.name),
-        out.dim("(this machine)"),
-        agent.inbox_id(),
-        agent.client().address(),
-        session.network,
+        out.bold(&profile.name),
+        out.dim(if hosted { "(served by its running host)" } else { "(this machine)" }),
+        me.inbox_id,
+        me.address,
+        network,
         if reachable { "reachable" } else { "unreachable" },
         skills.len(),
         peers.len()
@@ -101,13 +113,12 @@ pub(crate) async fn status(global: &Global, out: Out) -> Result<(), CliError> {
             peer.inbox_id
         ));
     }
-    if !pending.is_empty() {
+    if me.pending_requests > 0 {
         human.push_str(&format!(
             "\n{} pending trust request(s): coworker trust requests",
-            pending.len()
+            me.pending_requests
         ));
     }
-    session.close().await;
     out.result(&value, &human);
     Ok(())
 }
@@ -135,8 +146,9 @@ pub(crate) async fn invite(global: &Global, args: InviteArgs, out: Out) -> Resul
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let expires = args.expires_in.map(|secs| now + secs);
-    let code = session.agent.invite(expires)?;
+    let code = session.api.invite(expires).await;
     session.close().await;
+    let code = code?;
     let invite = Invite::parse(&code, 0).map_err(coworker_runtime::RuntimeError::from)?;
     let uri = Invite::uri(&code);
     let value =

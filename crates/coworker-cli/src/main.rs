@@ -105,6 +105,11 @@ enum Command {
     /// Run an agent declared in a TOML file until Ctrl-C or SIGTERM.
     #[command(after_help = serve::EXAMPLES)]
     Serve(serve::ServeArgs),
+    /// Hold this identity (with the agent file it last served) for other front ends: the
+    /// app's peers, `coworker` commands, MCP servers and Python programs reach it over its
+    /// control socket. Until Ctrl-C or SIGTERM.
+    #[command(after_help = "Examples:\n  coworker host &\n  coworker call translator translate --input '{\"text\":\"hola\"}'   # served by the host")]
+    Host,
     /// An offline tour: a demo bot, a connection, trust, four calls.
     #[command(
         after_help = "Examples:\n  coworker demo\n  coworker --json demo    # one JSON line per step"
@@ -152,6 +157,7 @@ fn main() -> ExitCode {
             Command::Groups(command) => groups::run(&global, command, out).await,
             Command::Receipts(command) => receipts::run(&global, command, out).await,
             Command::Serve(args) => serve::run(&global, args, out).await,
+            Command::Host => serve::host(&global, out).await,
             Command::Demo(args) => demo::run(args, out).await,
             Command::Node(args) => node::run(args).await.map_err(CliError::other),
             Command::Xmtp(args) => xmtp::run(&global, args).await.map_err(CliError::other),

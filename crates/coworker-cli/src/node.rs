@@ -34,7 +34,7 @@ pub(crate) struct NodeArgs {
 }
 
 pub(crate) fn default_db() -> PathBuf {
-    crate::profile::default_data_dir().join("node.db")
+    coworker_host::paths::node_database()
 }
 
 /// Resolves when the process gets Ctrl-C or SIGTERM.

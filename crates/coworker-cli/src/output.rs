@@ -5,7 +5,9 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use coworker_runtime::{CallError, RuntimeError};
+use coworker_host::{ErrorKind, HostError};
+use coworker_runtime::RuntimeError;
+use coworker_runtime::protocol::skill::FailureCode;
 use serde_json::{Value, json};
 
 /// Exit codes (documented in the README).
@@ -54,43 +56,38 @@ impl CliError {
 
 impl From<RuntimeError> for CliError {
     fn from(e: RuntimeError) -> Self {
-        let code = e.code();
-        let exit = match &e {
-            RuntimeError::Invite(_) | RuntimeError::InvalidInput(_) | RuntimeError::Skill(_) => {
-                exit::INVALID_INPUT
-            }
-            RuntimeError::NotFound(_) => exit::NOT_FOUND,
-            RuntimeError::Call(CallError::Timeout(_)) => exit::UNREACHABLE,
-            RuntimeError::Call(_) | RuntimeError::Plan(_) => exit::REFUSED,
-            RuntimeError::Xmtp(x) if x.code() == "client.unreachable" => exit::UNREACHABLE,
-            _ => exit::FAILURE,
+        HostError::from(e).into()
+    }
+}
+
+/// Exit codes and hints from the error's kind (and a peer's failure code), never from its text.
+impl From<HostError> for CliError {
+    fn from(e: HostError) -> Self {
+        let exit = match e.kind {
+            ErrorKind::InvalidInput => exit::INVALID_INPUT,
+            ErrorKind::NotFound => exit::NOT_FOUND,
+            ErrorKind::Refused => exit::REFUSED,
+            ErrorKind::Timeout | ErrorKind::Unreachable => exit::UNREACHABLE,
+            ErrorKind::Busy => exit::BUSY,
+            ErrorKind::Protocol | ErrorKind::Failed => exit::FAILURE,
         };
-        let hint = match &e {
-            RuntimeError::Invite(_) => Some("ask the peer for a fresh code: `coworker invite`"),
-            RuntimeError::Call(CallError::Timeout(_)) => {
-                Some("is the peer running (`coworker serve`) on the same network?")
-            }
-            RuntimeError::Call(CallError::Failed { code, .. })
-                if code.as_str() == "TRUST_TIER_TOO_LOW" =>
-            {
+        let hint = match (e.kind, e.failure()) {
+            (ErrorKind::Timeout, _) => Some("is the peer running (`coworker serve`) on the same network?"),
+            (ErrorKind::Refused, Some(FailureCode::TrustTierTooLow)) => {
                 Some("ask the peer for a higher tier: coworker connect CODE --ask known")
             }
-            RuntimeError::Xmtp(x) if x.code() == "client.unreachable" => {
+            (ErrorKind::Unreachable, _) => {
                 Some("is the node running? `coworker node`, or pick one with --network")
+            }
+            (ErrorKind::Busy, _) => Some(
+                "its commands reach the running agent when it serves its control socket; otherwise stop it or use another --data-dir",
+            ),
+            (ErrorKind::InvalidInput, _) if e.code.starts_with("invite.") => {
+                Some("ask the peer for a fresh code: `coworker invite`")
             }
             _ => None,
         };
-        let message = match &e {
-            RuntimeError::Call(CallError::Failed { violations, message, .. })
-                if !violations.is_empty() =>
-            {
-                let list: Vec<String> =
-                    violations.iter().map(|v| format!("{}: {}", v.path, v.message)).collect();
-                format!("{message} ({})", list.join("; "))
-            }
-            _ => e.to_string(),
-        };
-        Self { code: code.to_owned(), message, hint: hint.map(str::to_owned), exit }
+        Self { code: e.code, message: e.message, hint: hint.map(str::to_owned), exit }
     }
 }
 

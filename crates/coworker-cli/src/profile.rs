@@ -2,12 +2,14 @@
 //! where the keys live, the agent file), the XMTP and agent state, and a lock so that one
 //! process at a time uses it. [`Session`] opens all of it for a command.
 
-use std::fs::File;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
+use coworker_host::Api;
+use coworker_host::control::ControlClient;
+use coworker_host::lock::DataDirLock;
 use coworker_runtime::{Agent, AgentConfig, Serving};
 use serde::{Deserialize, Serialize};
 use xmtp_client::keystore::KdfCost;
@@ -18,8 +20,6 @@ use crate::output::{CliError, exit};
 
 /// The environment variable holding the key file's password.
 pub(crate) const PASSWORD_VAR: &str = "COWORKER_KEYSTORE_PASSWORD";
-/// Where `embedded` and `local` find the node.
-const LOCAL_NODE: &str = "127.0.0.1:5556";
 
 /// Options every command takes.
 #[derive(Debug, Clone, Args)]
@@ -54,11 +54,7 @@ impl Global {
 
 /// `$XDG_DATA_HOME/coworker` (or `~/.local/share/coworker`).
 pub(crate) fn default_data_dir() -> PathBuf {
-    std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("coworker")
+    coworker_host::paths::data_home().join("coworker")
 }
 
 /// Opens the password-encrypted key file at `path` (password from the environment or a
@@ -127,19 +123,21 @@ impl Profile {
     }
 }
 
-/// An open identity: the agent (serving while the command runs), the embedded node if this
-/// process runs it, and the lock.
+/// The identity a command works with: its running host when there is one (the app,
+/// `coworker serve` or `coworker host`), reached over the control socket, else opened in this
+/// process (serving while the command runs, with the embedded node if this process runs it).
 pub(crate) struct Session {
-    pub(crate) agent: Agent,
+    pub(crate) api: Api,
     pub(crate) profile: Profile,
     pub(crate) network: String,
     serving: Option<Serving>,
     node: Option<xmtp_node::Node>,
-    _lock: File,
+    _lock: Option<DataDirLock>,
 }
 
 impl Session {
-    /// Opens the identity in the data directory (it must exist: `coworker init`).
+    /// The identity in the data directory (it must exist: `coworker init`): its host if one
+    /// runs, else opened here.
     pub(crate) async fn open(global: &Global) -> Result<Self, CliError> {
         let data_dir = global.data_dir();
         let profile = Profile::load(&data_dir)?.ok_or_else(|| {
@@ -150,7 +148,28 @@ impl Session {
             )
             .hint("create one: coworker init --name NAME")
         })?;
+        if let Some(host) = ControlClient::connect(&data_dir, "cli").await? {
+            let network = host.welcome().network.clone();
+            return Ok(Self {
+                api: Api::Remote(host),
+                profile,
+                network,
+                serving: None,
+                node: None,
+                _lock: None,
+            });
+        }
         Self::start(global, profile, &data_dir).await
+    }
+
+    /// The agent, when it runs in this process.
+    pub(crate) fn agent(&self) -> Option<&Agent> {
+        self.api.local()
+    }
+
+    /// Whether a running host serves this identity (this command is its client).
+    pub(crate) fn hosted(&self) -> bool {
+        matches!(self.api, Api::Remote(_))
     }
 
     /// Opens (registering it if new) the identity described by `profile`.
@@ -165,7 +184,7 @@ impl Session {
         for warning in warnings {
             tracing::warn!("{warning}");
         }
-        let lock = lock(data_dir)?;
+        let lock = DataDirLock::take(data_dir)?;
         let wanted = global.network.clone().unwrap_or_else(|| profile.network.clone());
         let (network, node) = resolve_network(&wanted).await?;
         let keys: Arc<dyn KeyStore> = match &profile.keystore {
@@ -213,12 +232,12 @@ impl Session {
             tracing::warn!("some requests are still being handled");
         }
         Ok(Self {
-            agent,
+            api: Api::Local(agent),
             profile,
             network: network.to_string(),
             serving: Some(serving),
             node,
-            _lock: lock,
+            _lock: Some(lock),
         })
     }
 
@@ -233,50 +252,12 @@ impl Session {
     }
 }
 
-fn lock(data_dir: &Path) -> Result<File, CliError> {
-    let path = data_dir.join("lock");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| CliError::other(format!("cannot open {}: {e}", path.display())))?;
-    file.try_lock().map_err(|_| {
-        CliError::new(
-            "busy",
-            exit::BUSY,
-            format!("the identity in {} is in use by another coworker process", data_dir.display()),
-        )
-        .hint("stop it (for example a running `coworker serve`), or use another --data-dir")
-    })?;
-    Ok(file)
-}
-
-/// `embedded`: a node in this process on 127.0.0.1:5556, unless one already listens there
-/// (then that one is used); its database is the machine's (`coworker node`'s default), so every
-/// process that hosts it serves the same messages. `local`: the node on 127.0.0.1:5556;
-/// anything else: `dev`, `production` or a URL.
+/// A network name as every front end reads it (see `coworker_host::network`).
 async fn resolve_network(name: &str) -> Result<(Network, Option<xmtp_node::Node>), CliError> {
-    let local = format!("http://{LOCAL_NODE}");
-    match name {
-        "embedded" => {
-            let database = crate::node::default_db();
-            if let Some(dir) = database.parent() {
-                let _ = coworker_runtime::private::data_dir(dir);
-            }
-            let mut config = xmtp_node::NodeConfig::local(database);
-            config.listen = LOCAL_NODE.parse().map_err(|_| CliError::other("bad node address"))?;
-            match xmtp_node::start(config).await {
-                Ok(node) => Ok((Network::Url(node.url().to_owned()), Some(node))),
-                // Taken: another process (a `coworker node`, `serve` or the app) runs it.
-                Err(_) => Ok((Network::Url(local), None)),
-            }
-        }
-        "local" => Ok((Network::Url(local), None)),
-        other => Network::parse(other).map(|n| (n, None)).map_err(|e| {
-            CliError::invalid(e.to_string()).hint("--network embedded|local|dev|production|URL")
-        }),
-    }
+    let resolved = coworker_host::network::resolve(name)
+        .await
+        .map_err(|e| CliError::from(e).hint("--network embedded|local|dev|production|URL"))?;
+    Ok((resolved.network, resolved.node))
 }
 
 /// The key file's password: from the environment, else asked on the terminal (not echoed).

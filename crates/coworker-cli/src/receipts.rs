@@ -43,9 +43,9 @@ pub(crate) async fn run(
         return Err(CliError::invalid(format!("--format {format}: use csv or json")));
     }
     let session = Session::open(global).await?;
-    let agent = session.agent.clone();
+    let api = &session.api;
     let result = async {
-        let receipts = agent.receipts().await?;
+        let receipts = api.receipts().await?;
         Ok::<_, CliError>(match command {
             ReceiptsCommand::List => {
                 let human = receipts
@@ -59,23 +59,16 @@ pub(crate) async fn run(
                 (json!({"receipts": receipts}), if human.is_empty() { "no receipts yet".into() } else { human })
             }
             ReceiptsCommand::Verify => {
-                let mut bad = Vec::new();
-                for signed in &receipts {
-                    let key: Option<[u8; 32]> =
-                        hex::decode(&signed.signer).ok().and_then(|k| k.try_into().ok());
-                    let signature_ok = key.is_some_and(|k| signed.verify(&k).is_ok());
-                    let state = agent.client().inbox_state(&signed.receipt.provider).await;
-                    let signer_ok = state.is_ok_and(|s| {
-                        s.installation_keys().any(|k| hex::encode(k) == signed.signer)
-                    });
-                    if !(signature_ok && signer_ok) {
-                        bad.push(json!({"id": signed.receipt.id, "signature": signature_ok, "signer_is_provider": signer_ok}));
-                    }
-                }
+                let check = api.verify_receipts().await?;
+                let bad: Vec<_> = check
+                    .failed
+                    .iter()
+                    .map(|(id, signature, signer)| json!({"id": id, "signature": signature, "signer_is_provider": signer}))
+                    .collect();
                 if !bad.is_empty() {
                     return Err(CliError::new("receipt_invalid", exit::FAILURE, format!("{} of {} receipts failed verification: {bad:?}", bad.len(), receipts.len())));
                 }
-                (json!({"verified": receipts.len(), "failed": []}), format!("{} {} receipt(s) verified", out.green("✓"), receipts.len()))
+                (json!({"verified": check.checked, "failed": []}), format!("{} {} receipt(s) verified", out.green("✓"), check.checked))
             }
             ReceiptsCommand::Export { format, output } => {
                 let body = if format == "csv" {

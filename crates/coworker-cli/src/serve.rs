@@ -1,9 +1,13 @@
-//! `coworker serve FILE`: a headless agent serving the skills and policy of an agent file
-//! (see [`crate::agentfile`]) until Ctrl-C or SIGTERM; the XMTP stream reconnects by itself
-//! when the node goes away. A data directory without an identity gets one, named as the file
-//! says.
+//! `coworker serve FILE` and `coworker host`: the process that holds an identity. `serve` runs
+//! the skills and policy of an agent file (see [`crate::agentfile`]; a data directory without
+//! an identity gets one, named as the file says); `host` runs the identity with the agent file
+//! it last served, if any. Both serve the control API (`docs/control-api.md`) on the data
+//! directory's socket, so every other `coworker` command, an MCP server or a Python program
+//! works with this running agent, and stop on Ctrl-C or SIGTERM. The XMTP stream reconnects by
+//! itself when the node goes away.
 //!
-//! On a terminal, trust requests are put to the owner as they arrive (y/N).
+//! On a terminal, trust requests are put to the owner as they arrive (y/N); `coworker trust
+//! approve` works beside it too.
 //!
 //! Output: `{"event":"ready","name","inbox_id","address","code","uri","network"}` (`code` is the
 //! agent's invite), then one line per activity event (`{"event":"task_served",…}`, …).
@@ -67,14 +71,43 @@ pub(crate) async fn run(global: &Global, args: ServeArgs, out: Out) -> Result<()
         None => Profile::new(global, &file.name, &data_dir),
     };
     profile.agent_file = Some(path);
+    hold(global, profile, out).await
+}
+
+/// `coworker host`: the identity (with the agent file it last served) until stopped.
+pub(crate) async fn host(global: &Global, out: Out) -> Result<(), CliError> {
+    let data_dir = global.data_dir();
+    let profile = Profile::load(&data_dir)?.ok_or_else(|| {
+        CliError::new(
+            "no_identity",
+            crate::output::exit::NOT_FOUND,
+            format!("no CoWorker identity in {}", data_dir.display()),
+        )
+        .hint("create one: coworker init --name NAME, or coworker serve FILE")
+    })?;
+    hold(global, profile, out).await
+}
+
+/// Holds the identity: serves its agent, its control socket and the owner's terminal until
+/// stopped.
+async fn hold(global: &Global, profile: Profile, out: Out) -> Result<(), CliError> {
+    let data_dir = global.data_dir();
     let session = Session::start(global, profile.clone(), &data_dir).await?;
     profile.save(&data_dir)?;
-    let agent = session.agent.clone();
+    let Some(agent) = session.agent().cloned() else {
+        return Err(CliError::other("the identity did not open in this process"));
+    };
+    let control = coworker_host::control::ControlServer::start(
+        agent.clone(),
+        &data_dir,
+        &session.network,
+    )
+    .await?;
     let mut events = agent.subscribe();
     let code = agent.invite(None)?;
     let ready = json!({"event": "ready", "name": profile.name, "inbox_id": agent.inbox_id(),
         "address": agent.client().address(), "code": code, "uri": Invite::uri(&code),
-        "network": session.network});
+        "network": session.network, "control": control.path()});
     let human = format!(
         "{} serving {} skill(s) on {}\ninbox {}\ninvite {}",
         out.bold(&profile.name),
@@ -109,6 +142,7 @@ pub(crate) async fn run(global: &Global, args: ServeArgs, out: Out) -> Result<()
         tokio::spawn(approve_on_the_terminal(agent))
     });
     crate::node::shutdown_signal().await;
+    control.stop();
     printer.abort();
     if let Some(approver) = approver {
         approver.abort();
@@ -117,8 +151,8 @@ pub(crate) async fn run(global: &Global, args: ServeArgs, out: Out) -> Result<()
     Ok(())
 }
 
-/// On a terminal, the owner answers trust requests as they arrive (the identity is locked
-/// while it serves, so `coworker trust approve` cannot run beside it).
+/// On a terminal, the owner answers trust requests as they arrive (`coworker trust approve`
+/// in another terminal works too).
 #[allow(clippy::print_stderr)]
 async fn approve_on_the_terminal(agent: coworker_runtime::Agent) {
     let mut events = agent.subscribe();

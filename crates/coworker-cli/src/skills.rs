@@ -7,6 +7,8 @@ use clap::Subcommand;
 use coworker_runtime::protocol::trust::Tier;
 use serde_json::json;
 
+use coworker_host::api::OwnSkill;
+
 use crate::output::{CliError, Out};
 use crate::profile::{Global, Session};
 
@@ -61,12 +63,12 @@ async fn run_in(
     command: SkillsCommand,
     out: Out,
 ) -> Result<(serde_json::Value, String), CliError> {
-    let agent = &session.agent;
-    let listing = |skills: Vec<(coworker_runtime::protocol::SkillCard, bool)>| {
-        let value = json!({"skills": skills.iter().map(|(c, exposed)| json!({"name": c.name, "description": c.description, "min_tier": c.min_trust_tier, "exposed": exposed})).collect::<Vec<_>>()});
+    let api = &session.api;
+    let listing = |skills: Vec<OwnSkill>| {
+        let value = json!({"skills": skills.iter().map(|s| json!({"name": s.card.name, "description": s.card.description, "min_tier": s.card.min_trust_tier, "exposed": s.exposed})).collect::<Vec<_>>()});
         let human = skills
             .iter()
-            .map(|(c, exposed)| {
+            .map(|OwnSkill { card: c, exposed }| {
                 let shown = if *exposed { out.green("exposed") } else { out.dim("hidden ") };
                 format!(
                     "{shown}  {:<18} min {:<10} {}",
@@ -83,7 +85,7 @@ async fn run_in(
     let expose = matches!(command, SkillsCommand::Expose { .. });
     Ok(match command {
         SkillsCommand::List => {
-            let skills = agent.skills();
+            let skills = api.skills().await?;
             if skills.is_empty() {
                 (
                     json!({"skills": []}),
@@ -95,14 +97,14 @@ async fn run_in(
         }
         SkillsCommand::Expose { name } | SkillsCommand::Hide { name } => {
             let exposed = expose;
-            agent.set_exposed(&name, exposed).await?;
+            api.set_exposed(&name, exposed).await?;
             let word = if exposed { "exposed" } else { "hidden" };
             (json!({"name": name, "exposed": exposed}), format!("{} {name} {word}", out.green("✓")))
         }
         SkillsCommand::Preview { peer_tier } => {
             let tier = Tier::parse(&peer_tier)
                 .ok_or_else(|| CliError::invalid(format!("{peer_tier:?} is not a tier")))?;
-            let cards = agent.preview(tier);
+            let cards = api.preview(tier).await?;
             let human = cards
                 .iter()
                 .map(|c| format!("{:<18} {}", c.name, c.description))
@@ -114,7 +116,7 @@ async fn run_in(
             )
         }
         SkillsCommand::Configure => {
-            for (card, exposed) in agent.skills() {
+            for OwnSkill { card, exposed } in api.skills().await? {
                 eprint!(
                     "expose {} ({})? [{}] ",
                     card.name,
@@ -130,10 +132,10 @@ async fn run_in(
                 let answer = answer.trim().to_ascii_lowercase();
                 let expose = if answer.is_empty() { exposed } else { answer.starts_with('y') };
                 if expose != exposed {
-                    agent.set_exposed(&card.name, expose).await?;
+                    api.set_exposed(&card.name, expose).await?;
                 }
             }
-            listing(agent.skills())
+            listing(api.skills().await?)
         }
     })
 }

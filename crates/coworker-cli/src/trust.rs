@@ -78,10 +78,10 @@ async fn run_in(
     command: TrustCommand,
     out: Out,
 ) -> Result<(serde_json::Value, String), CliError> {
-    let agent = &session.agent;
+    let api = &session.api;
     Ok(match command {
         TrustCommand::List => {
-            let peers = agent.peers().await?;
+            let peers = api.peers().await?;
             let human = peers
                 .iter()
                 .map(|p| {
@@ -100,20 +100,21 @@ async fn run_in(
                 CliError::invalid(format!("{tier:?} is not a tier"))
                     .hint("untrusted, known, internal, privileged or 0-3")
             })?;
-            let inbox = resolve_peer(agent, &peer).await?;
-            agent.set_tier(&inbox, tier).await?;
+            let inbox = resolve_peer(api, &peer).await?;
+            api.set_tier(&inbox, tier).await?;
             (
                 json!({"inbox_id": inbox, "tier": tier}),
                 format!("{} {inbox} → {tier}", out.green("✓")),
             )
         }
         TrustCommand::Requests { all } => {
-            let requests = agent.trust_requests(!all).await?;
+            let requests = api.trust_requests(!all).await?;
+            let peers = api.peers().await?;
             let mut lines = Vec::with_capacity(requests.len());
             for r in &requests {
-                let who = match agent.peer(&r.peer).await {
-                    Ok(peer) => peer.label(),
-                    Err(_) => coworker_runtime::peer_label(&r.peer, "", false),
+                let who = match peers.iter().find(|p| p.inbox_id == r.peer) {
+                    Some(peer) => peer.label(),
+                    None => coworker_runtime::peer_label(&r.peer, "", false),
                 };
                 lines.push(format!(
                     "#{:<4} {:<10} {:<9} {who}  “{}”",
@@ -131,18 +132,14 @@ async fn run_in(
         }
         TrustCommand::Approve { id } | TrustCommand::Deny { id } => {
             let approve = matches!(command, TrustCommand::Approve { .. });
-            agent.decide_trust_request(id, approve).await?;
+            api.decide_trust_request(id, approve).await?;
             let word = if approve { "approved" } else { "denied" };
             (json!({"id": id, "status": word}), format!("{} request {id} {word}", out.green("✓")))
         }
         TrustCommand::Block { ref peer } | TrustCommand::Unblock { ref peer } => {
             let block = matches!(command, TrustCommand::Block { .. });
-            let inbox = resolve_peer(agent, peer).await?;
-            if block {
-                agent.block(&inbox).await?;
-            } else {
-                agent.unblock(&inbox).await?;
-            }
+            let inbox = resolve_peer(api, peer).await?;
+            api.set_blocked(&inbox, block).await?;
             let word = if block { "blocked" } else { "unblocked (untrusted)" };
             (
                 json!({"inbox_id": inbox, "blocked": block}),
@@ -150,7 +147,7 @@ async fn run_in(
             )
         }
         TrustCommand::Log { limit } => {
-            let entries = agent.audit_log(limit).await?;
+            let entries = api.audit_log(None, limit).await?;
             let human = entries
                 .iter()
                 .map(|e| {

@@ -9,6 +9,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
@@ -93,11 +94,15 @@ impl Drop for World {
 }
 
 fn agent_file(dir: &Path) -> PathBuf {
-    let path = dir.join("bot.toml");
+    named_agent_file(dir, "bot")
+}
+
+fn named_agent_file(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
     std::fs::write(
         &path,
         r#"
-name = "bot"
+name = "NAME"
 
 [trust]
 auto_grant = "known"
@@ -115,10 +120,47 @@ name = "private"
 description = "Not for peers"
 command = ["true"]
 exposed = false
-"#,
+"#
+        .replace("NAME", name),
     )
     .unwrap();
     path
+}
+
+/// Starts `coworker serve FILE` for `who`; its first line (`ready`) and a thread collecting
+/// the rest (its activity events).
+fn serve(world: &World, who: &str, file: &Path) -> (Served, Value, Arc<Mutex<Vec<Value>>>) {
+    let mut child = world
+        .command(who, &["serve", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let mut ready = String::new();
+    lines.read_line(&mut ready).unwrap();
+    let ready: Value = serde_json::from_str(&ready).unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let collected = Arc::clone(&events);
+    std::thread::spawn(move || {
+        for line in lines.lines().map_while(Result::ok) {
+            if let Ok(event) = serde_json::from_str(&line) {
+                collected.lock().unwrap().push(event);
+            }
+        }
+    });
+    (Served(child), ready, events)
+}
+
+/// Waits up to 20 s for `serve` to have printed an event of `kind` that `matches`.
+fn printed(events: &Mutex<Vec<Value>>, kind: &str, matches: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..200 {
+        let found = events.lock().unwrap().iter().find(|e| e["event"] == kind && matches(e)).cloned();
+        if let Some(event) = found {
+            return event;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("serve printed no {kind} event: {:?}", events.lock().unwrap())
 }
 
 struct Served(Child);
@@ -134,17 +176,9 @@ impl Drop for Served {
 fn two_cli_identities_and_a_served_agent() {
     let world = World::start();
     let file = agent_file(world.dir.path());
-    let mut serve = world
-        .command("bot", &["serve", file.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    let mut lines = BufReader::new(serve.stdout.take().unwrap());
-    lines.read_line(&mut ready).unwrap();
-    let served = Served(serve);
-    let ready: Value = serde_json::from_str(&ready).unwrap();
+    let (served, ready, bot_events) = serve(&world, "bot", &file);
     assert_eq!(ready["event"], "ready");
+    assert!(ready["control"].as_str().unwrap().ends_with("control.sock"), "{ready}");
     let bot_code = ready["code"].as_str().unwrap().to_owned();
     assert!(ready["uri"].as_str().unwrap().starts_with("coworker://invite/"));
 
@@ -193,7 +227,7 @@ fn two_cli_identities_and_a_served_agent() {
     tampered.insert(10, 'x');
     world.fails("alice", &["connect", &tampered], 3, "invite");
     world.fails("nobody", &["status"], 4, "no_identity");
-    world.fails("bot", &["status"], 7, "busy");
+    host_serves_its_owners_commands(&world, &file, &bot_code, &bot_events);
     let (code, value) = world.run("alice", &["--network", "http://127.0.0.1:9", "status"]);
     assert_eq!(code, 6, "{value}");
     assert!(value["error"]["hint"].is_string());
@@ -291,6 +325,50 @@ fn two_cli_identities_and_a_served_agent() {
     world.fails("bot", &["skills", "preview", "--peer-tier", "boss"], 3, "invalid_input");
 }
 
+/// While `coworker serve` holds the bot, its owner's commands are served by it: status, skills
+/// hide/expose, connect, call, collaborate, trust approve, and the host's output shows what
+/// happened. A second host for the same identity is refused.
+fn host_serves_its_owners_commands(
+    world: &World,
+    file: &Path,
+    bot_code: &str,
+    bot_events: &Mutex<Vec<Value>>,
+) {
+    let status = world.ok("bot", &["status"]);
+    assert_eq!((status["host"].as_bool(), status["name"].as_str()), (Some(true), Some("bot")));
+    let second = world.fails("bot", &["serve", file.to_str().unwrap()], 7, "host.busy");
+    assert!(second["error"]["message"].as_str().unwrap().contains("already runs"), "{second}");
+
+    // Visibility, changed while it serves, applies at once.
+    world.ok("bot", &["skills", "hide", "echo"]);
+    assert_eq!(world.ok("alice", &["connect", bot_code, "--ask", "none"])["skills"], json!([]));
+    world.ok("bot", &["skills", "expose", "echo"]);
+    let shown = world.ok("alice", &["connect", bot_code, "--ask", "none"]);
+    assert_eq!(shown["skills"][0]["name"], "echo", "{shown}");
+
+    // The bot's owner calls and collaborates as the bot, through its host.
+    let helper_file = named_agent_file(world.dir.path(), "helper");
+    let (helper, helper_ready, _) = serve(world, "helper", &helper_file);
+    let helper_code = helper_ready["code"].as_str().unwrap();
+    let connected = world.ok("bot", &["connect", helper_code]);
+    assert_eq!(connected["trust_answer"]["granted"], true, "{connected}");
+    let called = world.ok("bot", &["call", "helper", "echo", "--input", r#"{"text":"via host"}"#]);
+    assert_eq!(called["result"], json!({"text": "via host"}));
+    let okr = world.ok("bot", &["collaborate", "helper", "echo the text hello"]);
+    assert_eq!(okr["okr"]["status"], "completed", "{okr}");
+    printed(bot_events, "okr", |e| e["status"] == "completed");
+    drop(helper);
+
+    // Alice asks the bot for more than its policy grants; its owner approves beside `serve`.
+    let asked = world.ok("alice", &["connect", bot_code, "--ask", "internal", "--wait-secs", "1"]);
+    assert_eq!(asked["trust_answer"]["pending"], true, "{asked}");
+    let requested = printed(bot_events, "trust_requested", |e| e["requested"] == 2);
+    let id = requested["id"].to_string();
+    world.ok("bot", &["trust", "approve", &id]);
+    let changed = printed(bot_events, "trust_changed", |e| e["tier"] == 2);
+    assert_eq!(changed["why"], "approved", "{changed}");
+}
+
 #[test]
 fn demo_runs_from_an_empty_data_dir() {
     let dir = tempfile::tempdir().unwrap();
@@ -336,6 +414,7 @@ fn every_command_explains_itself_with_examples() {
         "groups",
         "receipts",
         "serve",
+        "host",
         "demo",
         "node",
         "xmtp",

@@ -101,8 +101,9 @@ impl AgentConfig {
     }
 }
 
-/// What the agent reports as it works (the activity feed of the app and the CLI).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What the agent reports as it works (the activity feed of the app and the CLI, and the
+/// event stream of the control API).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AgentEvent {
     /// A chat message (not a protocol envelope) in a DM or group.
@@ -385,6 +386,12 @@ impl Agent {
 
     pub(crate) fn uuid(&self) -> String {
         self.inner.config.ids.uuid()
+    }
+
+    /// A fresh task id (from the injected id source), for a caller that wants to know its
+    /// call's id before it is sent (to follow its progress).
+    pub fn new_task_id(&self) -> String {
+        self.uuid()
     }
 
     /// Registers a skill. It starts hidden unless `exposed`; a choice the owner saved earlier

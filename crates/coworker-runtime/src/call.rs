@@ -246,14 +246,26 @@ impl Agent {
             input_sha256: receipt::digest(&input),
         };
         let answer = self.expect(&correlation, peer);
+        // Whoever awaits this call may give up on it (a control client that went away): then
+        // nothing waits for the answer any more, and the provider is asked to stop.
+        let mut abandoned = Abandoned {
+            agent: self.clone(),
+            correlation: correlation.clone(),
+            peer: matches!(route, Route::Dm(_)).then(|| peer.to_owned()),
+            task_id: task_id.clone(),
+            armed: true,
+        };
         if let Err(e) = self
             .send_call(&route, skill, &input, &task_id, &correlation, options.version, wait)
             .await
         {
+            abandoned.armed = false;
             self.forget(&correlation);
             return Err(e);
         }
-        let Ok(Ok(answer)) = tokio::time::timeout(wait, answer).await else {
+        let waited = tokio::time::timeout(wait, answer).await;
+        abandoned.armed = false;
+        let Ok(Ok(answer)) = waited else {
             self.forget(&correlation);
             return Err(
                 CallError::Timeout(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)).into()
@@ -692,6 +704,7 @@ impl Agent {
             self.callable(skill, tier).ok_or_else(|| format!("Unknown skill: {skill}"))?;
         registered.skill.admit(&input, None).map_err(|f| f.message)?;
         let context = crate::handler::CallContext {
+            skill: skill.to_owned(),
             caller: self.inbox_id().to_owned(),
             task_id: self.uuid(),
             progress: None,
@@ -721,6 +734,36 @@ impl Agent {
         let update = serde_json::json!({"okr": okr});
         if let Ok(conversation) = self.dm(&okr.peer).await {
             let _ = self.send(&conversation, kind::OKR_UPDATE, &update, None).await;
+        }
+    }
+}
+
+/// A call whose caller stopped waiting before the answer: forgets the answer's waiter, records
+/// the call as cancelled, and asks the provider to stop the task (DM calls).
+struct Abandoned {
+    agent: Agent,
+    correlation: String,
+    peer: Option<String>,
+    task_id: String,
+    armed: bool,
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        self.agent.forget(&self.correlation);
+        let (agent, peer, task_id) = (self.agent.clone(), self.peer.take(), self.task_id.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let now = agent.now_ms();
+                let body = serde_json::json!({"error": "the caller stopped waiting"}).to_string();
+                let _ = agent.inner.store.finish_call(&task_id, "failed:CANCELLED", &body, None, now).await;
+                if let Some(peer) = peer {
+                    let _ = agent.cancel(&peer, &task_id).await;
+                }
+            });
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::call::{CallOptions, CallResult, Route};
 use crate::error::{Result, RuntimeError};
 
 /// A group as this agent sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Group {
     /// The conversation id, hex.
     pub id: String,
@@ -34,7 +34,7 @@ pub struct Group {
 }
 
 /// A member of a group.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct GroupMember {
     /// XMTP inbox id.
     pub inbox_id: String,

@@ -29,6 +29,8 @@ impl SkillFailure {
 /// What a handler knows about the call.
 #[derive(Debug, Clone)]
 pub struct CallContext {
+    /// The skill called.
+    pub skill: String,
     /// The caller's XMTP inbox id (authenticated).
     pub caller: String,
     /// The task id.
@@ -217,7 +219,7 @@ mod tests {
     use serde_json::json;
 
     fn context() -> CallContext {
-        CallContext { caller: "c".into(), task_id: "t".into(), progress: None }
+        CallContext { skill: "s".into(), caller: "c".into(), task_id: "t".into(), progress: None }
     }
 
     #[tokio::test]

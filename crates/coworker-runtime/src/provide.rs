@@ -394,6 +394,7 @@ impl Agent {
             .map_err(|_| Failure::new(FailureCode::Busy, "the agent is shutting down"))?;
         let (progress, mut updates) = tokio::sync::mpsc::unbounded_channel();
         let context = CallContext {
+            skill: request.skill.clone(),
             caller: key.0.clone(),
             task_id: task_id.to_owned(),
             progress: Some(progress),

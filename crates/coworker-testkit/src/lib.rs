@@ -1,0 +1,131 @@
+//! What CoWorker's tests share, so each test file says only what it tests:
+//!
+//! - [`Net`]: the project's own XMTP node on a free loopback port, over SQLite in a temporary
+//!   directory that also holds the agents' state;
+//! - [`Net::agent`] / [`Net::agent_with`]: real agents (real keys in memory, real SQLite),
+//!   reopenable by name;
+//! - [`wait_for`]: waits for an agent event that matches, with a deadline.
+//!
+//! Nothing here is a mock: the node, the client, MLS and the stores are the ones that ship.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use coworker_runtime::{Agent, AgentConfig, AgentEvent};
+use tokio::sync::{broadcast, mpsc};
+use xmtp_client::{Client, ClientOptions, KeyStore, MemoryKeyStore, Network};
+
+/// A node and a directory for the agents' state. Dropping it stops the node.
+pub struct Net {
+    node: xmtp_node::Node,
+    dir: tempfile::TempDir,
+}
+
+impl Net {
+    /// Starts a node on `127.0.0.1:0`.
+    ///
+    /// # Panics
+    /// When the node cannot start (a broken test machine).
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let node = xmtp_node::start(xmtp_node::NodeConfig::local(dir.path().join("node.db")))
+            .await
+            .expect("the node starts");
+        Self { node, dir }
+    }
+
+    /// The node's URL.
+    pub fn url(&self) -> &str {
+        self.node.url()
+    }
+
+    /// Where the agents' state lives.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The network the agents join.
+    pub fn network(&self) -> Network {
+        Network::Url(self.url().to_owned())
+    }
+
+    /// A new agent with its keys in memory (a 10 s task deadline).
+    pub async fn agent(&self, name: &str) -> Agent {
+        self.agent_with(name, |_| {}).await
+    }
+
+    /// [`Net::agent`] with `configure` applied to its configuration.
+    pub async fn agent_with(&self, name: &str, configure: impl FnOnce(&mut AgentConfig)) -> Agent {
+        let keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
+        self.open(name, keys, configure).await
+    }
+
+    /// The agent `name` with `keys`, its state in [`Net::dir`]: the same name and keys reopen
+    /// the same agent.
+    ///
+    /// # Panics
+    /// When it cannot open (the node is down, the state is corrupt).
+    pub async fn open(
+        &self,
+        name: &str,
+        keys: Arc<dyn KeyStore>,
+        configure: impl FnOnce(&mut AgentConfig),
+    ) -> Agent {
+        let database = self.dir().join(format!("{name}.xmtp.db"));
+        let client = Client::open(ClientOptions::new(self.network(), database, keys))
+            .await
+            .expect("the client opens");
+        let mut config = AgentConfig::new(name, self.dir().join(format!("{name}.agent.db")));
+        config.deadline = Duration::from_secs(10);
+        configure(&mut config);
+        Agent::open(client, config).await.expect("the agent opens")
+    }
+}
+
+/// Where a test reads an agent's events from: the agent's own broadcast, or a front end's
+/// subscription (`coworker_host::Api::events`).
+pub trait Events {
+    /// The next event; `None` when the agent stopped.
+    fn next(&mut self) -> impl Future<Output = Option<AgentEvent>> + Send;
+}
+
+impl Events for broadcast::Receiver<AgentEvent> {
+    async fn next(&mut self) -> Option<AgentEvent> {
+        loop {
+            match self.recv().await {
+                Ok(event) => return Some(event),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+impl Events for mpsc::UnboundedReceiver<AgentEvent> {
+    async fn next(&mut self) -> Option<AgentEvent> {
+        self.recv().await
+    }
+}
+
+/// Waits up to `within` for an event `pick` maps to `Some`, and returns it.
+///
+/// # Panics
+/// When none comes in time (the test fails with what it waited for).
+pub async fn wait_for<T>(
+    events: &mut impl Events,
+    within: Duration,
+    what: &str,
+    mut pick: impl FnMut(&AgentEvent) -> Option<T>,
+) -> T {
+    let found = tokio::time::timeout(within, async {
+        while let Some(event) = events.next().await {
+            if let Some(found) = pick(&event) {
+                return found;
+            }
+        }
+        panic!("the agent stopped before {what}")
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("no {what} within {within:?}"))
+}
