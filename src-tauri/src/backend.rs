@@ -706,6 +706,50 @@ mod tests {
         t.backend.stop().await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_apps_agent_is_served_to_other_front_ends() {
+        use coworker_host::{Api, ErrorKind, control::ControlClient, lock::DataDirLock};
+        use coworker_runtime::protocol::trust::Tier;
+        let t = app_and_peer().await;
+        let (ada, bob) = (&t.ada, &t.bob);
+        let data_dir = t.backend.data_dir().to_owned();
+        // No second host for the app's identity (a `coworker host` on its directory).
+        let busy = DataDirLock::take(&data_dir).unwrap_err();
+        assert_eq!(busy.kind, ErrorKind::Busy);
+        // `coworker --profile app …`: a client of the running app's agent.
+        let client =
+            ControlClient::connect(&data_dir, "cli").await.unwrap().expect("the app hosts");
+        assert_eq!(client.welcome().name, "ada");
+        let api = Api::Remote(client);
+        assert_eq!(api.status().await.unwrap().inbox_id, ada.inbox_id());
+        // Bob asks; the owner approves from another front end instead of the notification.
+        let asking = tokio::spawn({
+            let (bob, ada) = (bob.clone(), ada.inbox_id().to_owned());
+            async move { bob.request_trust(&ada, Tier::Known, "tests", Duration::from_secs(20)).await }
+        });
+        let _ = t.question().await;
+        let pending = api.trust_requests(true).await.unwrap();
+        assert_eq!(pending.len(), 1, "{pending:?}");
+        api.decide_trust_request(pending[0].id, true).await.unwrap();
+        assert!(asking.await.unwrap().unwrap().granted);
+        assert_eq!(ada.tier(bob.inbox_id()).await.unwrap(), Tier::Known);
+        // The app's own feed shows what the other front end did.
+        let approved = |item: &ActivityItem| matches!(&item.event, Activity::TrustChanged { tier: 1, why, .. } if why == "approved");
+        for _ in 0..250 {
+            if t.emitted.lock().unwrap().iter().any(approved) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let feed = t.emitted.lock().unwrap().clone();
+        assert!(feed.iter().any(approved), "{feed:?}");
+        t.backend.stop().await;
+        assert!(
+            ControlClient::connect(&data_dir, "cli").await.unwrap().is_none(),
+            "socket removed"
+        );
+    }
+
     #[tokio::test]
     async fn a_plan_proposal_waits_for_the_notification_and_accept_runs_it() {
         use coworker_runtime::protocol::okr::OkrStatus;

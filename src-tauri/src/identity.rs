@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use coworker_host::control::ControlServer;
+use coworker_host::lock::DataDirLock;
 use coworker_runtime::protocol::Invite;
 use coworker_runtime::{Agent, AgentConfig, Serving};
 use serde::{Deserialize, Serialize};
@@ -25,7 +27,7 @@ pub struct IdentityInfo {
     pub inbox_id: String,
     /// The wallet address.
     pub address: String,
-    /// The network: `embedded`, `dev`, `production` or a node URL.
+    /// The network: `embedded`, `local`, `dev`, `production` or a node URL.
     pub network: String,
 }
 
@@ -60,13 +62,16 @@ pub fn keychain() -> Keys {
     })
 }
 
-/// The running identity.
+/// The running identity: the app holds it (its data directory's lock) and serves its control
+/// API, so `coworker --profile app …`, MCP servers and Python programs work with this agent.
 pub struct Running {
     /// The agent.
     pub agent: Agent,
     /// What the UI shows.
     pub info: IdentityInfo,
     serving: Serving,
+    control: ControlServer,
+    _lock: DataDirLock,
 }
 
 impl std::fmt::Debug for Running {
@@ -76,8 +81,10 @@ impl std::fmt::Debug for Running {
 }
 
 impl Running {
-    /// Stops serving, saving how far each conversation was handled.
+    /// Stops serving (its control socket first), saving how far each conversation was
+    /// handled.
     pub async fn stop(self) {
+        self.control.stop();
         self.serving.stop().await;
     }
 
@@ -166,9 +173,12 @@ async fn open_saved(
     node_url: &str,
     saved: &Saved,
 ) -> Result<Running, String> {
+    // One process holds an identity: a `coworker host` on this data directory is refused
+    // here, and the app's agent is served to every other front end below.
+    let lock = DataDirLock::take(data_dir).map_err(|e| e.message)?;
     let network = match saved.network.as_str() {
         "" | "embedded" => Network::Url(node_url.to_owned()),
-        other => Network::parse(other).map_err(|e| e.to_string())?,
+        other => coworker_host::network::resolve(other).await.map_err(|e| e.message)?.network,
     };
     let key_store = keys(data_dir.to_path_buf());
     let options = ClientOptions::new(network, data_dir.join("xmtp.db"), Arc::clone(&key_store));
@@ -187,11 +197,14 @@ async fn open_saved(
     let agent = Agent::open(client, config).await.map_err(|e| e.to_string())?;
     crate::skill::register_saved(&agent, data_dir)?;
     let serving = agent.serve().await.map_err(|e| e.to_string())?;
+    let network = if saved.network.is_empty() { "embedded".into() } else { saved.network.clone() };
+    let control =
+        ControlServer::start(agent.clone(), data_dir, &network).await.map_err(|e| e.message)?;
     let info = IdentityInfo {
         name: saved.name.clone(),
         inbox_id: agent.inbox_id().to_owned(),
         address: agent.client().address(),
-        network: if saved.network.is_empty() { "embedded".into() } else { saved.network.clone() },
+        network,
     };
-    Ok(Running { agent, info, serving })
+    Ok(Running { agent, info, serving, control, _lock: lock })
 }

@@ -47,16 +47,12 @@ pub fn process_age() -> Duration {
     STARTED.get_or_init(Instant::now).elapsed()
 }
 
-/// Environment variable that overrides where the app keeps its data (tests, portable installs).
-pub const DATA_DIR_ENV: &str = "COWORKER_DATA_DIR";
+/// Environment variable that overrides where the app keeps its data (tests, portable installs);
+/// the embedded node's database moves with it, as in the CLI.
+pub const DATA_DIR_ENV: &str = coworker_host::paths::DATA_DIR_ENV;
 /// Environment variable that overrides the embedded node's loopback address (default
 /// 127.0.0.1:5556, where `coworker` finds it; port 0 picks a free one).
 pub const NODE_LISTEN_ENV: &str = "COWORKER_NODE_LISTEN";
-
-/// `$XDG_DATA_HOME/coworker/node.db`: the embedded node's database, shared with the CLI.
-fn shared_node_db(app: &tauri::App) -> tauri::Result<std::path::PathBuf> {
-    Ok(app.path().data_dir()?.join("coworker").join("node.db"))
-}
 
 /// Starts the desktop app and blocks until its last window closes.
 pub fn run() {
@@ -82,13 +78,11 @@ pub fn run() {
             desktop::setup(app)?;
             // COWORKER_DATA_DIR keeps everything (the node's messages too) in one directory;
             // otherwise the node database is the one the `coworker` CLI uses.
-            let (data_dir, node_db) = match std::env::var_os(DATA_DIR_ENV) {
-                Some(dir) => {
-                    let dir = std::path::PathBuf::from(dir);
-                    (dir.clone(), dir.join("node.db"))
-                }
-                None => (app.path().app_data_dir()?, shared_node_db(app)?),
+            let data_dir = match std::env::var_os(DATA_DIR_ENV) {
+                Some(dir) => std::path::PathBuf::from(dir),
+                None => app.path().app_data_dir()?,
             };
+            let node_db = coworker_host::paths::node_database();
             let listen = std::env::var(NODE_LISTEN_ENV)
                 .ok()
                 .and_then(|a| a.parse().ok())

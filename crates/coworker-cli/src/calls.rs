@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use clap::Args;
-use coworker_runtime::protocol::okr::{OkrStatus, StepStatus};
-use coworker_runtime::protocol::trust::Tier;
-use coworker_runtime::protocol::{Invite, SkillCard};
 use coworker_host::api::{Outcome, Progress, TrustOutcome};
 use coworker_host::{Api, Connected, ErrorKind, HostError};
 use coworker_runtime::CallOptions;
+use coworker_runtime::protocol::okr::{OkrStatus, StepStatus};
+use coworker_runtime::protocol::trust::Tier;
+use coworker_runtime::protocol::{Invite, SkillCard};
 use serde_json::{Value, json};
 
 use crate::output::{CliError, Out, exit};
@@ -166,8 +166,9 @@ fn describe_connected(connected: &Connected, out: Out) -> (Value, String) {
         Some(TrustOutcome::Denied { reason }) => {
             human.push_str(&format!("\ntrust: asked for {asked}; denied — {reason}"));
         }
-        None if *online && peer.skills.is_empty() => human
-            .push_str(" none yet — the peer holds you at UNTRUSTED; ask with --ask known"),
+        None if *online && peer.skills.is_empty() => {
+            human.push_str(" none yet — the peer holds you at UNTRUSTED; ask with --ask known")
+        }
         None => {}
     }
     (value, human)

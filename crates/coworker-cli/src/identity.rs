@@ -21,7 +21,7 @@ pub(crate) struct InitArgs {
 }
 
 pub(crate) async fn init(global: &Global, args: InitArgs, out: Out) -> Result<(), CliError> {
-    let data_dir = global.data_dir();
+    let data_dir = global.own_data_dir()?;
     if let Some(existing) = Profile::load(&data_dir)? {
         return Err(CliError::new(
             "already_initialised",
@@ -77,10 +77,8 @@ pub(crate) async fn status(global: &Global, out: Out) -> Result<(), CliError> {
     session.close().await;
     let (me, peers, skills) = gathered?;
     let reachable = me.node_reachable;
-    let skills: Vec<Value> = skills
-        .into_iter()
-        .map(|s| json!({"name": s.card.name, "exposed": s.exposed}))
-        .collect();
+    let skills: Vec<Value> =
+        skills.into_iter().map(|s| json!({"name": s.card.name, "exposed": s.exposed})).collect();
     let value = json!({
         "name": profile.name,
         "inbox_id": me.inbox_id,

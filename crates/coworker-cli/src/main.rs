@@ -108,7 +108,9 @@ enum Command {
     /// Hold this identity (with the agent file it last served) for other front ends: the
     /// app's peers, `coworker` commands, MCP servers and Python programs reach it over its
     /// control socket. Until Ctrl-C or SIGTERM.
-    #[command(after_help = "Examples:\n  coworker host &\n  coworker call translator translate --input '{\"text\":\"hola\"}'   # served by the host")]
+    #[command(
+        after_help = "Examples:\n  coworker host &\n  coworker call translator translate --input '{\"text\":\"hola\"}'   # served by the host"
+    )]
     Host,
     /// An offline tour: a demo bot, a connection, trust, four calls.
     #[command(

@@ -72,7 +72,9 @@ impl From<HostError> for CliError {
             ErrorKind::Protocol | ErrorKind::Failed => exit::FAILURE,
         };
         let hint = match (e.kind, e.failure()) {
-            (ErrorKind::Timeout, _) => Some("is the peer running (`coworker serve`) on the same network?"),
+            (ErrorKind::Timeout, _) => {
+                Some("is the peer running (`coworker serve`) on the same network?")
+            }
             (ErrorKind::Refused, Some(FailureCode::TrustTierTooLow)) => {
                 Some("ask the peer for a higher tier: coworker connect CODE --ask known")
             }

@@ -31,6 +31,9 @@ pub(crate) struct Global {
     /// Where the identity and state live [default: $XDG_DATA_HOME/coworker].
     #[arg(long, global = true, env = "COWORKER_DATA_DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+    /// `app`: work as the desktop app's identity, through the running app.
+    #[arg(long, global = true, value_parser = ["app"], conflicts_with = "data_dir")]
+    pub(crate) profile: Option<String>,
     /// Keep the keys in this password-encrypted file instead of the OS keychain (for headless
     /// hosts); the password comes from COWORKER_KEYSTORE_PASSWORD or a prompt.
     #[arg(long, global = true)]
@@ -48,7 +51,25 @@ pub(crate) struct Global {
 
 impl Global {
     pub(crate) fn data_dir(&self) -> PathBuf {
+        if self.app() {
+            return coworker_host::paths::app_data_dir();
+        }
         self.data_dir.clone().unwrap_or_else(default_data_dir)
+    }
+
+    /// The data directory of an identity this process may hold itself (`init`, `serve`,
+    /// `host`, `xmtp`): not the app's, which only the app opens.
+    pub(crate) fn own_data_dir(&self) -> Result<PathBuf, CliError> {
+        if self.app() {
+            return Err(CliError::invalid("only the app opens its own identity")
+                .hint("with --profile app, commands work through the running app"));
+        }
+        Ok(self.data_dir())
+    }
+
+    /// `--profile app`: the desktop app's identity.
+    pub(crate) fn app(&self) -> bool {
+        self.profile.as_deref() == Some("app")
     }
 }
 
@@ -140,6 +161,35 @@ impl Session {
     /// runs, else opened here.
     pub(crate) async fn open(global: &Global) -> Result<Self, CliError> {
         let data_dir = global.data_dir();
+        if global.app() {
+            // The app keeps its keys and settings its own way: only the running app opens it.
+            let host = ControlClient::connect(&data_dir, "cli").await?.ok_or_else(|| {
+                CliError::new(
+                    "app_not_running",
+                    exit::NOT_FOUND,
+                    format!(
+                        "the CoWorker app is not running (no socket in {})",
+                        data_dir.display()
+                    ),
+                )
+                .hint("start the app, then run the command again")
+            })?;
+            let welcome = host.welcome().clone();
+            let profile = Profile {
+                name: welcome.name,
+                network: welcome.network.clone(),
+                keystore: None,
+                agent_file: None,
+            };
+            return Ok(Self {
+                api: Api::Remote(host),
+                profile,
+                network: welcome.network,
+                serving: None,
+                node: None,
+                _lock: None,
+            });
+        }
         let profile = Profile::load(&data_dir)?.ok_or_else(|| {
             CliError::new(
                 "no_identity",

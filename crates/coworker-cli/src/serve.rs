@@ -63,7 +63,7 @@ pub(crate) struct ServeArgs {
 
 pub(crate) async fn run(global: &Global, args: ServeArgs, out: Out) -> Result<(), CliError> {
     let file = AgentFile::load(&args.file)?;
-    let data_dir = global.data_dir();
+    let data_dir = global.own_data_dir()?;
     // The file's path is kept (absolute) so other commands serve the same skills.
     let path = args.file.canonicalize().unwrap_or_else(|_| args.file.clone());
     let mut profile = match Profile::load(&data_dir)? {
@@ -76,7 +76,7 @@ pub(crate) async fn run(global: &Global, args: ServeArgs, out: Out) -> Result<()
 
 /// `coworker host`: the identity (with the agent file it last served) until stopped.
 pub(crate) async fn host(global: &Global, out: Out) -> Result<(), CliError> {
-    let data_dir = global.data_dir();
+    let data_dir = global.own_data_dir()?;
     let profile = Profile::load(&data_dir)?.ok_or_else(|| {
         CliError::new(
             "no_identity",
@@ -91,18 +91,15 @@ pub(crate) async fn host(global: &Global, out: Out) -> Result<(), CliError> {
 /// Holds the identity: serves its agent, its control socket and the owner's terminal until
 /// stopped.
 async fn hold(global: &Global, profile: Profile, out: Out) -> Result<(), CliError> {
-    let data_dir = global.data_dir();
+    let data_dir = global.own_data_dir()?;
     let session = Session::start(global, profile.clone(), &data_dir).await?;
     profile.save(&data_dir)?;
     let Some(agent) = session.agent().cloned() else {
         return Err(CliError::other("the identity did not open in this process"));
     };
-    let control = coworker_host::control::ControlServer::start(
-        agent.clone(),
-        &data_dir,
-        &session.network,
-    )
-    .await?;
+    let control =
+        coworker_host::control::ControlServer::start(agent.clone(), &data_dir, &session.network)
+            .await?;
     let mut events = agent.subscribe();
     let code = agent.invite(None)?;
     let ready = json!({"event": "ready", "name": profile.name, "inbox_id": agent.inbox_id(),

@@ -45,7 +45,7 @@ async fn open_client(global: &Global) -> Result<Client, String> {
         None | Some("local" | "embedded") => Network::Url("http://127.0.0.1:5556".into()),
         Some(other) => Network::parse(other).map_err(|e| e.to_string())?,
     };
-    let data_dir = global.data_dir();
+    let data_dir = global.own_data_dir().map_err(|e| e.message)?;
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let key_store = open_key_file(&data_dir.join("keys")).await.map_err(|e| e.message)?;

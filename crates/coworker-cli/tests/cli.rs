@@ -154,7 +154,8 @@ fn serve(world: &World, who: &str, file: &Path) -> (Served, Value, Arc<Mutex<Vec
 /// Waits up to 20 s for `serve` to have printed an event of `kind` that `matches`.
 fn printed(events: &Mutex<Vec<Value>>, kind: &str, matches: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..200 {
-        let found = events.lock().unwrap().iter().find(|e| e["event"] == kind && matches(e)).cloned();
+        let found =
+            events.lock().unwrap().iter().find(|e| e["event"] == kind && matches(e)).cloned();
         if let Some(event) = found {
             return event;
         }

@@ -276,7 +276,10 @@ impl Api {
             }
         };
         let timed_out = |e: &coworker_runtime::RuntimeError| {
-            matches!(e, coworker_runtime::RuntimeError::Call(coworker_runtime::CallError::Timeout(_)))
+            matches!(
+                e,
+                coworker_runtime::RuntimeError::Call(coworker_runtime::CallError::Timeout(_))
+            )
         };
         let peer = agent.add_peer(code).await?;
         let online = match agent.discover_within(&peer.inbox_id, wait).await {
@@ -293,16 +296,18 @@ impl Api {
             };
             // An offline peer gets the request when it is back; its owner decides then.
             let decision = wait.min(Duration::from_secs(10));
-            answer = Some(match agent.request_trust(&peer.inbox_id, tier, &reason, decision).await {
-                Ok(a) if a.granted => {
-                    let held = a.granted_tier.and_then(|t| Tier::try_from(t).ok()).unwrap_or(tier);
-                    agent.discover_within(&peer.inbox_id, wait).await?;
-                    TrustOutcome::Granted { tier: held }
-                }
-                Ok(a) => TrustOutcome::Denied { reason: a.reason },
-                Err(e) if timed_out(&e) => TrustOutcome::Pending,
-                Err(e) => return Err(e.into()),
-            });
+            answer =
+                Some(match agent.request_trust(&peer.inbox_id, tier, &reason, decision).await {
+                    Ok(a) if a.granted => {
+                        let held =
+                            a.granted_tier.and_then(|t| Tier::try_from(t).ok()).unwrap_or(tier);
+                        agent.discover_within(&peer.inbox_id, wait).await?;
+                        TrustOutcome::Granted { tier: held }
+                    }
+                    Ok(a) => TrustOutcome::Denied { reason: a.reason },
+                    Err(e) if timed_out(&e) => TrustOutcome::Pending,
+                    Err(e) => return Err(e.into()),
+                });
         }
         Ok(Connected { peer: agent.peer(&peer.inbox_id).await?, online, asked: ask, answer })
     }
@@ -386,11 +391,13 @@ impl Api {
 
     async fn settled(agent: &Agent, task_id: &str) -> Result<Option<Outcome>> {
         Ok(agent.call_result(task_id).await?.map(|r| match r {
-                Ok(output) => Outcome::Completed { output },
-                Err(coworker_runtime::CallError::Failed { code, message, .. }) => {
-                    Outcome::Failed { code: code.as_str().to_owned(), message }
-                }
-            Err(other) => Outcome::Failed { code: other.code().to_owned(), message: other.to_string() },
+            Ok(output) => Outcome::Completed { output },
+            Err(coworker_runtime::CallError::Failed { code, message, .. }) => {
+                Outcome::Failed { code: code.as_str().to_owned(), message }
+            }
+            Err(other) => {
+                Outcome::Failed { code: other.code().to_owned(), message: other.to_string() }
+            }
         }))
     }
 
@@ -407,7 +414,8 @@ impl Api {
         match self {
             Self::Local(agent) => Ok(agent.cancel(peer, task_id).await?),
             Self::Remote(c) => {
-                let request = Request::Cancel { peer: peer.to_owned(), task_id: task_id.to_owned() };
+                let request =
+                    Request::Cancel { peer: peer.to_owned(), task_id: task_id.to_owned() };
                 Self::remote(c, request).await
             }
         }
@@ -684,4 +692,3 @@ fn called(done: coworker_runtime::CallResult) -> Called {
         elapsed_ms: u64::try_from(done.elapsed.as_millis()).unwrap_or(u64::MAX),
     }
 }
-

@@ -73,7 +73,9 @@ impl From<RuntimeError> for HostError {
                 }
                 (ErrorKind::Refused, Some(code.as_str().to_owned()), text)
             }
-            RuntimeError::Call(_) | RuntimeError::Plan(_) => (ErrorKind::Refused, None, e.to_string()),
+            RuntimeError::Call(_) | RuntimeError::Plan(_) => {
+                (ErrorKind::Refused, None, e.to_string())
+            }
             RuntimeError::Xmtp(x) if x.code() == "client.unreachable" => {
                 (ErrorKind::Unreachable, None, e.to_string())
             }

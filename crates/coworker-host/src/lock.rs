@@ -13,13 +13,13 @@ impl DataDirLock {
     /// Takes the lock of `data_dir`, or says that another process holds this identity.
     pub fn take(data_dir: &Path) -> Result<Self, HostError> {
         let path = data_dir.join("lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| {
-                HostError::new(ErrorKind::Failed, "host.io", format!("cannot open {}: {e}", path.display()))
+        let file =
+            File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| {
+                HostError::new(
+                    ErrorKind::Failed,
+                    "host.io",
+                    format!("cannot open {}: {e}", path.display()),
+                )
             })?;
         file.try_lock().map_err(|_| {
             HostError::new(

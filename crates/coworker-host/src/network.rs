@@ -20,7 +20,9 @@ pub struct Resolved {
 
 impl std::fmt::Debug for Resolved {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Resolved").field("network", &self.network.to_string()).finish_non_exhaustive()
+        f.debug_struct("Resolved")
+            .field("network", &self.network.to_string())
+            .finish_non_exhaustive()
     }
 }
 
@@ -36,22 +38,26 @@ pub async fn resolve(name: &str) -> Result<Resolved, HostError> {
                 let _ = coworker_runtime::private::data_dir(dir);
             }
             let mut config = xmtp_node::NodeConfig::local(database);
-            config.listen = LOCAL_NODE.parse().map_err(|_| {
-                HostError::new(ErrorKind::Failed, "host.node", "bad node address")
-            })?;
+            config.listen = LOCAL_NODE
+                .parse()
+                .map_err(|_| HostError::new(ErrorKind::Failed, "host.node", "bad node address"))?;
             match xmtp_node::start(config).await {
-                Ok(node) => Ok(Resolved { network: Network::Url(node.url().to_owned()), node: Some(node) }),
+                Ok(node) => {
+                    Ok(Resolved { network: Network::Url(node.url().to_owned()), node: Some(node) })
+                }
                 // Taken: another process (a `coworker node`, a host, the app) runs it.
                 Err(_) => Ok(Resolved { network: Network::Url(local), node: None }),
             }
         }
         "local" => Ok(Resolved { network: Network::Url(local), node: None }),
-        other => Network::parse(other).map(|network| Resolved { network, node: None }).map_err(|e| {
-            HostError::new(
-                ErrorKind::InvalidInput,
-                "host.network",
-                format!("{e} (use embedded, local, dev, production or a node URL)"),
-            )
-        }),
+        other => {
+            Network::parse(other).map(|network| Resolved { network, node: None }).map_err(|e| {
+                HostError::new(
+                    ErrorKind::InvalidInput,
+                    "host.network",
+                    format!("{e} (use embedded, local, dev, production or a node URL)"),
+                )
+            })
+        }
     }
 }

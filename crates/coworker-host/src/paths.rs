@@ -26,6 +26,15 @@ pub fn node_database() -> PathBuf {
     default_data_dir().join("node.db")
 }
 
+/// The desktop app's identity directory (`$XDG_DATA_HOME/dev.coworker.app`, its Tauri
+/// identifier), where the running app serves its control socket.
+pub fn app_data_dir() -> PathBuf {
+    data_home().join(APP_IDENTIFIER)
+}
+
+/// The desktop app's identifier (`tauri.conf.json`).
+pub const APP_IDENTIFIER: &str = "dev.coworker.app";
+
 /// The control API's socket in a data directory.
 pub fn control_socket(data_dir: &Path) -> PathBuf {
     data_dir.join("control.sock")

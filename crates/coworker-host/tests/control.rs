@@ -16,9 +16,7 @@ use coworker_runtime::protocol::okr::OkrStatus;
 use coworker_runtime::protocol::skill::FailureCode;
 use coworker_runtime::protocol::trust::Tier;
 use coworker_runtime::protocol::{Invite, SkillSpec};
-use coworker_runtime::{
-    Agent, AgentEvent, CallError, CallOptions, Handler, RuntimeError, Serving,
-};
+use coworker_runtime::{Agent, AgentEvent, CallError, CallOptions, Handler, RuntimeError, Serving};
 use coworker_testkit::{Net, wait_for};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -35,7 +33,11 @@ struct Hosted {
 }
 
 impl Hosted {
-    async fn start(net: &Net, name: &str, configure: impl FnOnce(&mut coworker_runtime::AgentConfig)) -> Self {
+    async fn start(
+        net: &Net,
+        name: &str,
+        configure: impl FnOnce(&mut coworker_runtime::AgentConfig),
+    ) -> Self {
         let agent = net.agent_with(name, configure).await;
         let serving = agent.serve().await.unwrap();
         let data = tempfile::tempdir().unwrap();
@@ -116,11 +118,26 @@ async fn front_ends_drive_the_running_agent_together() {
     let (sink_one, mut progress_one) = tokio::sync::mpsc::unbounded_channel();
     let (sink_two, mut progress_two) = tokio::sync::mpsc::unbounded_channel();
     let (one, two) = tokio::join!(
-        first.call(peer.inbox_id(), "echo", json!({"text": "one"}), CallOptions::default(), Some(sink_one)),
-        second.call(peer.inbox_id(), "echo", json!({"text": "two"}), CallOptions::default(), Some(sink_two)),
+        first.call(
+            peer.inbox_id(),
+            "echo",
+            json!({"text": "one"}),
+            CallOptions::default(),
+            Some(sink_one)
+        ),
+        second.call(
+            peer.inbox_id(),
+            "echo",
+            json!({"text": "two"}),
+            CallOptions::default(),
+            Some(sink_two)
+        ),
     );
     let (one, two) = (one.unwrap(), two.unwrap());
-    assert_eq!((one.output["text"].as_str(), two.output["text"].as_str()), (Some("one"), Some("two")));
+    assert_eq!(
+        (one.output["text"].as_str(), two.output["text"].as_str()),
+        (Some("one"), Some("two"))
+    );
     assert!(one.receipt.is_some(), "a verified receipt comes back over the socket");
     for (done, progress) in [(&one, &mut progress_one), (&two, &mut progress_two)] {
         match progress.try_recv() {
@@ -242,7 +259,8 @@ async fn a_client_that_goes_away_mid_call_cancels_it_at_the_provider() {
     let calling = {
         let peer = peer.inbox_id().to_owned();
         tokio::spawn(async move {
-            let options = CallOptions { timeout: Some(Duration::from_secs(60)), ..Default::default() };
+            let options =
+                CallOptions { timeout: Some(Duration::from_secs(60)), ..Default::default() };
             api.call(&peer, "slow", json!({"text": "x"}), options, None).await
         })
     };
@@ -328,11 +346,14 @@ async fn skills_a_client_provides_are_checked_timed_and_vanish_with_it() {
     // A client that never answers: the deadline fails the call and the client is told to stop.
     let silent = tokio::spawn(async move {
         let invocation = invocations.recv().await.unwrap();
-        tokio::time::timeout(WAIT, invocation.cancelled()).await.expect("cancelled at the deadline");
+        tokio::time::timeout(WAIT, invocation.cancelled())
+            .await
+            .expect("cancelled at the deadline");
         assert!(invocation.is_cancelled());
         invocations
     });
-    let late = caller.call(&host_inbox, "shout", json!({"text": "x"}), CallOptions::default()).await;
+    let late =
+        caller.call(&host_inbox, "shout", json!({"text": "x"}), CallOptions::default()).await;
     assert_eq!(refused(late.unwrap_err()), FailureCode::Timeout);
     let _invocations = silent.await.unwrap();
 
@@ -347,8 +368,10 @@ async fn skills_a_client_provides_are_checked_timed_and_vanish_with_it() {
     .await
     .expect("the skill vanished with its client");
     assert!(caller.discover(&host_inbox).await.unwrap().is_empty());
-    let gone = caller.call(&host_inbox, "shout", json!({"text": "x"}), CallOptions::default()).await;
-    let never = caller.call(&host_inbox, "never", json!({"text": "x"}), CallOptions::default()).await;
+    let gone =
+        caller.call(&host_inbox, "shout", json!({"text": "x"}), CallOptions::default()).await;
+    let never =
+        caller.call(&host_inbox, "never", json!({"text": "x"}), CallOptions::default()).await;
     let (gone, never) = (gone.unwrap_err().to_string(), never.unwrap_err().to_string());
     assert_eq!(gone.replace("shout", "never"), never, "a departed skill looks like an absent one");
 }
@@ -436,7 +459,14 @@ except OSError:
 "#;
     let as_nobody = || {
         let output = std::process::Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", probe])
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "/usr/bin/python3",
+                "-c",
+                probe,
+            ])
             .arg(socket)
             .output()
             .unwrap();

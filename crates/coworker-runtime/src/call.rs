@@ -759,7 +759,11 @@ impl Drop for Abandoned {
             runtime.spawn(async move {
                 let now = agent.now_ms();
                 let body = serde_json::json!({"error": "the caller stopped waiting"}).to_string();
-                let _ = agent.inner.store.finish_call(&task_id, "failed:CANCELLED", &body, None, now).await;
+                let _ = agent
+                    .inner
+                    .store
+                    .finish_call(&task_id, "failed:CANCELLED", &body, None, now)
+                    .await;
                 if let Some(peer) = peer {
                     let _ = agent.cancel(&peer, &task_id).await;
                 }

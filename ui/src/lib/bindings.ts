@@ -415,7 +415,7 @@ export type IdentityInfo = {
 	inbox_id: string,
 	/**  The wallet address. */
 	address: string,
-	/**  The network: `embedded`, `dev`, `production` or a node URL. */
+	/**  The network: `embedded`, `local`, `dev`, `production` or a node URL. */
 	network: string,
 };
 

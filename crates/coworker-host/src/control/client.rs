@@ -26,7 +26,9 @@ pub struct ControlClient {
 
 impl std::fmt::Debug for ControlClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ControlClient").field("host", &self.inner.welcome.name).finish_non_exhaustive()
+        f.debug_struct("ControlClient")
+            .field("host", &self.inner.welcome.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -209,7 +211,9 @@ impl ControlClient {
                                 cancels: Arc::clone(&cancels),
                             };
                             if let Err(unheard) = invocations.send(invocation) {
-                                unheard.0.finish(Err("the skill's provider stopped listening".into()));
+                                unheard
+                                    .0
+                                    .finish(Err("the skill's provider stopped listening".into()));
                             }
                         }
                         Ok(ToClient::Cancel { cancel }) => {
@@ -272,7 +276,10 @@ impl ControlClient {
     }
 
     /// Sends the agent's events to `events` from now on.
-    pub async fn subscribe(&self, events: mpsc::UnboundedSender<AgentEvent>) -> Result<(), HostError> {
+    pub async fn subscribe(
+        &self,
+        events: mpsc::UnboundedSender<AgentEvent>,
+    ) -> Result<(), HostError> {
         *lock(&self.inner.events) = Some(events);
         self.request(Request::Subscribe).await.map(|_| ())
     }

@@ -312,7 +312,9 @@ async fn handle(
         Request::Unblock { peer } => json(api.set_blocked(&peer, false).await?),
         Request::Groups => json(api.groups().await?),
         Request::CreateGroup { name, members } => json(api.create_group(&name, &members).await?),
-        Request::SendChat { conversation, text } => json(api.send_chat(&conversation, &text).await?),
+        Request::SendChat { conversation, text } => {
+            json(api.send_chat(&conversation, &text).await?)
+        }
         Request::GroupCall { group, member, skill, input } => {
             json(api.group_call(&group, &member, &skill, input).await?)
         }
@@ -389,8 +391,9 @@ fn provide(
     let handler = Handler::function(move |input: Value, context: CallContext| {
         let weak = weak.clone();
         async move {
-            let connection =
-                weak.upgrade().ok_or_else(|| SkillFailure::new("the skill's provider went away"))?;
+            let connection = weak
+                .upgrade()
+                .ok_or_else(|| SkillFailure::new("the skill's provider went away"))?;
             invoke(&connection, input, context).await
         }
     });
