@@ -198,8 +198,7 @@ async fn open_saved(
     crate::skill::register_saved(&agent, data_dir)?;
     let serving = agent.serve().await.map_err(|e| e.to_string())?;
     let network = if saved.network.is_empty() { "embedded".into() } else { saved.network.clone() };
-    let control =
-        ControlServer::start(agent.clone(), data_dir, &network).await.map_err(|e| e.message)?;
+    let control = ControlServer::start(agent.clone(), data_dir, &network).map_err(|e| e.message)?;
     let info = IdentityInfo {
         name: saved.name.clone(),
         inbox_id: agent.inbox_id().to_owned(),

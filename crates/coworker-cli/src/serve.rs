@@ -98,8 +98,7 @@ async fn hold(global: &Global, profile: Profile, out: Out) -> Result<(), CliErro
         return Err(CliError::other("the identity did not open in this process"));
     };
     let control =
-        coworker_host::control::ControlServer::start(agent.clone(), &data_dir, &session.network)
-            .await?;
+        coworker_host::control::ControlServer::start(agent.clone(), &data_dir, &session.network)?;
     let mut events = agent.subscribe();
     let code = agent.invite(None)?;
     let ready = json!({"event": "ready", "name": profile.name, "inbox_id": agent.inbox_id(),

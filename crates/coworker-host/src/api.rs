@@ -147,10 +147,10 @@ fn follow(
         loop {
             match events.recv().await {
                 Ok(event) => {
-                    if let Some(progress) = pick(event) {
-                        if sink.send(progress).is_err() {
-                            break;
-                        }
+                    if let Some(progress) = pick(event)
+                        && sink.send(progress).is_err()
+                    {
+                        break;
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

@@ -3,7 +3,7 @@
 //! client-provided skills called by a peer (validation, deadline, cancel, vanishing), and the
 //! socket refusing strangers.
 
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::print_stderr, missing_docs)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,7 +41,7 @@ impl Hosted {
         let agent = net.agent_with(name, configure).await;
         let serving = agent.serve().await.unwrap();
         let data = tempfile::tempdir().unwrap();
-        let server = ControlServer::start(agent.clone(), data.path(), "test").await.unwrap();
+        let server = ControlServer::start(agent.clone(), data.path(), "test").unwrap();
         Self { agent, _serving: serving, server, data }
     }
 
@@ -430,6 +430,25 @@ async fn the_socket_refuses_strangers_and_other_versions() {
     assert_eq!(answers[0]["result"]["inbox_id"], host.agent.inbox_id());
     assert_eq!(answers[1]["error"]["code"], "control.malformed", "{answers:?}");
     assert_eq!(answers[2]["result"]["inbox_id"], host.agent.inbox_id(), "{answers:?}");
+
+    // A line over 4 MiB disconnects its sender (the host never buffers more); others go on.
+    let stream = tokio::net::UnixStream::connect(&path).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    write.write_all(b"{\"coworker_control\":1}\n").await.unwrap();
+    let welcome = tokio::time::timeout(WAIT, lines.next_line()).await.unwrap().unwrap();
+    assert!(welcome.is_some());
+    let flood = tokio::spawn(async move {
+        let huge = vec![b'x'; 4 * 1024 * 1024 + 2];
+        // The host hangs up part-way: a failed write is the expected outcome.
+        let _ = write.write_all(&huge).await;
+        let _ = write.write_all(b"\n").await;
+    });
+    let end = tokio::time::timeout(WAIT, lines.next_line()).await.expect("the host hung up");
+    assert!(matches!(end, Ok(None) | Err(_)), "{end:?}");
+    flood.await.unwrap();
+    let client = ControlClient::connect(host.data.path(), "test").await.unwrap().unwrap();
+    assert_eq!(client.welcome().inbox_id, host.agent.inbox_id());
 
     other_users_are_refused(host.data.path(), &path);
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use coworker_runtime::{Agent, CallContext, Handler, SkillFailure};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -33,7 +33,8 @@ pub struct ControlServer {
 impl ControlServer {
     /// Listens on `data_dir/control.sock` (0600). The caller holds the data directory's lock,
     /// so a socket file left there is stale and replaced.
-    pub async fn start(agent: Agent, data_dir: &Path, network: &str) -> Result<Self, HostError> {
+    /// Must be called within a Tokio runtime.
+    pub fn start(agent: Agent, data_dir: &Path, network: &str) -> Result<Self, HostError> {
         let path = crate::paths::control_socket(data_dir);
         let io = |e: std::io::Error| {
             HostError::new(ErrorKind::Failed, "control.socket", format!("{}: {e}", path.display()))
@@ -127,7 +128,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 async fn serve(agent: Agent, stream: UnixStream, welcome: Welcome) {
     let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
+    let mut lines = BufReader::new(read);
     let (out, mut outgoing) = mpsc::unbounded_channel::<ToClient>();
     let writer = tokio::spawn(async move {
         while let Some(message) = outgoing.recv().await {
@@ -137,10 +138,7 @@ async fn serve(agent: Agent, stream: UnixStream, welcome: Welcome) {
         }
     });
     // The handshake, in the writer's order.
-    let first = match next_line(&mut lines).await {
-        Some(line) => line,
-        None => return,
-    };
+    let Some(first) = next_line(&mut lines).await else { return };
     match serde_json::from_str::<Hello>(&first) {
         Ok(hello) if hello.coworker_control == VERSION => {
             let _ = out.send(welcome_message(&welcome));
@@ -220,17 +218,22 @@ fn welcome_message(welcome: &Welcome) -> ToClient {
     ToClient::Result { id: 0, result: serde_json::to_value(welcome).unwrap_or_default() }
 }
 
-async fn next_line(
-    lines: &mut tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
-) -> Option<String> {
-    match lines.next_line().await {
-        Ok(Some(line)) if line.len() <= MAX_LINE => Some(line),
-        Ok(Some(_)) => {
-            tracing::warn!("a control client sent an oversized line; disconnecting it");
-            None
-        }
-        _ => None,
+/// The next line, without its newline; `None` at the end or when a line exceeds
+/// [`MAX_LINE`] (never buffering more than that).
+async fn next_line(reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>) -> Option<String> {
+    let mut line = Vec::new();
+    let limit = MAX_LINE as u64 + 1;
+    let read = (&mut *reader).take(limit).read_until(b'\n', &mut line).await.ok()?;
+    if read == 0 {
+        return None;
     }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    } else if line.len() > MAX_LINE {
+        tracing::warn!("a control client sent an oversized line; disconnecting it");
+        return None;
+    }
+    Some(String::from_utf8_lossy(&line).into_owned())
 }
 
 async fn write_line(
@@ -413,7 +416,7 @@ async fn invoke(
     let (reply, mut replies) = mpsc::unbounded_channel();
     lock(&connection.invocations).insert(id, reply);
     let mut pending = Pending { connection: Arc::clone(connection), id, done: false };
-    let skill = context.skill.clone().to_owned();
+    let skill = context.skill.clone();
     let invoke = Invoke {
         invocation: id,
         skill,
