@@ -109,15 +109,18 @@ impl Out {
     }
 
     /// A command's result: the JSON object, or the human text (with no control or escape
-    /// sequence but our own colours: it may quote what peers chose).
-    #[allow(clippy::print_stdout)]
+    /// sequence but our own colours: it may quote what peers chose). A reader that went away
+    /// (`coworker serve --json | head -1`) is not an error: an agent goes on serving.
     pub(crate) fn result(&self, value: &Value, human: &str) {
-        if self.json {
-            println!("{value}");
+        let mut stdout = std::io::stdout().lock();
+        let _ = if self.json {
+            writeln!(stdout, "{value}")
         } else if !human.is_empty() {
-            println!("{}", terminal_safe(human));
-        }
-        let _ = std::io::stdout().flush();
+            writeln!(stdout, "{}", terminal_safe(human))
+        } else {
+            Ok(())
+        };
+        let _ = stdout.flush();
     }
 
     /// One line of a stream (JSON lines with `--json`).
@@ -171,14 +174,14 @@ impl Out {
     }
 
     /// Reports a failure and gives the exit code.
-    #[allow(clippy::print_stdout, clippy::print_stderr)]
+    #[allow(clippy::print_stderr)]
     pub(crate) fn fail(&self, error: &CliError) -> ExitCode {
         if self.json {
             let mut body = json!({"code": error.code, "message": error.message});
             if let Some(hint) = &error.hint {
                 body["hint"] = json!(hint);
             }
-            println!("{}", json!({"error": body}));
+            let _ = writeln!(std::io::stdout(), "{}", json!({"error": body}));
         } else {
             eprintln!("coworker: {}", terminal_safe(&error.message));
             if let Some(hint) = &error.hint {

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -149,6 +149,19 @@ fn serve(world: &World, who: &str, file: &Path) -> (Served, Value, Arc<Mutex<Vec
         }
     });
     (Served(child), ready, events)
+}
+
+/// Starts `serve`, reads its ready line and closes its output.
+fn serve_unread(world: &World, who: &str, file: &Path) -> (Served, Value) {
+    let mut child = world
+        .command(who, &["serve", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    (Served(child), serde_json::from_str(&ready).unwrap())
 }
 
 /// Waits up to 20 s for `serve` to have printed an event of `kind` that `matches`.
@@ -359,6 +372,19 @@ fn host_serves_its_owners_commands(
     assert_eq!(okr["okr"]["status"], "completed", "{okr}");
     printed(bot_events, "okr", |e| e["status"] == "completed");
     drop(helper);
+
+    // An agent whose output nobody reads any more goes on serving (no broken-pipe panic).
+    let (mut unread, _) = serve_unread(world, "helper", &helper_file);
+    for text in ["unread 1", "unread 2"] {
+        let input = json!({"text": text}).to_string();
+        let called = world.ok("bot", &["call", "helper", "echo", "--input", &input]);
+        assert_eq!(called["result"]["text"], text, "{called}");
+    }
+    assert!(unread.0.try_wait().unwrap().is_none(), "the helper exited");
+    let _ = unread.0.kill();
+    let mut errors = String::new();
+    unread.0.stderr.take().unwrap().read_to_string(&mut errors).unwrap();
+    assert!(!errors.contains("panicked"), "{errors}");
 
     // Alice asks the bot for more than its policy grants; its owner approves beside `serve`.
     let asked = world.ok("alice", &["connect", bot_code, "--ask", "internal", "--wait-secs", "1"]);
