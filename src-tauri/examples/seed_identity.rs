@@ -17,8 +17,10 @@ async fn main() -> Result<(), String> {
     let name = args.next().map_or_else(|| "bench".to_owned(), |n| n.to_string_lossy().into_owned());
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let node = EmbeddedNode { listen: ([127, 0, 0, 1], 0).into(), database: dir.join("node.db") };
-    let (url, node) = identity::start_node(&node).await?;
-    let running = identity::create(&dir, &identity::keychain(), &url, &name, "embedded").await?;
+    let (url, node) = identity::start_node(&node).await.map_err(|e| e.message)?;
+    let running = identity::create(&dir, &identity::keychain(), &url, &name, "embedded")
+        .await
+        .map_err(|e| e.message)?;
     println!("{} ({})", running.info.name, running.info.inbox_id);
     running.stop().await;
     if let Some(node) = node {

@@ -11,10 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use coworker_host::HostError;
 use coworker_runtime::protocol::Okr;
 use coworker_runtime::{Agent, AgentEvent};
 use serde::{Deserialize, Serialize};
 
+use crate::AppResult;
 use crate::activity::{Activity, ActivityItem, Feed, Overview};
 use crate::goal::OkrView;
 use crate::identity::{self, IdentityInfo, InviteInfo, Keys, Running};
@@ -139,7 +141,7 @@ impl Backend {
     pub async fn start(&self, started: Instant) -> BackendState {
         let state = match self.start_up().await {
             Ok(state) => state,
-            Err(reason) => BackendState::Failed { reason },
+            Err(error) => BackendState::Failed { reason: error.message },
         };
         let mut status = self.lock();
         status.state = state.clone();
@@ -147,7 +149,7 @@ impl Backend {
         state
     }
 
-    async fn start_up(&self) -> Result<BackendState, String> {
+    async fn start_up(&self) -> AppResult<BackendState> {
         prepare_data_dir(&self.data_dir).await?;
         let (url, node) = identity::start_node(&self.node_setup).await?;
         *self.node.lock().await = node;
@@ -164,13 +166,23 @@ impl Backend {
 
     /// Onboarding: creates the identity on `network` (`embedded`, `dev`, `production` or a
     /// URL) and starts its agent.
-    pub async fn create_identity(&self, name: &str, network: &str) -> Result<(), String> {
+    pub async fn create_identity(&self, name: &str, network: &str) -> AppResult<()> {
         let url = {
             let status = self.lock();
             match (&status.state, &status.node_url) {
                 (BackendState::NeedsIdentity, Some(url)) => url.clone(),
-                (BackendState::Ready, _) => return Err("this app already has an identity".into()),
-                _ => return Err("the app is not ready for onboarding".into()),
+                (BackendState::Ready, _) => {
+                    return Err(HostError::failed(
+                        "app.has_identity",
+                        "this app already has an identity",
+                    ));
+                }
+                _ => {
+                    return Err(HostError::failed(
+                        "app.not_ready",
+                        "the app is not ready for onboarding",
+                    ));
+                }
             }
         };
         let mut running = self.running.lock().await;
@@ -184,18 +196,18 @@ impl Backend {
     }
 
     /// This app's invite.
-    pub async fn invite(&self) -> Result<InviteInfo, String> {
+    pub async fn invite(&self) -> AppResult<InviteInfo> {
         match self.running.lock().await.as_ref() {
             Some(running) => running.invite(),
-            None => Err("create your identity first".into()),
+            None => Err(HostError::not_found("app.no_identity", "create your identity first")),
         }
     }
 
     /// The running agent (after onboarding).
-    pub async fn agent(&self) -> Result<Agent, String> {
+    pub async fn agent(&self) -> AppResult<Agent> {
         match self.running.lock().await.as_ref() {
             Some(running) => Ok(running.agent.clone()),
-            None => Err("create your identity first".into()),
+            None => Err(HostError::not_found("app.no_identity", "create your identity first")),
         }
     }
 
@@ -215,21 +227,20 @@ impl Backend {
     }
 
     /// Counts and what needs attention, for the Home page.
-    pub async fn overview(&self) -> Result<Overview, String> {
+    pub async fn overview(&self) -> AppResult<Overview> {
         let agent = self.agent().await?;
-        let err = |e: coworker_runtime::RuntimeError| e.to_string();
         let me = agent.inbox_id().to_owned();
         let skills = agent.skills();
-        let calls = agent.calls().await.map_err(err)?;
-        let receipts = agent.receipts().await.map_err(err)?;
-        let okrs = agent.okrs().await.map_err(err)?;
+        let calls = agent.calls().await.map_err(HostError::from)?;
+        let receipts = agent.receipts().await.map_err(HostError::from)?;
+        let okrs = agent.okrs().await.map_err(HostError::from)?;
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let mut failed: Vec<CallView> =
             calls.iter().filter(|c| c.status.starts_with("failed")).map(CallView::from).collect();
         failed.sort_by(|a, b| b.created_ms.total_cmp(&a.created_ms));
         failed.truncate(10);
         Ok(Overview {
-            peers: count(agent.peers().await.map_err(err)?.len()),
+            peers: count(agent.peers().await.map_err(HostError::from)?.len()),
             skills: count(skills.len()),
             skills_exposed: count(skills.iter().filter(|(_, shown)| *shown).count()),
             calls_made: count(calls.len()),
@@ -253,13 +264,13 @@ impl Backend {
     }
 
     /// Plans a goal with a peer for review; nothing is sent until [`Backend::start_goal`].
-    pub async fn plan_goal(&self, peer: &str, goal: &str) -> Result<OkrView, String> {
+    pub async fn plan_goal(&self, peer: &str, goal: &str) -> AppResult<OkrView> {
         let goal = goal.trim();
         if goal.is_empty() {
-            return Err("describe the goal first".into());
+            return Err(HostError::invalid("goal.empty", "describe the goal first"));
         }
         let agent = self.agent().await?;
-        let okr = agent.plan_goal(peer, goal).await.map_err(|e| e.to_string())?;
+        let okr = agent.plan_goal(peer, goal).await.map_err(HostError::from)?;
         let view = OkrView::from(&okr);
         self.drafts().insert(okr.id.clone(), okr);
         Ok(view)
@@ -267,9 +278,11 @@ impl Backend {
 
     /// Starts a reviewed plan: proposes it to the peer and runs it in the background; the board
     /// follows it through OKR events.
-    pub async fn start_goal(&self, id: &str) -> Result<(), String> {
+    pub async fn start_goal(&self, id: &str) -> AppResult<()> {
         let agent = self.agent().await?;
-        let okr = self.drafts().remove(id).ok_or_else(|| format!("no plan {id} to start"))?;
+        let okr = self.drafts().remove(id).ok_or_else(|| {
+            HostError::not_found("goal.no_plan", format!("no plan {id} to start"))
+        })?;
         tokio::spawn(async move {
             if let Err(e) = agent.start_okr(okr).await {
                 tracing::warn!("the goal stopped: {e}");
@@ -279,8 +292,11 @@ impl Backend {
     }
 
     /// Drops a reviewed plan.
-    pub fn discard_goal(&self, id: &str) -> Result<(), String> {
-        self.drafts().remove(id).map(|_| ()).ok_or_else(|| format!("no plan {id} to discard"))
+    pub fn discard_goal(&self, id: &str) -> AppResult<()> {
+        self.drafts()
+            .remove(id)
+            .map(|_| ())
+            .ok_or_else(|| HostError::not_found("goal.no_plan", format!("no plan {id} to discard")))
     }
 
     fn drafts(&self) -> MutexGuard<'_, HashMap<String, Okr>> {
@@ -338,7 +354,7 @@ impl Backend {
     pub async fn check(&self, now: SystemTime) -> BackendState {
         let probed = match probe_writable(&self.data_dir).await {
             Ok(()) => BackendState::Ready,
-            Err(reason) => BackendState::Failed { reason },
+            Err(error) => BackendState::Failed { reason: error.message },
         };
         let mut status = self.lock();
         let healthy = match (status.identity.is_some(), status.node_url.is_some()) {
@@ -495,10 +511,14 @@ async fn ask_owner(
 }
 
 /// Creates the data directory if needed and proves that it is writable.
-async fn prepare_data_dir(dir: &Path) -> Result<(), String> {
+async fn prepare_data_dir(dir: &Path) -> AppResult<()> {
     // The owner's alone: 0700, with the databases and settings in it 0600.
-    let warnings = coworker_runtime::private::data_dir(dir)
-        .map_err(|error| format!("cannot create the data directory {}: {error}", dir.display()))?;
+    let warnings = coworker_runtime::private::data_dir(dir).map_err(|error| {
+        HostError::failed(
+            "app.data_dir",
+            format!("cannot create the data directory {}: {error}", dir.display()),
+        )
+    })?;
     for warning in warnings {
         tracing::warn!("{warning}");
     }
@@ -506,7 +526,7 @@ async fn prepare_data_dir(dir: &Path) -> Result<(), String> {
 }
 
 /// Writes, syncs and removes a probe file in `dir`.
-async fn probe_writable(dir: &Path) -> Result<(), String> {
+async fn probe_writable(dir: &Path) -> AppResult<()> {
     let probe = dir.join(".write-probe");
     let result = async {
         let mut file = tokio::fs::File::create(&probe).await?;
@@ -515,7 +535,12 @@ async fn probe_writable(dir: &Path) -> Result<(), String> {
         tokio::fs::remove_file(&probe).await
     }
     .await;
-    result.map_err(|error| format!("the data directory {} is not writable: {error}", dir.display()))
+    result.map_err(|error| {
+        HostError::failed(
+            "app.data_dir",
+            format!("the data directory {} is not writable: {error}", dir.display()),
+        )
+    })
 }
 
 fn millis(duration: Duration) -> u32 {
@@ -841,7 +866,10 @@ mod tests {
         assert_eq!(backend.start(Instant::now()).await, BackendState::NeedsIdentity);
         assert!(backend.status("0").node_url.unwrap().starts_with("http://127.0.0.1:"));
         assert!(backend.invite().await.is_err(), "no invite before onboarding");
-        assert_eq!(backend.create_identity("  ", "embedded").await.unwrap_err(), "choose a name");
+        assert_eq!(
+            backend.create_identity("  ", "embedded").await.unwrap_err().message,
+            "choose a name"
+        );
         backend.create_identity("ada", "embedded").await.unwrap();
         let status = backend.status("0");
         assert_eq!(status.backend, BackendState::Ready);
@@ -866,7 +894,8 @@ mod tests {
         let backend = backend(root.path().join("app"));
         backend.start(Instant::now()).await;
         let err = backend.create_identity("ada", "http://127.0.0.1:9").await.unwrap_err();
-        assert!(err.contains("cannot reach"), "{err}");
+        assert!(err.message.contains("cannot reach"), "{err}");
+        assert_eq!(err.kind, coworker_host::ErrorKind::Unreachable, "{err:?}");
         assert_eq!(backend.status("0").backend, BackendState::NeedsIdentity);
         backend.create_identity("ada", "embedded").await.unwrap();
         backend.stop().await;

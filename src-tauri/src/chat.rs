@@ -3,12 +3,15 @@
 
 use std::collections::HashMap;
 
+use coworker_host::HostError;
 use coworker_runtime::Agent;
 use coworker_runtime::protocol::Envelope;
 use coworker_runtime::protocol::envelope::kind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use xmtp_client::{ConversationId, ConversationKind};
+
+use crate::AppResult;
 
 /// Most messages one `messages` call returns.
 pub const MAX_MESSAGES: u32 = 20_000;
@@ -58,16 +61,16 @@ pub struct MessageView {
 }
 
 /// Conversations with badges; DMs titled by the peer's name.
-pub async fn conversations(agent: &Agent) -> Result<Vec<ConversationView>, String> {
+pub async fn conversations(agent: &Agent) -> AppResult<Vec<ConversationView>> {
     let peers: HashMap<String, coworker_runtime::Peer> = agent
         .peers()
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(HostError::from)?
         .into_iter()
         .map(|p| (p.inbox_id.clone(), p))
         .collect();
     let me = agent.inbox_id();
-    let list = agent.client().conversations().await.map_err(|e| e.to_string())?;
+    let list = agent.client().conversations().await.map_err(HostError::from)?;
     Ok(list
         .into_iter()
         .rev()
@@ -110,10 +113,10 @@ fn short(id: &str) -> String {
     id.get(..8).unwrap_or(id).to_owned()
 }
 
-pub(crate) fn conversation_id(hex_id: &str) -> Result<ConversationId, String> {
-    hex::decode(hex_id.trim())
-        .map(ConversationId)
-        .map_err(|_| format!("{hex_id:?} is not a conversation id"))
+pub(crate) fn conversation_id(hex_id: &str) -> AppResult<ConversationId> {
+    hex::decode(hex_id.trim()).map(ConversationId).map_err(|_| {
+        HostError::invalid("chat.conversation_id", format!("{hex_id:?} is not a conversation id"))
+    })
 }
 
 /// The last `limit` messages of a conversation, oldest first.
@@ -121,13 +124,13 @@ pub async fn messages(
     agent: &Agent,
     conversation: &str,
     limit: u32,
-) -> Result<Vec<MessageView>, String> {
+) -> AppResult<Vec<MessageView>> {
     let id = conversation_id(conversation)?;
     let latest = agent
         .client()
         .latest_messages(&id, limit.min(MAX_MESSAGES))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(HostError::from)?;
     let me = agent.inbox_id();
     Ok(latest
         .iter()
@@ -210,26 +213,26 @@ fn truncate(text: &str) -> String {
 }
 
 /// Sends a chat message.
-pub async fn send(agent: &Agent, conversation: &str, text: &str) -> Result<(), String> {
+pub async fn send(agent: &Agent, conversation: &str, text: &str) -> AppResult<()> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("write something first".into());
+        return Err(HostError::invalid("chat.empty", "write something first"));
     }
-    agent.send_chat(conversation, text).await.map_err(|e| e.to_string())
+    agent.send_chat(conversation, text).await.map_err(HostError::from)
 }
 
 /// The DM with a peer (opened if needed): its conversation id.
-pub async fn open_dm(agent: &Agent, peer: &str) -> Result<String, String> {
-    agent.client().dm(peer).await.map(|id| id.to_string()).map_err(|e| e.to_string())
+pub async fn open_dm(agent: &Agent, peer: &str) -> AppResult<String> {
+    agent.client().dm(peer).await.map(|id| id.to_string()).map_err(HostError::from)
 }
 
 /// Creates a group of `members` (inbox ids or invite codes).
-pub async fn create_group(agent: &Agent, name: &str, members: &[String]) -> Result<String, String> {
+pub async fn create_group(agent: &Agent, name: &str, members: &[String]) -> AppResult<String> {
     let name = name.trim();
     if name.is_empty() {
-        return Err("give the group a name".into());
+        return Err(HostError::invalid("group.name", "give the group a name"));
     }
-    agent.create_group(name, members).await.map(|g| g.id).map_err(|e| e.to_string())
+    agent.create_group(name, members).await.map(|g| g.id).map_err(HostError::from)
 }
 
 #[cfg(test)]

@@ -7,10 +7,12 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use coworker_host::HostError;
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, State};
 use tauri_specta::Event;
 
+use crate::AppResult;
 use crate::activity::{ActivityItem, Overview};
 use crate::backend::{AppStatus, Backend, Desktop};
 use crate::chat::{ConversationView, MessageView};
@@ -104,7 +106,7 @@ pub async fn create_identity(
     app: AppHandle,
     name: String,
     network: String,
-) -> Result<AppStatus, String> {
+) -> AppResult<AppStatus> {
     let backend = app.state::<AppBackend>().inner().clone();
     backend.0.create_identity(&name, &network).await?;
     let status = backend.0.status(VERSION);
@@ -115,7 +117,7 @@ pub async fn create_identity(
 /// This app's invite: code, link and QR code.
 #[tauri::command]
 #[specta::specta]
-pub async fn my_invite(backend: State<'_, AppBackend>) -> Result<InviteInfo, String> {
+pub async fn my_invite(backend: State<'_, AppBackend>) -> AppResult<InviteInfo> {
     backend.0.invite().await
 }
 
@@ -131,25 +133,21 @@ pub fn activity(backend: Backed<'_>) -> Vec<ActivityItem> {
 /// Counts and what needs attention.
 #[tauri::command]
 #[specta::specta]
-pub async fn overview(backend: Backed<'_>) -> Result<Overview, String> {
+pub async fn overview(backend: Backed<'_>) -> AppResult<Overview> {
     backend.0.overview().await
 }
 
 /// Every peer with its badge and skills.
 #[tauri::command]
 #[specta::specta]
-pub async fn peers(backend: Backed<'_>) -> Result<Vec<PeerView>, String> {
+pub async fn peers(backend: Backed<'_>) -> AppResult<Vec<PeerView>> {
     crate::peer::list(&backend.0.agent().await?).await
 }
 
 /// Sets a peer's tier (0-3) by hand.
 #[tauri::command]
 #[specta::specta]
-pub async fn set_peer_tier(
-    backend: Backed<'_>,
-    peer: String,
-    tier: u8,
-) -> Result<PeerView, String> {
+pub async fn set_peer_tier(backend: Backed<'_>, peer: String, tier: u8) -> AppResult<PeerView> {
     crate::peer::set_tier(&backend.0.agent().await?, &peer, tier).await
 }
 
@@ -161,14 +159,14 @@ pub async fn set_peer_blocked(
     backend: Backed<'_>,
     peer: String,
     blocked: bool,
-) -> Result<PeerView, String> {
+) -> AppResult<PeerView> {
     crate::peer::set_blocked(&backend.0.agent().await?, &peer, blocked).await
 }
 
 /// Asks a peer for its skills again.
 #[tauri::command]
 #[specta::specta]
-pub async fn refresh_peer(backend: Backed<'_>, peer: String) -> Result<PeerView, String> {
+pub async fn refresh_peer(backend: Backed<'_>, peer: String) -> AppResult<PeerView> {
     crate::peer::refresh(&backend.0.agent().await?, &peer).await
 }
 
@@ -178,36 +176,29 @@ pub async fn refresh_peer(backend: Backed<'_>, peer: String) -> Result<PeerView,
 pub async fn trust_requests(
     backend: Backed<'_>,
     pending_only: bool,
-) -> Result<Vec<TrustRequestView>, String> {
+) -> AppResult<Vec<TrustRequestView>> {
     crate::peer::requests(&backend.0.agent().await?, pending_only).await
 }
 
 /// Approves or denies a trust request.
 #[tauri::command]
 #[specta::specta]
-pub async fn decide_trust_request(
-    backend: Backed<'_>,
-    id: u32,
-    approve: bool,
-) -> Result<(), String> {
+pub async fn decide_trust_request(backend: Backed<'_>, id: u32, approve: bool) -> AppResult<()> {
     let agent = backend.0.agent().await?;
-    agent.decide_trust_request(i64::from(id), approve).await.map_err(|e| e.to_string())
+    agent.decide_trust_request(i64::from(id), approve).await.map_err(HostError::from)
 }
 
 /// The audit trail of trust decisions, newest first; one peer's when `peer` is given.
 #[tauri::command]
 #[specta::specta]
-pub async fn audit_log(
-    backend: Backed<'_>,
-    peer: Option<String>,
-) -> Result<Vec<AuditView>, String> {
+pub async fn audit_log(backend: Backed<'_>, peer: Option<String>) -> AppResult<Vec<AuditView>> {
     crate::peer::audit(&backend.0.agent().await?, peer.as_deref(), 200).await
 }
 
 /// Reads an invite code or link without accepting it.
 #[tauri::command]
 #[specta::specta]
-pub async fn preview_invite(backend: Backed<'_>, code: String) -> Result<InvitePreview, String> {
+pub async fn preview_invite(backend: Backed<'_>, code: String) -> AppResult<InvitePreview> {
     let now = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let known = match backend.0.agent().await {
         Ok(agent) => agent.peers().await.unwrap_or_default(),
@@ -223,7 +214,7 @@ pub async fn accept_invite(
     backend: Backed<'_>,
     code: String,
     ask_tier: Option<u8>,
-) -> Result<Connected, String> {
+) -> AppResult<Connected> {
     crate::peer::connect(&backend.0.agent().await?, &code, ask_tier).await
 }
 
@@ -235,21 +226,21 @@ pub async fn call_skill(
     peer: String,
     skill: String,
     input: String,
-) -> Result<CallAnswer, String> {
+) -> AppResult<CallAnswer> {
     crate::peer::call(&backend.0.agent().await?, &peer, &skill, &input).await
 }
 
 /// Calls this agent made, newest first.
 #[tauri::command]
 #[specta::specta]
-pub async fn calls(backend: Backed<'_>) -> Result<Vec<CallView>, String> {
+pub async fn calls(backend: Backed<'_>) -> AppResult<Vec<CallView>> {
     crate::peer::calls(&backend.0.agent().await?).await
 }
 
 /// DMs and groups.
 #[tauri::command]
 #[specta::specta]
-pub async fn conversations(backend: Backed<'_>) -> Result<Vec<ConversationView>, String> {
+pub async fn conversations(backend: Backed<'_>) -> AppResult<Vec<ConversationView>> {
     crate::chat::conversations(&backend.0.agent().await?).await
 }
 
@@ -260,7 +251,7 @@ pub async fn messages(
     backend: Backed<'_>,
     conversation: String,
     limit: u32,
-) -> Result<Vec<MessageView>, String> {
+) -> AppResult<Vec<MessageView>> {
     crate::chat::messages(&backend.0.agent().await?, &conversation, limit).await
 }
 
@@ -271,14 +262,14 @@ pub async fn send_message(
     backend: Backed<'_>,
     conversation: String,
     text: String,
-) -> Result<(), String> {
+) -> AppResult<()> {
     crate::chat::send(&backend.0.agent().await?, &conversation, &text).await
 }
 
 /// The DM with a peer: its conversation id.
 #[tauri::command]
 #[specta::specta]
-pub async fn open_dm(backend: Backed<'_>, peer: String) -> Result<String, String> {
+pub async fn open_dm(backend: Backed<'_>, peer: String) -> AppResult<String> {
     crate::chat::open_dm(&backend.0.agent().await?, &peer).await
 }
 
@@ -289,51 +280,43 @@ pub async fn create_group(
     backend: Backed<'_>,
     name: String,
     members: Vec<String>,
-) -> Result<String, String> {
+) -> AppResult<String> {
     crate::chat::create_group(&backend.0.agent().await?, &name, &members).await
 }
 
 /// My skills with visibility and call statistics.
 #[tauri::command]
 #[specta::specta]
-pub async fn my_skills(backend: Backed<'_>) -> Result<Vec<MySkillView>, String> {
+pub async fn my_skills(backend: Backed<'_>) -> AppResult<Vec<MySkillView>> {
     crate::skill::list(&backend.0.agent().await?, backend.0.data_dir()).await
 }
 
 /// Shows or hides a skill from peers.
 #[tauri::command]
 #[specta::specta]
-pub async fn set_skill_exposed(
-    backend: Backed<'_>,
-    skill: String,
-    exposed: bool,
-) -> Result<(), String> {
+pub async fn set_skill_exposed(backend: Backed<'_>, skill: String, exposed: bool) -> AppResult<()> {
     let agent = backend.0.agent().await?;
-    agent.set_exposed(&skill, exposed).await.map_err(|e| e.to_string())
+    agent.set_exposed(&skill, exposed).await.map_err(HostError::from)
 }
 
 /// Changes the lowest tier that may see and call a skill added from the app.
 #[tauri::command]
 #[specta::specta]
-pub async fn set_skill_min_tier(
-    backend: Backed<'_>,
-    skill: String,
-    tier: u8,
-) -> Result<(), String> {
+pub async fn set_skill_min_tier(backend: Backed<'_>, skill: String, tier: u8) -> AppResult<()> {
     crate::skill::set_min_tier(&backend.0.agent().await?, backend.0.data_dir(), &skill, tier)
 }
 
 /// Adds a command-backed skill (hidden until exposed).
 #[tauri::command]
 #[specta::specta]
-pub async fn add_skill(backend: Backed<'_>, skill: NewSkill) -> Result<(), String> {
+pub async fn add_skill(backend: Backed<'_>, skill: NewSkill) -> AppResult<()> {
     crate::skill::add(&backend.0.agent().await?, backend.0.data_dir(), skill)
 }
 
 /// Removes a skill added from the app.
 #[tauri::command]
 #[specta::specta]
-pub async fn remove_skill(backend: Backed<'_>, skill: String) -> Result<(), String> {
+pub async fn remove_skill(backend: Backed<'_>, skill: String) -> AppResult<()> {
     crate::skill::remove(&backend.0.agent().await?, backend.0.data_dir(), &skill)
 }
 
@@ -343,57 +326,57 @@ pub async fn remove_skill(backend: Backed<'_>, skill: String) -> Result<(), Stri
 pub async fn preview_skills(
     backend: Backed<'_>,
     tier: u8,
-) -> Result<Vec<crate::peer::SkillView>, String> {
+) -> AppResult<Vec<crate::peer::SkillView>> {
     crate::skill::preview(&backend.0.agent().await?, tier)
 }
 
 /// Every goal, newest first.
 #[tauri::command]
 #[specta::specta]
-pub async fn goals(backend: Backed<'_>) -> Result<Vec<OkrView>, String> {
+pub async fn goals(backend: Backed<'_>) -> AppResult<Vec<OkrView>> {
     crate::goal::list(&backend.0.agent().await?).await
 }
 
 /// Plans a goal with a peer for review (nothing is sent yet).
 #[tauri::command]
 #[specta::specta]
-pub async fn plan_goal(backend: Backed<'_>, peer: String, goal: String) -> Result<OkrView, String> {
+pub async fn plan_goal(backend: Backed<'_>, peer: String, goal: String) -> AppResult<OkrView> {
     backend.0.plan_goal(&peer, &goal).await
 }
 
 /// Starts a reviewed plan.
 #[tauri::command]
 #[specta::specta]
-pub async fn start_goal(backend: Backed<'_>, id: String) -> Result<(), String> {
+pub async fn start_goal(backend: Backed<'_>, id: String) -> AppResult<()> {
     backend.0.start_goal(&id).await
 }
 
 /// Drops a reviewed plan.
 #[tauri::command]
 #[specta::specta]
-pub fn discard_goal(backend: Backed<'_>, id: String) -> Result<(), String> {
+pub fn discard_goal(backend: Backed<'_>, id: String) -> AppResult<()> {
     backend.0.discard_goal(&id)
 }
 
 /// Accepts or declines a plan a peer proposed.
 #[tauri::command]
 #[specta::specta]
-pub async fn decide_plan(backend: Backed<'_>, id: String, accept: bool) -> Result<OkrView, String> {
+pub async fn decide_plan(backend: Backed<'_>, id: String, accept: bool) -> AppResult<OkrView> {
     let agent = backend.0.agent().await?;
-    agent.decide_plan(&id, accept).await.map(|o| OkrView::from(&o)).map_err(|e| e.to_string())
+    agent.decide_plan(&id, accept).await.map(|o| OkrView::from(&o)).map_err(HostError::from)
 }
 
 /// Every receipt, verified.
 #[tauri::command]
 #[specta::specta]
-pub async fn receipts(backend: Backed<'_>) -> Result<Vec<ReceiptView>, String> {
+pub async fn receipts(backend: Backed<'_>) -> AppResult<Vec<ReceiptView>> {
     crate::receipt::list(&backend.0.agent().await?).await
 }
 
 /// Writes the receipts as CSV into the Downloads folder; returns the file's path.
 #[tauri::command]
 #[specta::specta]
-pub async fn export_receipts(app: AppHandle) -> Result<String, String> {
+pub async fn export_receipts(app: AppHandle) -> AppResult<String> {
     let backend = app.state::<AppBackend>().inner().clone();
     let dir = app.path().download_dir().unwrap_or_else(|_| backend.0.data_dir().join("exports"));
     let now = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
@@ -412,21 +395,21 @@ pub fn settings(backend: Backed<'_>) -> Settings {
 /// Saves the settings (a new planner applies from the next start).
 #[tauri::command]
 #[specta::specta]
-pub fn save_settings(backend: Backed<'_>, update: SettingsUpdate) -> Result<Settings, String> {
+pub fn save_settings(backend: Backed<'_>, update: SettingsUpdate) -> AppResult<Settings> {
     crate::settings::save(backend.0.data_dir(), backend.0.key_store().as_ref(), update)
 }
 
 /// This identity's installations.
 #[tauri::command]
 #[specta::specta]
-pub async fn installations(backend: Backed<'_>) -> Result<Vec<InstallationView>, String> {
+pub async fn installations(backend: Backed<'_>) -> AppResult<Vec<InstallationView>> {
     crate::settings::installations(&backend.0.agent().await?).await
 }
 
 /// Revokes another installation of this identity.
 #[tauri::command]
 #[specta::specta]
-pub async fn revoke_installation(backend: Backed<'_>, id: String) -> Result<(), String> {
+pub async fn revoke_installation(backend: Backed<'_>, id: String) -> AppResult<()> {
     crate::settings::revoke(&backend.0.agent().await?, &id).await
 }
 

@@ -1,11 +1,13 @@
 //! Goals: OKRs as the board shows them, planning a goal for review, starting it, and the
 //! owner's decision on plans peers propose.
 
+use coworker_host::HostError;
 use coworker_runtime::Agent;
 use coworker_runtime::protocol::Okr;
 use coworker_runtime::protocol::okr::{OkrStatus, Source, StepStatus};
 use serde::{Deserialize, Serialize};
 
+use crate::AppResult;
 use crate::peer::pretty;
 
 /// An OKR on the board.
@@ -132,9 +134,9 @@ impl From<&Okr> for OkrView {
 }
 
 /// Every OKR, newest first.
-pub async fn list(agent: &Agent) -> Result<Vec<OkrView>, String> {
+pub async fn list(agent: &Agent) -> AppResult<Vec<OkrView>> {
     let mut okrs: Vec<OkrView> =
-        agent.okrs().await.map_err(|e| e.to_string())?.iter().map(OkrView::from).collect();
+        agent.okrs().await.map_err(HostError::from)?.iter().map(OkrView::from).collect();
     okrs.sort_by(|a, b| b.created_ms.total_cmp(&a.created_ms));
     Ok(okrs)
 }

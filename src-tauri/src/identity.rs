@@ -8,12 +8,15 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use coworker_host::HostError;
 use coworker_host::control::ControlServer;
 use coworker_host::lock::DataDirLock;
 use coworker_runtime::protocol::Invite;
 use coworker_runtime::{Agent, AgentConfig, Serving};
 use serde::{Deserialize, Serialize};
 use xmtp_client::{Client, ClientOptions, KeyStore, Network};
+
+use crate::AppResult;
 
 /// How long a plan we propose waits for the peer's owner to accept it.
 pub const PLAN_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -89,11 +92,11 @@ impl Running {
     }
 
     /// The invite for this identity.
-    pub fn invite(&self) -> Result<InviteInfo, String> {
-        let code = self.agent.invite(None).map_err(|e| e.to_string())?;
-        let invite = Invite::parse(&code, 0).map_err(|e| e.to_string())?;
+    pub fn invite(&self) -> AppResult<InviteInfo> {
+        let code = self.agent.invite(None).map_err(HostError::from)?;
+        let invite = Invite::parse(&code, 0).map_err(HostError::from)?;
         let uri = Invite::uri(&code);
-        let qr_svg = Invite::qr_svg(&uri).map_err(|e| e.to_string())?;
+        let qr_svg = Invite::qr_svg(&uri).map_err(HostError::from)?;
         Ok(InviteInfo { short_id: invite.short_id(), code, uri, qr_svg })
     }
 }
@@ -111,11 +114,12 @@ pub struct EmbeddedNode {
 
 /// The embedded node: started on `node.listen`, or, when that address is taken (another
 /// CoWorker process hosts it), used from there.
-pub async fn start_node(node: &EmbeddedNode) -> Result<(String, Option<xmtp_node::Node>), String> {
+pub async fn start_node(node: &EmbeddedNode) -> AppResult<(String, Option<xmtp_node::Node>)> {
     let listen = node.listen;
     if let Some(dir) = node.database.parent() {
-        coworker_runtime::private::data_dir(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        coworker_runtime::private::data_dir(dir).map_err(|e| {
+            HostError::failed("app.data_dir", format!("cannot create {}: {e}", dir.display()))
+        })?;
     }
     let mut config = xmtp_node::NodeConfig::local(node.database.clone());
     config.listen = listen;
@@ -125,7 +129,11 @@ pub async fn start_node(node: &EmbeddedNode) -> Result<(String, Option<xmtp_node
             tracing::info!("embedded node not started ({e}); using the one on {listen}");
             Ok((format!("http://{listen}"), None))
         }
-        Err(e) => Err(format!("cannot start the embedded node: {e}")),
+        Err(e) => Err(HostError::new(
+            coworker_host::ErrorKind::Unreachable,
+            "app.node",
+            format!("cannot start the embedded node: {e}"),
+        )),
     }
 }
 
@@ -145,25 +153,30 @@ pub async fn create(
     node_url: &str,
     name: &str,
     network: &str,
-) -> Result<Running, String> {
+) -> AppResult<Running> {
     let name = name.trim();
     if name.is_empty() {
-        return Err("choose a name".into());
+        return Err(HostError::invalid("app.name", "choose a name"));
     }
     if exists(data_dir) {
-        return Err("this app already has an identity".into());
+        return Err(HostError::failed("app.has_identity", "this app already has an identity"));
     }
     let saved = Saved { name: name.to_owned(), network: network.trim().to_owned() };
     let running = open_saved(data_dir, keys, node_url, &saved).await?;
-    let text = toml::to_string(&saved).map_err(|e| e.to_string())?;
-    std::fs::write(saved_path(data_dir), text).map_err(|e| e.to_string())?;
+    let text = toml::to_string(&saved)
+        .map_err(|e| HostError::failed("app.identity_file", e.to_string()))?;
+    std::fs::write(saved_path(data_dir), text)
+        .map_err(|e| HostError::failed("app.identity_file", format!("identity.toml: {e}")))?;
     Ok(running)
 }
 
 /// Opens the identity made at onboarding and starts its agent.
-pub async fn open(data_dir: &Path, keys: &Keys, node_url: &str) -> Result<Running, String> {
-    let text = std::fs::read_to_string(saved_path(data_dir)).map_err(|e| e.to_string())?;
-    let saved: Saved = toml::from_str(&text).map_err(|e| format!("identity.toml: {e}"))?;
+pub async fn open(data_dir: &Path, keys: &Keys, node_url: &str) -> AppResult<Running> {
+    let file = |e: &dyn std::fmt::Display| {
+        HostError::failed("app.identity_file", format!("identity.toml: {e}"))
+    };
+    let text = std::fs::read_to_string(saved_path(data_dir)).map_err(|e| file(&e))?;
+    let saved: Saved = toml::from_str(&text).map_err(|e| file(&e))?;
     open_saved(data_dir, keys, node_url, &saved).await
 }
 
@@ -172,19 +185,23 @@ async fn open_saved(
     keys: &Keys,
     node_url: &str,
     saved: &Saved,
-) -> Result<Running, String> {
+) -> AppResult<Running> {
     // One process holds an identity: a `coworker host` on this data directory is refused
     // here, and the app's agent is served to every other front end below.
-    let lock = DataDirLock::take(data_dir).map_err(|e| e.message)?;
+    let lock = DataDirLock::take(data_dir)?;
     let network = match saved.network.as_str() {
         "" | "embedded" => Network::Url(node_url.to_owned()),
-        other => coworker_host::network::resolve(other).await.map_err(|e| e.message)?.network,
+        other => coworker_host::network::resolve(other).await?.network,
     };
     let key_store = keys(data_dir.to_path_buf());
     let options = ClientOptions::new(network, data_dir.join("xmtp.db"), Arc::clone(&key_store));
-    let client = Client::open(options).await.map_err(|e| match e.code() {
-        "client.unreachable" => format!("cannot reach the {} network: {e}", saved.network),
-        _ => e.to_string(),
+    let client = Client::open(options).await.map_err(|e| {
+        let mut error = HostError::from(e);
+        if error.kind == coworker_host::ErrorKind::Unreachable {
+            error.message =
+                format!("cannot reach the {} network: {}", saved.network, error.message);
+        }
+        error
     })?;
     let mut config = AgentConfig::new(&saved.name, data_dir.join("agent.db"));
     // A person runs this agent: plans proposed by peers wait for them (a notification asks),
@@ -194,11 +211,11 @@ async fn open_saved(
     if let Some(planner) = crate::settings::planner(data_dir, key_store.as_ref()) {
         config.planner = planner;
     }
-    let agent = Agent::open(client, config).await.map_err(|e| e.to_string())?;
+    let agent = Agent::open(client, config).await.map_err(HostError::from)?;
     crate::skill::register_saved(&agent, data_dir)?;
-    let serving = agent.serve().await.map_err(|e| e.to_string())?;
+    let serving = agent.serve().await.map_err(HostError::from)?;
     let network = if saved.network.is_empty() { "embedded".into() } else { saved.network.clone() };
-    let control = ControlServer::start(agent.clone(), data_dir, &network).map_err(|e| e.message)?;
+    let control = ControlServer::start(agent.clone(), data_dir, &network)?;
     let info = IdentityInfo {
         name: saved.name.clone(),
         inbox_id: agent.inbox_id().to_owned(),

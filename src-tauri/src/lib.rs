@@ -17,8 +17,14 @@
 //! - [`bindings`]: the tauri-specta builder listing every command and event, and the drift test
 //!   that fails when the committed TypeScript no longer matches the Rust types.
 //!
+//! Every fallible command answers a [`coworker_host::HostError`] (`{kind, code, message}`): the
+//! UI acts on the kind and translates by code; `docs/errors.md` lists the codes.
+//!
 //! Nothing below this crate depends on Tauri; nothing listens on a network port except the
 //! embedded node, on loopback.
+
+/// What a fallible backend function gives: its value or an error with a stable code.
+pub type AppResult<T> = Result<T, coworker_host::HostError>;
 
 pub mod activity;
 pub mod backend;

@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
+use coworker_host::HostError;
 use coworker_runtime::protocol::trust::Tier;
 use coworker_runtime::protocol::{Invite, SkillCard};
 use coworker_runtime::{Agent, AuditEntry, CallError, CallOptions, RuntimeError};
 use serde::{Deserialize, Serialize};
+
+use crate::AppResult;
 
 /// How long connecting waits for the peer to answer before calling it offline.
 const CONNECT_WAIT: Duration = Duration::from_secs(8);
@@ -212,8 +215,8 @@ pub struct Connected {
     pub trust: Option<String>,
 }
 
-pub(crate) fn tier(value: u8) -> Result<Tier, String> {
-    Tier::try_from(value)
+pub(crate) fn tier(value: u8) -> AppResult<Tier> {
+    Tier::try_from(value).map_err(|e| HostError::invalid("trust.tier", e))
 }
 
 fn timed_out(e: &RuntimeError) -> bool {
@@ -221,26 +224,26 @@ fn timed_out(e: &RuntimeError) -> bool {
 }
 
 /// Every peer, highest tier first.
-pub async fn list(agent: &Agent) -> Result<Vec<PeerView>, String> {
+pub async fn list(agent: &Agent) -> AppResult<Vec<PeerView>> {
     let mut peers: Vec<PeerView> =
-        agent.peers().await.map_err(|e| e.to_string())?.iter().map(PeerView::from).collect();
+        agent.peers().await.map_err(HostError::from)?.iter().map(PeerView::from).collect();
     peers.sort_by(|a, b| b.tier.cmp(&a.tier).then_with(|| a.name.cmp(&b.name)));
     Ok(peers)
 }
 
 /// Sets a peer's tier by hand.
-pub async fn set_tier(agent: &Agent, peer: &str, value: u8) -> Result<PeerView, String> {
-    agent.set_tier(peer, tier(value)?).await.map_err(|e| e.to_string())?;
-    agent.peer(peer).await.map(|p| PeerView::from(&p)).map_err(|e| e.to_string())
+pub async fn set_tier(agent: &Agent, peer: &str, value: u8) -> AppResult<PeerView> {
+    agent.set_tier(peer, tier(value)?).await.map_err(HostError::from)?;
+    agent.peer(peer).await.map(|p| PeerView::from(&p)).map_err(HostError::from)
 }
 
 /// Trust requests, newest first.
-pub async fn requests(agent: &Agent, pending_only: bool) -> Result<Vec<TrustRequestView>, String> {
-    let peers = agent.peers().await.map_err(|e| e.to_string())?;
+pub async fn requests(agent: &Agent, pending_only: bool) -> AppResult<Vec<TrustRequestView>> {
+    let peers = agent.peers().await.map_err(HostError::from)?;
     let mut list: Vec<TrustRequestView> = agent
         .trust_requests(pending_only)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(HostError::from)?
         .iter()
         .map(|record| {
             let mut view = TrustRequestView::from(record);
@@ -255,16 +258,12 @@ pub async fn requests(agent: &Agent, pending_only: bool) -> Result<Vec<TrustRequ
 }
 
 /// The audit trail, newest first; only `peer`'s when given.
-pub async fn audit(
-    agent: &Agent,
-    peer: Option<&str>,
-    limit: u32,
-) -> Result<Vec<AuditView>, String> {
+pub async fn audit(agent: &Agent, peer: Option<&str>, limit: u32) -> AppResult<Vec<AuditView>> {
     let entries = match peer {
         Some(peer) => agent.peer_audit_log(peer, limit).await,
         None => agent.audit_log(limit).await,
     };
-    Ok(entries.map_err(|e| e.to_string())?.iter().map(AuditView::from).collect())
+    Ok(entries.map_err(HostError::from)?.iter().map(AuditView::from).collect())
 }
 
 /// Reads an invite code or a `coworker://invite/…` link without accepting it. `known` are the
@@ -273,8 +272,8 @@ pub fn preview_invite(
     text: &str,
     now_secs: u64,
     known: &[coworker_runtime::Peer],
-) -> Result<InvitePreview, String> {
-    let invite = Invite::parse(text.trim(), now_secs).map_err(|e| e.to_string())?;
+) -> AppResult<InvitePreview> {
+    let invite = Invite::parse(text.trim(), now_secs).map_err(HostError::from)?;
     let name = coworker_runtime::protocol::text::one_line(&invite.name, 64);
     let same_name_as = known
         .iter()
@@ -291,21 +290,21 @@ pub fn preview_invite(
 }
 
 /// Blocks or unblocks a peer.
-pub async fn set_blocked(agent: &Agent, peer: &str, blocked: bool) -> Result<PeerView, String> {
+pub async fn set_blocked(agent: &Agent, peer: &str, blocked: bool) -> AppResult<PeerView> {
     let result = if blocked { agent.block(peer).await } else { agent.unblock(peer).await };
-    result.map_err(|e| e.to_string())?;
-    agent.peer(peer).await.map(|p| PeerView::from(&p)).map_err(|e| e.to_string())
+    result.map_err(HostError::from)?;
+    agent.peer(peer).await.map(|p| PeerView::from(&p)).map_err(HostError::from)
 }
 
 /// Accepts an invite: adds the peer, asks for its skills and, when `ask` is given, asks it for
 /// that tier (a human on the other side may decide later: `pending`).
-pub async fn connect(agent: &Agent, code: &str, ask: Option<u8>) -> Result<Connected, String> {
+pub async fn connect(agent: &Agent, code: &str, ask: Option<u8>) -> AppResult<Connected> {
     let ask = ask.map(tier).transpose()?;
-    let peer = agent.add_peer(code.trim()).await.map_err(|e| e.to_string())?;
+    let peer = agent.add_peer(code.trim()).await.map_err(HostError::from)?;
     let online = match agent.discover_within(&peer.inbox_id, CONNECT_WAIT).await {
         Ok(_) => true,
         Err(e) if timed_out(&e) => false,
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.into()),
     };
     let mut trust = None;
     if let Some(wanted) = ask {
@@ -319,34 +318,36 @@ pub async fn connect(agent: &Agent, code: &str, ask: Option<u8>) -> Result<Conne
                 Ok(answer) if answer.status.as_deref() == Some("pending") => "pending".to_owned(),
                 Ok(answer) => format!("denied: {}", answer.reason),
                 Err(e) if timed_out(&e) => "pending".to_owned(),
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e.into()),
             });
     }
-    let peer = agent.peer(&peer.inbox_id).await.map_err(|e| e.to_string())?;
+    let peer = agent.peer(&peer.inbox_id).await.map_err(HostError::from)?;
     Ok(Connected { peer: PeerView::from(&peer), online, trust })
 }
 
 /// Asks a peer for its skills again.
-pub async fn refresh(agent: &Agent, peer: &str) -> Result<PeerView, String> {
+pub async fn refresh(agent: &Agent, peer: &str) -> AppResult<PeerView> {
     match agent.discover_within(peer, CONNECT_WAIT).await {
         Ok(_) => {}
-        Err(e) if timed_out(&e) => return Err("the peer did not answer; it may be offline".into()),
-        Err(e) => return Err(e.to_string()),
+        Err(e) if timed_out(&e) => {
+            return Err(HostError::new(
+                coworker_host::ErrorKind::Timeout,
+                "peer.offline",
+                "the peer did not answer; it may be offline",
+            ));
+        }
+        Err(e) => return Err(e.into()),
     }
-    agent.peer(peer).await.map(|p| PeerView::from(&p)).map_err(|e| e.to_string())
+    agent.peer(peer).await.map(|p| PeerView::from(&p)).map_err(HostError::from)
 }
 
 /// Calls a peer's skill with `input` (JSON text) and waits for the answer.
-pub async fn call(
-    agent: &Agent,
-    peer: &str,
-    skill: &str,
-    input: &str,
-) -> Result<CallAnswer, String> {
-    let input: serde_json::Value =
-        serde_json::from_str(input).map_err(|e| format!("the input is not valid JSON: {e}"))?;
+pub async fn call(agent: &Agent, peer: &str, skill: &str, input: &str) -> AppResult<CallAnswer> {
+    let input: serde_json::Value = serde_json::from_str(input).map_err(|e| {
+        HostError::invalid("call.input_json", format!("the input is not valid JSON: {e}"))
+    })?;
     let result =
-        agent.call(peer, skill, input, CallOptions::default()).await.map_err(|e| e.to_string())?;
+        agent.call(peer, skill, input, CallOptions::default()).await.map_err(HostError::from)?;
     Ok(CallAnswer {
         task_id: result.task_id,
         output: pretty(&result.output),
@@ -356,9 +357,9 @@ pub async fn call(
 }
 
 /// Calls this agent made, newest first.
-pub async fn calls(agent: &Agent) -> Result<Vec<CallView>, String> {
+pub async fn calls(agent: &Agent) -> AppResult<Vec<CallView>> {
     let mut list: Vec<CallView> =
-        agent.calls().await.map_err(|e| e.to_string())?.iter().map(CallView::from).collect();
+        agent.calls().await.map_err(HostError::from)?.iter().map(CallView::from).collect();
     list.sort_by(|a, b| b.created_ms.total_cmp(&a.created_ms));
     Ok(list)
 }

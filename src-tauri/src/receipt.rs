@@ -4,9 +4,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use coworker_host::HostError;
 use coworker_runtime::Agent;
 use coworker_runtime::protocol::SignedReceipt;
 use serde::{Deserialize, Serialize};
+
+use crate::AppResult;
 
 /// A receipt row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
@@ -34,8 +37,8 @@ pub struct ReceiptView {
 }
 
 /// Every receipt, newest first, each verified.
-pub async fn list(agent: &Agent) -> Result<Vec<ReceiptView>, String> {
-    let receipts = agent.receipts().await.map_err(|e| e.to_string())?;
+pub async fn list(agent: &Agent) -> AppResult<Vec<ReceiptView>> {
+    let receipts = agent.receipts().await.map_err(HostError::from)?;
     let me = agent.inbox_id().to_owned();
     // One identity lookup per provider.
     let mut installations: HashMap<String, Vec<String>> = HashMap::new();
@@ -82,10 +85,14 @@ fn view(signed: &SignedReceipt, me: &str, verified: bool) -> ReceiptView {
 }
 
 /// Writes every receipt as CSV into `dir` and returns the file's path.
-pub async fn export_csv(agent: &Agent, dir: &Path, now_ms: u64) -> Result<PathBuf, String> {
-    let csv = agent.receipts_csv().await.map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+pub async fn export_csv(agent: &Agent, dir: &Path, now_ms: u64) -> AppResult<PathBuf> {
+    let csv = agent.receipts_csv().await.map_err(HostError::from)?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        HostError::failed("receipt.export", format!("cannot create {}: {e}", dir.display()))
+    })?;
     let path = dir.join(format!("coworker-receipts-{now_ms}.csv"));
-    std::fs::write(&path, csv).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::fs::write(&path, csv).map_err(|e| {
+        HostError::failed("receipt.export", format!("cannot write {}: {e}", path.display()))
+    })?;
     Ok(path)
 }

@@ -6,9 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use coworker_host::HostError;
 use coworker_runtime::{Agent, LlmPlanner, Planner};
 use serde::{Deserialize, Serialize};
 use xmtp_client::KeyStore;
+
+use crate::AppResult;
 
 /// The keychain entry holding the planner's API key.
 const PLANNER_KEY: &str = "planner-api-key";
@@ -102,26 +105,31 @@ pub fn notifications(data_dir: &Path) -> (bool, bool) {
 }
 
 /// Checks and saves a change.
-pub fn save(
-    data_dir: &Path,
-    keys: &dyn KeyStore,
-    update: SettingsUpdate,
-) -> Result<Settings, String> {
+pub fn save(data_dir: &Path, keys: &dyn KeyStore, update: SettingsUpdate) -> AppResult<Settings> {
     let endpoint = update.planner_endpoint.trim().trim_end_matches('/').to_owned();
     let web = endpoint.starts_with("http://") || endpoint.starts_with("https://");
     if !(endpoint.is_empty() || web) {
-        return Err("the planner endpoint must be an http:// or https:// URL".into());
+        return Err(HostError::invalid(
+            "settings.planner_endpoint",
+            "the planner endpoint must be an http:// or https:// URL",
+        ));
     }
     if !endpoint.is_empty() && update.planner_model.trim().is_empty() {
-        return Err("name the planner's model".into());
+        return Err(HostError::invalid("settings.planner_model", "name the planner's model"));
     }
     if !["", "en", "zh"].contains(&update.language.as_str()) {
-        return Err(format!("unsupported language {:?}", update.language));
+        return Err(HostError::invalid(
+            "settings.language",
+            format!("unsupported language {:?}", update.language),
+        ));
     }
+    let keychain = |e: xmtp_client::keystore::KeyStoreError| {
+        HostError::failed("settings.keychain", e.to_string())
+    };
     match update.planner_key.as_deref().map(str::trim) {
         None => {}
-        Some("") => keys.delete(PLANNER_KEY).map_err(|e| e.to_string())?,
-        Some(key) => keys.save(PLANNER_KEY, key.as_bytes()).map_err(|e| e.to_string())?,
+        Some("") => keys.delete(PLANNER_KEY).map_err(keychain)?,
+        Some(key) => keys.save(PLANNER_KEY, key.as_bytes()).map_err(keychain)?,
     }
     let saved = Saved {
         planner_endpoint: endpoint,
@@ -130,8 +138,11 @@ pub fn save(
         notify_trust_requests: update.notify_trust_requests,
         notify_plan_proposals: update.notify_plan_proposals,
     };
-    let text = toml::to_string(&saved).map_err(|e| e.to_string())?;
-    std::fs::write(path(data_dir), text).map_err(|e| format!("cannot save settings: {e}"))?;
+    let file = |e: &dyn std::fmt::Display| {
+        HostError::failed("settings.file", format!("cannot save settings: {e}"))
+    };
+    let text = toml::to_string(&saved).map_err(|e| file(&e))?;
+    std::fs::write(path(data_dir), text).map_err(|e| file(&e))?;
     Ok(load(data_dir, keys))
 }
 
@@ -158,13 +169,13 @@ pub struct InstallationView {
 }
 
 /// This identity's installations, this one first.
-pub async fn installations(agent: &Agent) -> Result<Vec<InstallationView>, String> {
+pub async fn installations(agent: &Agent) -> AppResult<Vec<InstallationView>> {
     let me = agent.client().installation_id();
     let mut list: Vec<InstallationView> = agent
         .client()
         .installations()
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(HostError::from)?
         .into_iter()
         .map(|k| InstallationView { id: hex::encode(k), this_device: k == me })
         .collect();
@@ -173,15 +184,21 @@ pub async fn installations(agent: &Agent) -> Result<Vec<InstallationView>, Strin
 }
 
 /// Revokes another installation of this identity.
-pub async fn revoke(agent: &Agent, id: &str) -> Result<(), String> {
-    let key: [u8; 32] = hex::decode(id.trim())
-        .ok()
-        .and_then(|k| k.try_into().ok())
-        .ok_or_else(|| format!("{id:?} is not an installation id"))?;
+pub async fn revoke(agent: &Agent, id: &str) -> AppResult<()> {
+    let key: [u8; 32] =
+        hex::decode(id.trim()).ok().and_then(|k| k.try_into().ok()).ok_or_else(|| {
+            HostError::invalid(
+                "settings.installation_id",
+                format!("{id:?} is not an installation id"),
+            )
+        })?;
     if key == agent.client().installation_id() {
-        return Err("this is the installation you are using; revoke it from another device".into());
+        return Err(HostError::invalid(
+            "settings.own_installation",
+            "this is the installation you are using; revoke it from another device",
+        ));
     }
-    agent.client().revoke_installations(&[key]).await.map_err(|e| e.to_string())
+    agent.client().revoke_installations(&[key]).await.map_err(HostError::from)
 }
 
 #[cfg(test)]
@@ -229,9 +246,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let keys = MemoryKeyStore::default();
         let bad_url = SettingsUpdate { planner_endpoint: "ftp://x".into(), ..update() };
-        assert!(save(dir.path(), &keys, bad_url).unwrap_err().contains("http"));
+        assert_eq!(save(dir.path(), &keys, bad_url).unwrap_err().code, "settings.planner_endpoint");
         let no_model = SettingsUpdate { planner_model: " ".into(), ..update() };
-        assert!(save(dir.path(), &keys, no_model).unwrap_err().contains("model"));
+        assert_eq!(save(dir.path(), &keys, no_model).unwrap_err().code, "settings.planner_model");
         let language = SettingsUpdate { language: "fr".into(), ..update() };
         assert!(save(dir.path(), &keys, language).is_err());
         assert!(!dir.path().join("settings.toml").exists());

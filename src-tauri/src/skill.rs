@@ -6,11 +6,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use coworker_host::HostError;
 use coworker_runtime::protocol::SkillSpec;
 use coworker_runtime::{Agent, Command, Handler};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::AppResult;
 use crate::peer::{SkillView, tier};
 
 /// A skill of mine, as the Skills page shows it.
@@ -67,23 +69,30 @@ fn path(data_dir: &Path) -> PathBuf {
     data_dir.join("skills.json")
 }
 
-fn load(data_dir: &Path) -> Result<Book, String> {
+fn load(data_dir: &Path) -> AppResult<Book> {
     match std::fs::read_to_string(path(data_dir)) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| format!("skills.json: {e}")),
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|e| HostError::failed("skill.file", format!("skills.json: {e}"))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Book::default()),
-        Err(e) => Err(format!("cannot read skills.json: {e}")),
+        Err(e) => Err(HostError::failed("skill.file", format!("cannot read skills.json: {e}"))),
     }
 }
 
-fn save(data_dir: &Path, book: &Book) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(book).map_err(|e| e.to_string())?;
+fn save(data_dir: &Path, book: &Book) -> AppResult<()> {
+    let file = |e: &dyn std::fmt::Display| {
+        HostError::failed("skill.file", format!("cannot save skills.json: {e}"))
+    };
+    let text = serde_json::to_string_pretty(book).map_err(|e| file(&e))?;
     let tmp = data_dir.join("skills.json.tmp");
-    std::fs::write(&tmp, text).map_err(|e| format!("cannot save skills.json: {e}"))?;
-    std::fs::rename(&tmp, path(data_dir)).map_err(|e| format!("cannot save skills.json: {e}"))
+    std::fs::write(&tmp, text).map_err(|e| file(&e))?;
+    std::fs::rename(&tmp, path(data_dir)).map_err(|e| file(&e))
 }
 
-fn handler(saved: &Saved) -> Result<Handler, String> {
-    let (program, args) = saved.command.split_first().ok_or("the command is empty")?;
+fn handler(saved: &Saved) -> AppResult<Handler> {
+    let (program, args) = saved
+        .command
+        .split_first()
+        .ok_or_else(|| HostError::invalid("skill.command", "the command is empty"))?;
     let mut command = Command::new(program, &[]);
     command.args = args.to_vec();
     command.timeout = Duration::from_secs(u64::from(saved.timeout_secs.clamp(1, 3600)));
@@ -91,11 +100,11 @@ fn handler(saved: &Saved) -> Result<Handler, String> {
 }
 
 /// Registers the saved skills with a newly opened agent (hidden unless the owner exposed them).
-pub fn register_saved(agent: &Agent, data_dir: &Path) -> Result<(), String> {
+pub fn register_saved(agent: &Agent, data_dir: &Path) -> AppResult<()> {
     for saved in load(data_dir)?.skills {
         let name = saved.spec.name.clone();
         if let Err(e) = handler(&saved)
-            .and_then(|h| agent.register(saved.spec, h, false).map_err(|e| e.to_string()))
+            .and_then(|h| agent.register(saved.spec, h, false).map_err(HostError::from))
         {
             tracing::warn!(skill = name, "a saved skill could not be registered: {e}");
         }
@@ -103,19 +112,21 @@ pub fn register_saved(agent: &Agent, data_dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn schema(text: &str, what: &str) -> Result<Value, String> {
+fn schema(text: &str, what: &str) -> AppResult<Value> {
     if text.trim().is_empty() {
         return Ok(Value::Object(serde_json::Map::new()));
     }
-    serde_json::from_str(text).map_err(|e| format!("the {what} schema is not valid JSON: {e}"))
+    serde_json::from_str(text).map_err(|e| {
+        HostError::invalid("skill.schema_json", format!("the {what} schema is not valid JSON: {e}"))
+    })
 }
 
 /// Adds a command-backed skill (hidden until exposed) and saves it.
-pub fn add(agent: &Agent, data_dir: &Path, new: NewSkill) -> Result<(), String> {
+pub fn add(agent: &Agent, data_dir: &Path, new: NewSkill) -> AppResult<()> {
     let command: Vec<String> =
         new.command.iter().map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect();
     if command.is_empty() {
-        return Err("give the command that runs the skill".into());
+        return Err(HostError::invalid("skill.command", "give the command that runs the skill"));
     }
     let mut spec = SkillSpec::new(new.name.trim(), new.description.trim());
     spec.input_schema = schema(&new.input_schema, "input")?;
@@ -123,45 +134,54 @@ pub fn add(agent: &Agent, data_dir: &Path, new: NewSkill) -> Result<(), String> 
     spec.min_tier = tier(new.min_tier)?;
     let mut book = load(data_dir)?;
     if agent.skills().iter().any(|(card, _)| card.name == spec.name) {
-        return Err(format!("there is already a skill named {}", spec.name));
+        return Err(HostError::invalid(
+            "skill.exists",
+            format!("there is already a skill named {}", spec.name),
+        ));
     }
     let saved = Saved { spec, command, timeout_secs: new.timeout_secs.max(1) };
-    agent.register(saved.spec.clone(), handler(&saved)?, false).map_err(|e| e.to_string())?;
+    agent.register(saved.spec.clone(), handler(&saved)?, false).map_err(HostError::from)?;
     book.skills.push(saved);
     save(data_dir, &book)
 }
 
 /// Removes a skill added from the app.
-pub fn remove(agent: &Agent, data_dir: &Path, name: &str) -> Result<(), String> {
+pub fn remove(agent: &Agent, data_dir: &Path, name: &str) -> AppResult<()> {
     let mut book = load(data_dir)?;
     let before = book.skills.len();
     book.skills.retain(|s| s.spec.name != name);
     if book.skills.len() == before {
-        return Err(format!("{name} was not added from the app"));
+        return Err(HostError::not_found(
+            "skill.not_added",
+            format!("{name} was not added from the app"),
+        ));
     }
-    agent.unregister(name).map_err(|e| e.to_string())?;
+    agent.unregister(name).map_err(HostError::from)?;
     save(data_dir, &book)
 }
 
 /// Changes the lowest tier that may see and call a skill added from the app.
-pub fn set_min_tier(agent: &Agent, data_dir: &Path, name: &str, value: u8) -> Result<(), String> {
+pub fn set_min_tier(agent: &Agent, data_dir: &Path, name: &str, value: u8) -> AppResult<()> {
     let min = tier(value)?;
     let mut book = load(data_dir)?;
     let saved = book.skills.iter_mut().find(|s| s.spec.name == name).ok_or_else(|| {
-        format!("{name} was not added from the app; change its tier where it is declared")
+        HostError::not_found(
+            "skill.not_added",
+            format!("{name} was not added from the app; change its tier where it is declared"),
+        )
     })?;
     saved.spec.min_tier = min;
     let exposed = agent.skills().iter().any(|(card, shown)| card.name == name && *shown);
-    agent.register(saved.spec.clone(), handler(saved)?, exposed).map_err(|e| e.to_string())?;
+    agent.register(saved.spec.clone(), handler(saved)?, exposed).map_err(HostError::from)?;
     save(data_dir, &book)
 }
 
 /// Every skill of mine with visibility and statistics, by name.
-pub async fn list(agent: &Agent, data_dir: &Path) -> Result<Vec<MySkillView>, String> {
+pub async fn list(agent: &Agent, data_dir: &Path) -> AppResult<Vec<MySkillView>> {
     let book = load(data_dir)?;
     let me = agent.inbox_id().to_owned();
     let mut stats: HashMap<String, (u32, u32, u64)> = HashMap::new();
-    for signed in agent.receipts().await.map_err(|e| e.to_string())? {
+    for signed in agent.receipts().await.map_err(HostError::from)? {
         let r = &signed.receipt;
         if r.provider == me {
             let entry = stats.entry(r.skill.clone()).or_default();
@@ -194,6 +214,6 @@ pub async fn list(agent: &Agent, data_dir: &Path) -> Result<Vec<MySkillView>, St
 }
 
 /// What a peer at `tier` would see.
-pub fn preview(agent: &Agent, value: u8) -> Result<Vec<SkillView>, String> {
+pub fn preview(agent: &Agent, value: u8) -> AppResult<Vec<SkillView>> {
     Ok(agent.preview(tier(value)?).iter().map(SkillView::from).collect())
 }

@@ -11,8 +11,16 @@ export type Args = Record<string, unknown>;
 /** A command's answer, or a function of its arguments; throwing `CommandError` makes it fail. */
 export type Handlers = Record<string, unknown>;
 
-/** The error a command returns (a typed command's `{ status: "error" }`). */
-export class CommandError extends Error {}
+/** The error a command returns (a typed command's `{ status: "error" }`): a `HostError`. */
+export class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly code = "test.failed",
+    readonly kind = "failed",
+  ) {
+    super(message);
+  }
+}
 
 const DIST = path.resolve(import.meta.dirname, "..", "dist");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -146,13 +154,13 @@ export async function openApp(browser: Browser, url: string, handlers: Handlers,
   page.on("pageerror", (error) => errors.push(error.message));
   await page.exposeFunction("__flowInvoke", async (cmd: string, args: Args) => {
     calls.push([cmd, args]);
-    if (!(cmd in handlers)) return { error: `no mock for ${cmd}` };
+    if (!(cmd in handlers)) return { error: { kind: "failed", code: "test.no_mock", message: `no mock for ${cmd}` } };
     const handler = handlers[cmd];
     try {
       const ok = typeof handler === "function" ? await (handler as (a: Args) => unknown)(args) : handler;
       return { ok };
     } catch (e) {
-      if (e instanceof CommandError) return { error: e.message };
+      if (e instanceof CommandError) return { error: { kind: e.kind, code: e.code, message: e.message } };
       throw e;
     }
   });

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a front end does about an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The request itself is wrong (bad input, a bad invite, an invalid skill).
@@ -30,6 +31,7 @@ pub enum ErrorKind {
 
 /// An error with a stable code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[error("{message}")]
 pub struct HostError {
     /// What to do about it.
@@ -47,6 +49,21 @@ impl HostError {
     /// An error of `kind`.
     pub fn new(kind: ErrorKind, code: &str, message: impl Into<String>) -> Self {
         Self { kind, code: code.to_owned(), message: message.into(), peer_code: None }
+    }
+
+    /// Input the user gave that cannot be used.
+    pub fn invalid(code: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput, code, message)
+    }
+
+    /// Something named that does not exist.
+    pub fn not_found(code: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, code, message)
+    }
+
+    /// Anything else (a file that cannot be written, a state that does not allow it).
+    pub fn failed(code: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Failed, code, message)
     }
 
     /// The peer's failure code, when a peer refused.
@@ -82,5 +99,17 @@ impl From<RuntimeError> for HostError {
             _ => (ErrorKind::Failed, None, e.to_string()),
         };
         Self { kind, code: code.to_owned(), message, peer_code }
+    }
+}
+
+impl From<xmtp_client::ClientError> for HostError {
+    fn from(e: xmtp_client::ClientError) -> Self {
+        RuntimeError::from(e).into()
+    }
+}
+
+impl From<coworker_runtime::protocol::invite::InviteError> for HostError {
+    fn from(e: coworker_runtime::protocol::invite::InviteError) -> Self {
+        RuntimeError::from(e).into()
     }
 }

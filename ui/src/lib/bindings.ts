@@ -15,82 +15,82 @@ export const commands = {
 	 *  Onboarding: creates this app's identity on `network` (`embedded`, `dev`, `production` or a
 	 *  node URL) and starts its agent.
 	 */
-	createIdentity: (name: string, network: string) => typedError<AppStatus_Serialize, string>(__TAURI_INVOKE("create_identity", { name, network })),
+	createIdentity: (name: string, network: string) => typedError<AppStatus_Serialize, HostError_Serialize>(__TAURI_INVOKE("create_identity", { name, network })),
 	/**  This app's invite: code, link and QR code. */
-	myInvite: () => typedError<InviteInfo, string>(__TAURI_INVOKE("my_invite")),
+	myInvite: () => typedError<InviteInfo, HostError_Serialize>(__TAURI_INVOKE("my_invite")),
 	/**  The recent activity, oldest first (then live through `ActivityEvent`). */
 	activity: () => __TAURI_INVOKE<ActivityItem_Serialize[]>("activity"),
 	/**  Counts and what needs attention. */
-	overview: () => typedError<Overview_Serialize, string>(__TAURI_INVOKE("overview")),
+	overview: () => typedError<Overview_Serialize, HostError_Serialize>(__TAURI_INVOKE("overview")),
 	/**  Every peer with its badge and skills. */
-	peers: () => typedError<PeerView_Serialize[], string>(__TAURI_INVOKE("peers")),
+	peers: () => typedError<PeerView_Serialize[], HostError_Serialize>(__TAURI_INVOKE("peers")),
 	/**  Sets a peer's tier (0-3) by hand. */
-	setPeerTier: (peer: string, tier: number) => typedError<PeerView_Serialize, string>(__TAURI_INVOKE("set_peer_tier", { peer, tier })),
+	setPeerTier: (peer: string, tier: number) => typedError<PeerView_Serialize, HostError_Serialize>(__TAURI_INVOKE("set_peer_tier", { peer, tier })),
 	/**
 	 *  Blocks a peer (everything it sends is refused, silently; its tier becomes untrusted) or
 	 *  lifts the block (it stays untrusted).
 	 */
-	setPeerBlocked: (peer: string, blocked: boolean) => typedError<PeerView_Serialize, string>(__TAURI_INVOKE("set_peer_blocked", { peer, blocked })),
+	setPeerBlocked: (peer: string, blocked: boolean) => typedError<PeerView_Serialize, HostError_Serialize>(__TAURI_INVOKE("set_peer_blocked", { peer, blocked })),
 	/**  Asks a peer for its skills again. */
-	refreshPeer: (peer: string) => typedError<PeerView_Serialize, string>(__TAURI_INVOKE("refresh_peer", { peer })),
+	refreshPeer: (peer: string) => typedError<PeerView_Serialize, HostError_Serialize>(__TAURI_INVOKE("refresh_peer", { peer })),
 	/**  Trust requests, newest first. */
-	trustRequests: (pendingOnly: boolean) => typedError<TrustRequestView[], string>(__TAURI_INVOKE("trust_requests", { pendingOnly })),
+	trustRequests: (pendingOnly: boolean) => typedError<TrustRequestView[], HostError_Serialize>(__TAURI_INVOKE("trust_requests", { pendingOnly })),
 	/**  Approves or denies a trust request. */
-	decideTrustRequest: (id: number, approve: boolean) => typedError<null, string>(__TAURI_INVOKE("decide_trust_request", { id, approve })),
+	decideTrustRequest: (id: number, approve: boolean) => typedError<null, HostError_Serialize>(__TAURI_INVOKE("decide_trust_request", { id, approve })),
 	/**  The audit trail of trust decisions, newest first; one peer's when `peer` is given. */
-	auditLog: (peer: string | null) => typedError<AuditView[], string>(__TAURI_INVOKE("audit_log", { peer })),
+	auditLog: (peer: string | null) => typedError<AuditView[], HostError_Serialize>(__TAURI_INVOKE("audit_log", { peer })),
 	/**  Reads an invite code or link without accepting it. */
-	previewInvite: (code: string) => typedError<InvitePreview_Serialize, string>(__TAURI_INVOKE("preview_invite", { code })),
+	previewInvite: (code: string) => typedError<InvitePreview_Serialize, HostError_Serialize>(__TAURI_INVOKE("preview_invite", { code })),
 	/**  Accepts an invite; `ask_tier` asks the peer for that tier. */
-	acceptInvite: (code: string, askTier: number | null) => typedError<Connected_Serialize, string>(__TAURI_INVOKE("accept_invite", { code, askTier })),
+	acceptInvite: (code: string, askTier: number | null) => typedError<Connected_Serialize, HostError_Serialize>(__TAURI_INVOKE("accept_invite", { code, askTier })),
 	/**  Calls a peer's skill with `input` (JSON text). */
-	callSkill: (peer: string, skill: string, input: string) => typedError<CallAnswer, string>(__TAURI_INVOKE("call_skill", { peer, skill, input })),
+	callSkill: (peer: string, skill: string, input: string) => typedError<CallAnswer, HostError_Serialize>(__TAURI_INVOKE("call_skill", { peer, skill, input })),
 	/**  Calls this agent made, newest first. */
-	calls: () => typedError<CallView[], string>(__TAURI_INVOKE("calls")),
+	calls: () => typedError<CallView[], HostError_Serialize>(__TAURI_INVOKE("calls")),
 	/**  DMs and groups. */
-	conversations: () => typedError<ConversationView_Serialize[], string>(__TAURI_INVOKE("conversations")),
+	conversations: () => typedError<ConversationView_Serialize[], HostError_Serialize>(__TAURI_INVOKE("conversations")),
 	/**  The last `limit` messages of a conversation, oldest first. */
-	messages: (conversation: string, limit: number) => typedError<MessageView[], string>(__TAURI_INVOKE("messages", { conversation, limit })),
+	messages: (conversation: string, limit: number) => typedError<MessageView[], HostError_Serialize>(__TAURI_INVOKE("messages", { conversation, limit })),
 	/**  Sends a chat message. */
-	sendMessage: (conversation: string, text: string) => typedError<null, string>(__TAURI_INVOKE("send_message", { conversation, text })),
+	sendMessage: (conversation: string, text: string) => typedError<null, HostError_Serialize>(__TAURI_INVOKE("send_message", { conversation, text })),
 	/**  The DM with a peer: its conversation id. */
-	openDm: (peer: string) => typedError<string, string>(__TAURI_INVOKE("open_dm", { peer })),
+	openDm: (peer: string) => typedError<string, HostError_Serialize>(__TAURI_INVOKE("open_dm", { peer })),
 	/**  Creates a group; `members` are inbox ids or invite codes. Returns its conversation id. */
-	createGroup: (name: string, members: string[]) => typedError<string, string>(__TAURI_INVOKE("create_group", { name, members })),
+	createGroup: (name: string, members: string[]) => typedError<string, HostError_Serialize>(__TAURI_INVOKE("create_group", { name, members })),
 	/**  My skills with visibility and call statistics. */
-	mySkills: () => typedError<MySkillView_Serialize[], string>(__TAURI_INVOKE("my_skills")),
+	mySkills: () => typedError<MySkillView_Serialize[], HostError_Serialize>(__TAURI_INVOKE("my_skills")),
 	/**  Shows or hides a skill from peers. */
-	setSkillExposed: (skill: string, exposed: boolean) => typedError<null, string>(__TAURI_INVOKE("set_skill_exposed", { skill, exposed })),
+	setSkillExposed: (skill: string, exposed: boolean) => typedError<null, HostError_Serialize>(__TAURI_INVOKE("set_skill_exposed", { skill, exposed })),
 	/**  Changes the lowest tier that may see and call a skill added from the app. */
-	setSkillMinTier: (skill: string, tier: number) => typedError<null, string>(__TAURI_INVOKE("set_skill_min_tier", { skill, tier })),
+	setSkillMinTier: (skill: string, tier: number) => typedError<null, HostError_Serialize>(__TAURI_INVOKE("set_skill_min_tier", { skill, tier })),
 	/**  Adds a command-backed skill (hidden until exposed). */
-	addSkill: (skill: NewSkill) => typedError<null, string>(__TAURI_INVOKE("add_skill", { skill })),
+	addSkill: (skill: NewSkill) => typedError<null, HostError_Serialize>(__TAURI_INVOKE("add_skill", { skill })),
 	/**  Removes a skill added from the app. */
-	removeSkill: (skill: string) => typedError<null, string>(__TAURI_INVOKE("remove_skill", { skill })),
+	removeSkill: (skill: string) => typedError<null, HostError_Serialize>(__TAURI_INVOKE("remove_skill", { skill })),
 	/**  What a peer at `tier` would see of my skills. */
-	previewSkills: (tier: number) => typedError<SkillView[], string>(__TAURI_INVOKE("preview_skills", { tier })),
+	previewSkills: (tier: number) => typedError<SkillView[], HostError_Serialize>(__TAURI_INVOKE("preview_skills", { tier })),
 	/**  Every goal, newest first. */
-	goals: () => typedError<OkrView_Serialize[], string>(__TAURI_INVOKE("goals")),
+	goals: () => typedError<OkrView_Serialize[], HostError_Serialize>(__TAURI_INVOKE("goals")),
 	/**  Plans a goal with a peer for review (nothing is sent yet). */
-	planGoal: (peer: string, goal: string) => typedError<OkrView_Serialize, string>(__TAURI_INVOKE("plan_goal", { peer, goal })),
+	planGoal: (peer: string, goal: string) => typedError<OkrView_Serialize, HostError_Serialize>(__TAURI_INVOKE("plan_goal", { peer, goal })),
 	/**  Starts a reviewed plan. */
-	startGoal: (id: string) => typedError<null, string>(__TAURI_INVOKE("start_goal", { id })),
+	startGoal: (id: string) => typedError<null, HostError_Serialize>(__TAURI_INVOKE("start_goal", { id })),
 	/**  Drops a reviewed plan. */
-	discardGoal: (id: string) => typedError<null, string>(__TAURI_INVOKE("discard_goal", { id })),
+	discardGoal: (id: string) => typedError<null, HostError_Serialize>(__TAURI_INVOKE("discard_goal", { id })),
 	/**  Accepts or declines a plan a peer proposed. */
-	decidePlan: (id: string, accept: boolean) => typedError<OkrView_Serialize, string>(__TAURI_INVOKE("decide_plan", { id, accept })),
+	decidePlan: (id: string, accept: boolean) => typedError<OkrView_Serialize, HostError_Serialize>(__TAURI_INVOKE("decide_plan", { id, accept })),
 	/**  Every receipt, verified. */
-	receipts: () => typedError<ReceiptView[], string>(__TAURI_INVOKE("receipts")),
+	receipts: () => typedError<ReceiptView[], HostError_Serialize>(__TAURI_INVOKE("receipts")),
 	/**  Writes the receipts as CSV into the Downloads folder; returns the file's path. */
-	exportReceipts: () => typedError<string, string>(__TAURI_INVOKE("export_receipts")),
+	exportReceipts: () => typedError<string, HostError_Serialize>(__TAURI_INVOKE("export_receipts")),
 	/**  The settings. */
 	settings: () => __TAURI_INVOKE<Settings>("settings"),
 	/**  Saves the settings (a new planner applies from the next start). */
-	saveSettings: (update: SettingsUpdate_Deserialize) => typedError<Settings, string>(__TAURI_INVOKE("save_settings", { update })),
+	saveSettings: (update: SettingsUpdate_Deserialize) => typedError<Settings, HostError_Serialize>(__TAURI_INVOKE("save_settings", { update })),
 	/**  This identity's installations. */
-	installations: () => typedError<InstallationView[], string>(__TAURI_INVOKE("installations")),
+	installations: () => typedError<InstallationView[], HostError_Serialize>(__TAURI_INVOKE("installations")),
 	/**  Revokes another installation of this identity. */
-	revokeInstallation: (id: string) => typedError<null, string>(__TAURI_INVOKE("revoke_installation", { id })),
+	revokeInstallation: (id: string) => typedError<null, HostError_Serialize>(__TAURI_INVOKE("revoke_installation", { id })),
 	/**
 	 *  The UI reports it is interactive: logs the time since the process started (cold start) and
 	 *  takes a link that arrived before it listened.
@@ -405,6 +405,52 @@ export type ConversationView_Serialize = {
 	members: MemberView_Serialize[],
 	/**  Whether I am still a member. */
 	active: boolean,
+};
+
+/**  What a front end does about an error. */
+export type ErrorKind = 
+/**  The request itself is wrong (bad input, a bad invite, an invalid skill). */
+"invalid_input" | 
+/**  Something named does not exist. */
+"not_found" | 
+/**  A peer refused or failed (its code says why). */
+"refused" | 
+/**  A peer did not answer in time. */
+"timeout" | 
+/**  The network or node cannot be reached. */
+"unreachable" | 
+/**  Another process holds the identity. */
+"busy" | 
+/**  The control API was misused (version, framing). */
+"protocol" | 
+/**  Anything else. */
+"failed";
+
+/**  An error with a stable code. */
+export type HostError = HostError_Serialize | HostError_Deserialize;
+
+/**  An error with a stable code. */
+export type HostError_Deserialize = {
+	/**  What to do about it. */
+	kind: ErrorKind,
+	/**  A stable code (`runtime.not_found`, `call.failed`, `host.busy`, …). */
+	code: string,
+	/**  A sentence for people. */
+	message: string,
+	/**  A peer's failure code, when a peer refused (`UNKNOWN_SKILL`, `TRUST_TIER_TOO_LOW`, …). */
+	peer_code?: string | null,
+};
+
+/**  An error with a stable code. */
+export type HostError_Serialize = {
+	/**  What to do about it. */
+	kind: ErrorKind,
+	/**  A stable code (`runtime.not_found`, `call.failed`, `host.busy`, …). */
+	code: string,
+	/**  A sentence for people. */
+	message: string,
+	/**  A peer's failure code, when a peer refused (`UNKNOWN_SKILL`, `TRUST_TIER_TOO_LOW`, …). */
+	peer_code?: string,
 };
 
 /**  Who this app is, for the UI. */

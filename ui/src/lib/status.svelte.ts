@@ -1,6 +1,7 @@
 // The backend's status as reactive state: one snapshot from `app_status`, then live updates from
 // the `status-changed` event and on-demand health checks.
 import { commands, events, type AppStatus, type InviteInfo } from "./bindings";
+import { errorText } from "./ipc";
 
 export class BackendStatus {
   /** The latest snapshot, or null until the first one arrives. */
@@ -56,7 +57,7 @@ export class BackendStatus {
         this.current = result.data;
         await this.loadInvite();
       } else {
-        this.createError = result.error;
+        this.createError = errorText(result.error);
       }
     } catch (e) {
       this.createError = String(e);

@@ -4,7 +4,7 @@ import { clearMocks } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import ChatPage from "./ChatPage.svelte";
 import type { ActivityItem, ConversationView, MessageView, PeerView } from "../lib/bindings";
-import { callsTo, mockCommands } from "../lib/ipcmock";
+import { callsTo, failure, mockCommands } from "../lib/ipcmock";
 import { live } from "../lib/live.svelte";
 import { nav } from "../lib/nav.svelte";
 import { setLanguage } from "../lib/i18n.svelte";
@@ -177,7 +177,7 @@ test("a failed send says why and keeps the text", async () => {
     peers,
     messages: dmMessages,
     send_message: () => {
-      throw "peer is offline";
+      throw failure("peer is offline");
     },
   });
   const { container } = render(ChatPage);
@@ -227,7 +227,7 @@ test("creating a group needs members, and shows the backend's error", async () =
     peers,
     messages: dmMessages,
     create_group: () => {
-      throw "invalid invite code";
+      throw failure("invalid invite code");
     },
   });
   const { container } = render(ChatPage);
@@ -246,7 +246,7 @@ test("shows why messages cannot be loaded", async () => {
     conversations: [dm],
     peers,
     messages: () => {
-      throw "database locked";
+      throw failure("database locked");
     },
   });
   render(ChatPage);

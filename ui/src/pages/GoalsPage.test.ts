@@ -4,7 +4,7 @@ import { clearMocks } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import GoalsPage from "./GoalsPage.svelte";
 import type { AppStatus, OkrView, PeerView } from "../lib/bindings";
-import { callsTo, mockCommands } from "../lib/ipcmock";
+import { callsTo, failure, mockCommands } from "../lib/ipcmock";
 import { live } from "../lib/live.svelte";
 import { nav } from "../lib/nav.svelte";
 import { setLanguage } from "../lib/i18n.svelte";
@@ -172,7 +172,7 @@ test("a planning error is shown", async () => {
     peers,
     goals: [],
     plan_goal: () => {
-      throw "bob has no skills I can use";
+      throw failure("bob has no skills I can use");
     },
   });
   const { container } = render(GoalsPage);
@@ -226,7 +226,7 @@ test("a refused decision is shown", async () => {
     peers,
     goals: [okr("p3", { initiator: BOB, peer: ME, status: "proposed" })],
     decide_plan: () => {
-      throw "plan expired";
+      throw failure("plan expired");
     },
   });
   const { container } = render(GoalsPage);
@@ -264,7 +264,7 @@ test("a load error is shown", async () => {
     app_status: status,
     peers,
     goals: () => {
-      throw "store unavailable";
+      throw failure("store unavailable");
     },
   });
   render(GoalsPage);

@@ -4,7 +4,7 @@ import { clearMocks } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import HomePage from "./HomePage.svelte";
 import type { ActivityItem, Overview, PeerView } from "../lib/bindings";
-import { callsTo, mockCommands } from "../lib/ipcmock";
+import { callsTo, failure, mockCommands } from "../lib/ipcmock";
 import { live } from "../lib/live.svelte";
 import { nav } from "../lib/nav.svelte";
 import { setLanguage } from "../lib/i18n.svelte";
@@ -117,7 +117,7 @@ test("an action that fails says why", async () => {
     overview,
     peers,
     decide_trust_request: () => {
-      throw "request 4 is already decided";
+      throw failure("request 4 is already decided");
     },
   });
   const { container } = render(HomePage);
@@ -129,7 +129,7 @@ test("an action that fails says why", async () => {
 test("an overview that cannot load is reported", async () => {
   await mockCommands({
     overview: () => {
-      throw "no identity yet";
+      throw failure("no identity yet");
     },
     peers,
   });

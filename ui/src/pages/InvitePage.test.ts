@@ -3,7 +3,7 @@ import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/sv
 import { clearMocks } from "@tauri-apps/api/mocks";
 import InvitePage from "./InvitePage.svelte";
 import type { Connected, InviteInfo, InvitePreview } from "../lib/bindings";
-import { callsTo, mockCommands } from "../lib/ipcmock";
+import { callsTo, failure, mockCommands } from "../lib/ipcmock";
 import { live } from "../lib/live.svelte";
 import { nav } from "../lib/nav.svelte";
 import { setLanguage } from "../lib/i18n.svelte";
@@ -58,7 +58,7 @@ test("shows my invite with its QR code and copies the code", async () => {
 test("my invite that is not available says why", async () => {
   await mockCommands({
     my_invite: () => {
-      throw "no identity yet";
+      throw failure("no identity yet");
     },
   });
   render(InvitePage);
@@ -140,10 +140,10 @@ test("an invalid invite and a failed accept are shown", async () => {
   await mockCommands({
     my_invite: mine,
     preview_invite: () => {
-      throw "not an invite: bad base64";
+      throw failure("not an invite: bad base64");
     },
     accept_invite: () => {
-      throw "the inviter's inbox does not exist";
+      throw failure("the inviter's inbox does not exist");
     },
   });
   const { container } = render(InvitePage);

@@ -4,7 +4,7 @@ import { clearMocks } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import PeersPage from "./PeersPage.svelte";
 import type { ActivityItem, AuditView, PeerView, TrustRequestView } from "../lib/bindings";
-import { callsTo, mockCommands } from "../lib/ipcmock";
+import { callsTo, failure, mockCommands } from "../lib/ipcmock";
 import { live } from "../lib/live.svelte";
 import { nav } from "../lib/nav.svelte";
 import { setLanguage } from "../lib/i18n.svelte";
@@ -110,7 +110,7 @@ test("a failing call and invalid JSON are shown as errors", async () => {
     trust_requests: [],
     audit_log: [],
     call_skill: () => {
-      throw "peer did not answer within 30 s";
+      throw failure("peer did not answer within 30 s");
     },
   });
   nav.peer = BOB;
@@ -183,7 +183,7 @@ test("a refused tier change is reported", async () => {
     trust_requests: [],
     audit_log: [],
     set_peer_tier: () => {
-      throw "unknown peer";
+      throw failure("unknown peer");
     },
   });
   nav.peer = BOB;
@@ -268,7 +268,7 @@ test("pending trust requests can be approved, and pushed activity reloads the pa
 test("a peers list that cannot load is reported, and texts follow the language", async () => {
   await mockCommands({
     peers: () => {
-      throw "store locked";
+      throw failure("store locked");
     },
     trust_requests: [],
   });

@@ -4,7 +4,7 @@ import { clearMocks } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import ReceiptsPage from "./ReceiptsPage.svelte";
 import type { PeerView, ReceiptView } from "../lib/bindings";
-import { callsTo, mockCommands } from "../lib/ipcmock";
+import { callsTo, failure, mockCommands } from "../lib/ipcmock";
 import { live } from "../lib/live.svelte";
 import { setLanguage } from "../lib/i18n.svelte";
 
@@ -134,11 +134,11 @@ test("Export CSV shows where the file was saved", async () => {
 test("export and load errors are shown", async () => {
   await mockCommands({
     receipts: () => {
-      throw "receipts store is corrupt";
+      throw failure("receipts store is corrupt");
     },
     peers,
     export_receipts: () => {
-      throw "no Downloads folder";
+      throw failure("no Downloads folder");
     },
   });
   const { container } = render(ReceiptsPage);

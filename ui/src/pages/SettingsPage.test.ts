@@ -3,7 +3,7 @@ import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/sv
 import { clearMocks } from "@tauri-apps/api/mocks";
 import SettingsPage from "./SettingsPage.svelte";
 import type { AppStatus, InstallationView, Settings } from "../lib/bindings";
-import { callsTo, mockCommands } from "../lib/ipcmock";
+import { callsTo, failure, mockCommands } from "../lib/ipcmock";
 import { live } from "../lib/live.svelte";
 import { locale, setLanguage } from "../lib/i18n.svelte";
 
@@ -120,7 +120,7 @@ test("a failed save is reported", async () => {
     settings,
     installations,
     save_settings: () => {
-      throw "the planner endpoint is not a URL";
+      throw failure("the planner endpoint is not a URL");
     },
   });
   const { container } = render(SettingsPage);
@@ -160,7 +160,7 @@ test("a refused revocation is reported", async () => {
     settings,
     installations,
     revoke_installation: () => {
-      throw "cannot revoke this installation";
+      throw failure("cannot revoke this installation");
     },
   });
   const { container } = render(SettingsPage);

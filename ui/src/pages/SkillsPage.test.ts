@@ -4,7 +4,7 @@ import { clearMocks } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import SkillsPage from "./SkillsPage.svelte";
 import type { MySkillView, SkillView } from "../lib/bindings";
-import { callsTo, mockCommands } from "../lib/ipcmock";
+import { callsTo, failure, mockCommands } from "../lib/ipcmock";
 import { live } from "../lib/live.svelte";
 import { setLanguage } from "../lib/i18n.svelte";
 
@@ -95,7 +95,7 @@ test("a refused change is shown and the checkbox goes back", async () => {
     my_skills: [builtin, added],
     preview_skills: [],
     set_skill_exposed: () => {
-      throw "skill is broken";
+      throw failure("skill is broken");
     },
   });
   const { container } = render(SkillsPage);
@@ -191,7 +191,7 @@ test("the backend's refusal to add is shown", async () => {
     my_skills: [],
     preview_skills: [],
     add_skill: () => {
-      throw "a skill named echo exists";
+      throw failure("a skill named echo exists");
     },
   });
   const { container } = render(SkillsPage);
@@ -207,7 +207,7 @@ test("the backend's refusal to add is shown", async () => {
 test("loading errors are shown", async () => {
   await mockCommands({
     my_skills: () => {
-      throw "agent not running";
+      throw failure("agent not running");
     },
     preview_skills: [],
   });

@@ -4,6 +4,7 @@ import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import StatusPage from "./StatusPage.svelte";
 import type { AppStatus } from "../lib/bindings";
+import { failure } from "../lib/ipcmock";
 
 // Unmount (which unlistens) while the IPC mock is still installed, then remove the mock.
 afterEach(() => {
@@ -100,7 +101,7 @@ test("a failed onboarding says why and can be retried", async () => {
   mockIPC(
     (cmd) => {
       if (cmd === "app_status") return { ...base, backend: { state: "needs_identity" } };
-      if (cmd === "create_identity") throw "cannot reach the dev network";
+      if (cmd === "create_identity") throw failure("cannot reach the dev network");
       return null;
     },
     { shouldMockEvents: true },

@@ -11,6 +11,7 @@ import chat from "./chat";
 import skills from "./skills";
 import goals from "./goals";
 import receipts from "./receipts";
+import errors from "./errors";
 
 export type Strings = Record<string, string>;
 export type Section = { en: Strings; zh: Strings };
@@ -28,4 +29,5 @@ export const sections: Record<string, Section> = {
   skills,
   goals,
   receipts,
+  errors,
 };
