@@ -217,7 +217,7 @@ impl Backend {
     }
 
     /// The key store of this data directory (OS keychain in the app).
-    pub fn key_store(&self) -> Arc<dyn xmtp_client::KeyStore> {
+    pub fn key_store(&self) -> Arc<dyn coworker_host::keys::KeyStore> {
         (self.keys)(self.data_dir.clone())
     }
 
@@ -554,9 +554,9 @@ fn epoch_millis(time: SystemTime) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coworker_host::keys::{KeyStore, MemoryKeyStore};
     use std::net::SocketAddr;
     use std::sync::Arc;
-    use xmtp_client::{KeyStore, MemoryKeyStore};
 
     fn keys() -> Keys {
         let store = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
@@ -597,7 +597,7 @@ mod tests {
         emitted: Arc<Mutex<Vec<ActivityItem>>>,
         ada: Agent,
         bob: Agent,
-        _serving: coworker_runtime::Serving,
+        _bob: coworker_host::identity::Held,
         _root: tempfile::TempDir,
     }
 
@@ -619,18 +619,15 @@ mod tests {
 
         let url = backend.status("0").node_url.unwrap();
         let bob_keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
-        let options = xmtp_client::ClientOptions::new(
-            xmtp_client::Network::Url(url),
-            root.path().join("bob.db"),
-            bob_keys,
-        );
-        let client = xmtp_client::Client::open(options).await.unwrap();
-        let config = coworker_runtime::AgentConfig::new("bob", root.path().join("bob.agent.db"));
-        let bob = coworker_runtime::Agent::open(client, config).await.unwrap();
-        let serving = bob.serve().await.unwrap();
+        let network = coworker_host::network::Network::Url(url);
+        let bob_dir = root.path().join("bob");
+        let identity =
+            coworker_host::identity::Identity::new("bob", &bob_dir, network, "embedded", bob_keys);
+        let held = identity.open().await.unwrap().serve().await.unwrap();
+        let bob = held.agent.clone();
         bob.add_peer(&backend.invite().await.unwrap().code).await.unwrap();
         ada.add_peer(&bob.invite(None).unwrap()).await.unwrap();
-        AppAndPeer { backend, asked, emitted, ada, bob, _serving: serving, _root: root }
+        AppAndPeer { backend, asked, emitted, ada, bob, _bob: held, _root: root }
     }
 
     impl AppAndPeer {

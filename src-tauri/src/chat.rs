@@ -7,9 +7,9 @@ use coworker_host::HostError;
 use coworker_runtime::Agent;
 use coworker_runtime::protocol::Envelope;
 use coworker_runtime::protocol::envelope::kind;
+use coworker_runtime::{ConversationId, ConversationKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use xmtp_client::{ConversationId, ConversationKind};
 
 use crate::AppResult;
 

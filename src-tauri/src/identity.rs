@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use coworker_host::HostError;
-use coworker_host::control::ControlServer;
-use coworker_host::lock::DataDirLock;
+use coworker_host::identity::{Held, Identity};
+use coworker_host::keys::{self, KeyStore};
+use coworker_host::network::Network;
+use coworker_runtime::Agent;
 use coworker_runtime::protocol::Invite;
-use coworker_runtime::{Agent, AgentConfig, Serving};
 use serde::{Deserialize, Serialize};
-use xmtp_client::{Client, ClientOptions, KeyStore, Network};
 
 use crate::AppResult;
 
@@ -59,10 +59,7 @@ pub type Keys = Arc<dyn Fn(PathBuf) -> Arc<dyn KeyStore> + Send + Sync>;
 
 /// The OS keychain, one entry set per data directory.
 pub fn keychain() -> Keys {
-    Arc::new(|dir: PathBuf| {
-        Arc::new(xmtp_client::OsKeyStore::new("dev.coworker.app", dir.display().to_string()))
-            as Arc<dyn KeyStore>
-    })
+    Arc::new(|dir: PathBuf| keys::keychain(keys::APP_SERVICE, &dir))
 }
 
 /// The running identity: the app holds it (its data directory's lock) and serves its control
@@ -72,9 +69,7 @@ pub struct Running {
     pub agent: Agent,
     /// What the UI shows.
     pub info: IdentityInfo,
-    serving: Serving,
-    control: ControlServer,
-    _lock: DataDirLock,
+    held: Held,
 }
 
 impl std::fmt::Debug for Running {
@@ -87,8 +82,7 @@ impl Running {
     /// Stops serving (its control socket first), saving how far each conversation was
     /// handled.
     pub async fn stop(self) {
-        self.control.stop();
-        self.serving.stop().await;
+        self.held.stop().await;
     }
 
     /// The invite for this identity.
@@ -186,41 +180,31 @@ async fn open_saved(
     node_url: &str,
     saved: &Saved,
 ) -> AppResult<Running> {
-    // One process holds an identity: a `coworker host` on this data directory is refused
-    // here, and the app's agent is served to every other front end below.
-    let lock = DataDirLock::take(data_dir)?;
     let network = match saved.network.as_str() {
         "" | "embedded" => Network::Url(node_url.to_owned()),
         other => coworker_host::network::resolve(other).await?.network,
     };
+    let name = if saved.network.is_empty() { "embedded".into() } else { saved.network.clone() };
     let key_store = keys(data_dir.to_path_buf());
-    let options = ClientOptions::new(network, data_dir.join("xmtp.db"), Arc::clone(&key_store));
-    let client = Client::open(options).await.map_err(|e| {
-        let mut error = HostError::from(e);
-        if error.kind == coworker_host::ErrorKind::Unreachable {
-            error.message =
-                format!("cannot reach the {} network: {}", saved.network, error.message);
-        }
-        error
-    })?;
-    let mut config = AgentConfig::new(&saved.name, data_dir.join("agent.db"));
+    let mut identity = Identity::new(&saved.name, data_dir, network, &name, Arc::clone(&key_store));
     // A person runs this agent: plans proposed by peers wait for them (a notification asks),
     // and our own proposals give the peer's owner time to decide.
-    config.plan_approval = true;
-    config.plan_wait = PLAN_WAIT;
+    identity.config.plan_approval = true;
+    identity.config.plan_wait = PLAN_WAIT;
     if let Some(planner) = crate::settings::planner(data_dir, key_store.as_ref()) {
-        config.planner = planner;
+        identity.config.planner = planner;
     }
-    let agent = Agent::open(client, config).await.map_err(HostError::from)?;
-    crate::skill::register_saved(&agent, data_dir)?;
-    let serving = agent.serve().await.map_err(HostError::from)?;
-    let network = if saved.network.is_empty() { "embedded".into() } else { saved.network.clone() };
-    let control = ControlServer::start(agent.clone(), data_dir, &network)?;
+    // One process holds an identity: a `coworker host` on this data directory is refused
+    // here, and the app's agent is served to every other front end.
+    let opened = identity.open().await?;
+    crate::skill::register_saved(&opened.agent, data_dir)?;
+    let held = opened.serve().await?;
+    let agent = held.agent.clone();
     let info = IdentityInfo {
         name: saved.name.clone(),
         inbox_id: agent.inbox_id().to_owned(),
         address: agent.client().address(),
-        network,
+        network: name,
     };
-    Ok(Running { agent, info, serving, control, _lock: lock })
+    Ok(Running { agent, info, held })
 }

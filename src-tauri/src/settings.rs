@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coworker_host::HostError;
+use coworker_host::keys::KeyStore;
 use coworker_runtime::{Agent, LlmPlanner, Planner};
 use serde::{Deserialize, Serialize};
-use xmtp_client::KeyStore;
 
 use crate::AppResult;
 
@@ -123,7 +123,7 @@ pub fn save(data_dir: &Path, keys: &dyn KeyStore, update: SettingsUpdate) -> App
             format!("unsupported language {:?}", update.language),
         ));
     }
-    let keychain = |e: xmtp_client::keystore::KeyStoreError| {
+    let keychain = |e: coworker_host::keys::KeyStoreError| {
         HostError::failed("settings.keychain", e.to_string())
     };
     match update.planner_key.as_deref().map(str::trim) {
@@ -204,7 +204,7 @@ pub async fn revoke(agent: &Agent, id: &str) -> AppResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xmtp_client::MemoryKeyStore;
+    use coworker_host::keys::MemoryKeyStore;
 
     fn update() -> SettingsUpdate {
         SettingsUpdate {

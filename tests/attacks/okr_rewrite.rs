@@ -168,7 +168,7 @@ async fn a_resumed_okr_runs_our_steps_only_if_the_peer_may_still_call_them() {
     .await;
     let okr = bob.okrs().await.unwrap().remove(0);
     assert_eq!(okr.status, OkrStatus::Failed, "{okr:#?}");
-    assert_eq!(okr.steps[0].status, StepStatus::Done, "the remote step was asked again");
+    assert_eq!(okr.steps[0].status, StepStatus::Done, "the remote step was asked again: {okr:#?}");
     assert_eq!(okr.steps[1].status, StepStatus::Failed);
     assert_eq!(okr.steps[1].error.as_deref(), Some("Unknown skill: report"));
     assert_eq!(report.load(Ordering::SeqCst) + report_again.load(Ordering::SeqCst), 0);

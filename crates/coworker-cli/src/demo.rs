@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
+use coworker_host::identity::Identity;
+use coworker_host::keys::{KeyStore, MemoryKeyStore};
+use coworker_host::network::Network;
 use coworker_runtime::protocol::SkillSpec;
 use coworker_runtime::protocol::trust::Tier;
-use coworker_runtime::{Agent, AgentConfig, CallOptions, Handler, SkillFailure};
+use coworker_runtime::{Agent, CallOptions, Handler, SkillFailure};
 use serde_json::{Value, json};
-use xmtp_client::{Client, ClientOptions, KeyStore, MemoryKeyStore, Network};
 
 use crate::output::{CliError, Out};
 
@@ -152,16 +154,14 @@ fn demo_skills(bot: &Agent) -> Result<(), CliError> {
     Ok(())
 }
 
+/// An identity of the tour in its own directory under `dir`, keys in memory.
 async fn agent(url: &str, dir: &std::path::Path, name: &str) -> Result<Agent, CliError> {
     let keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
-    let options =
-        ClientOptions::new(Network::Url(url.to_owned()), dir.join(format!("{name}.xmtp.db")), keys);
-    let client = Client::open(options)
-        .await
-        .map_err(|e| CliError::from(coworker_runtime::RuntimeError::from(e)))?;
-    let mut config = AgentConfig::new(name, dir.join(format!("{name}.agent.db")));
-    config.auto_grant_ceiling = Some(Tier::Known);
-    Ok(Agent::open(client, config).await?)
+    let network = Network::Url(url.to_owned());
+    let mut identity = Identity::new(name, &dir.join(name), network, "embedded", keys);
+    identity.config.auto_grant_ceiling = Some(Tier::Known);
+    // The tour's directory is its own and temporary: the agent outlives the lock.
+    Ok(identity.open().await?.agent)
 }
 
 pub(crate) async fn run(_args: DemoArgs, out: Out) -> Result<(), CliError> {

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use clap::Args;
 use coworker_host::Api;
 use coworker_host::control::ControlClient;
-use coworker_host::lock::DataDirLock;
-use coworker_runtime::{Agent, AgentConfig, Serving};
+use coworker_host::identity::{Held, Identity};
+use coworker_host::keys::{self, KeyStore};
+use coworker_host::network::Network;
+use coworker_runtime::Agent;
 use serde::{Deserialize, Serialize};
-use xmtp_client::keystore::KdfCost;
-use xmtp_client::{Client, ClientOptions, FileKeyStore, KeyStore, Network, OsKeyStore};
 
 use crate::agentfile::AgentFile;
 use crate::output::{CliError, exit};
@@ -80,16 +80,11 @@ pub(crate) fn default_data_dir() -> PathBuf {
 
 /// Opens the password-encrypted key file at `path` (password from the environment or a
 /// prompt), creating it if missing.
-pub(crate) async fn open_key_file(path: &Path) -> Result<FileKeyStore, CliError> {
-    let password = password()?;
-    let path = path.to_owned();
-    tokio::task::spawn_blocking(move || FileKeyStore::open(&path, &password, KdfCost::default()))
-        .await
-        .map_err(|e| CliError::other(e.to_string()))?
-        .map_err(|e| {
-            CliError::new("keystore", exit::FAILURE, e.to_string())
-                .hint(format!("is {PASSWORD_VAR} the password this identity was made with?"))
-        })
+pub(crate) async fn open_key_file(path: &Path) -> Result<Arc<dyn KeyStore>, CliError> {
+    keys::key_file(path, password()?).await.map_err(|e| {
+        CliError::new("keystore", exit::FAILURE, e.message)
+            .hint(format!("is {PASSWORD_VAR} the password this identity was made with?"))
+    })
 }
 
 /// `profile.toml`.
@@ -151,9 +146,8 @@ pub(crate) struct Session {
     pub(crate) api: Api,
     pub(crate) profile: Profile,
     pub(crate) network: String,
-    serving: Option<Serving>,
+    held: Option<Held>,
     node: Option<xmtp_node::Node>,
-    _lock: Option<DataDirLock>,
 }
 
 impl Session {
@@ -185,9 +179,8 @@ impl Session {
                 api: Api::Remote(host),
                 profile,
                 network: welcome.network,
-                serving: None,
+                held: None,
                 node: None,
-                _lock: None,
             });
         }
         let profile = Profile::load(&data_dir)?.ok_or_else(|| {
@@ -200,14 +193,7 @@ impl Session {
         })?;
         if let Some(host) = ControlClient::connect(&data_dir, "cli").await? {
             let network = host.welcome().network.clone();
-            return Ok(Self {
-                api: Api::Remote(host),
-                profile,
-                network,
-                serving: None,
-                node: None,
-                _lock: None,
-            });
+            return Ok(Self { api: Api::Remote(host), profile, network, held: None, node: None });
         }
         Self::start(global, profile, &data_dir).await
     }
@@ -222,79 +208,76 @@ impl Session {
         matches!(self.api, Api::Remote(_))
     }
 
-    /// Opens (registering it if new) the identity described by `profile`.
+    /// Opens (registering it if new) the identity described by `profile`, serving it (and its
+    /// control socket, so other commands reach it) while this process runs.
     pub(crate) async fn start(
         global: &Global,
         profile: Profile,
         data_dir: &Path,
     ) -> Result<Self, CliError> {
-        // The owner's alone: 0700, with everything in it 0600 (repaired with a warning).
+        let wanted = global.network.clone().unwrap_or_else(|| profile.network.clone());
+        let (network, node) = resolve_network(&wanted).await?;
+        // The key file may live in the data directory: make it the owner's alone first (0700,
+        // everything in it 0600, repaired with a warning).
         let warnings = coworker_runtime::private::data_dir(data_dir)
             .map_err(|e| CliError::other(format!("cannot create {}: {e}", data_dir.display())))?;
         for warning in warnings {
             tracing::warn!("{warning}");
         }
-        let lock = DataDirLock::take(data_dir)?;
-        let wanted = global.network.clone().unwrap_or_else(|| profile.network.clone());
-        let (network, node) = resolve_network(&wanted).await?;
-        let keys: Arc<dyn KeyStore> = match &profile.keystore {
-            Some(path) => Arc::new(open_key_file(path).await?),
+        let keys = match &profile.keystore {
+            Some(path) => open_key_file(path).await?,
             None => {
                 let account = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_owned());
-                Arc::new(OsKeyStore::new("dev.coworker.cli", account.display().to_string()))
+                keys::keychain(keys::CLI_SERVICE, &account)
             }
         };
-        let mut options = ClientOptions::new(network.clone(), data_dir.join("xmtp.db"), keys);
+        let network_name = network.to_string();
+        let mut identity = Identity::new(&profile.name, data_dir, network, &network_name, keys);
         if let Some(path) = &global.ca_cert {
-            options.trusted_ca_pem =
+            identity.trusted_ca_pem =
                 Some(std::fs::read(path).map_err(|e| {
                     CliError::other(format!("cannot read {}: {e}", path.display()))
                 })?);
         }
-        let client = Client::open(options).await.map_err(|e| {
-            let unreachable = e.code() == "client.unreachable";
-            let error = CliError::from(coworker_runtime::RuntimeError::from(e));
-            if unreachable {
-                error.hint(format!(
-                    "cannot reach the {wanted} network; start a node (`coworker node`) or pick one \
-                     with --network"
-                ))
-            } else {
-                error
-            }
-        })?;
         let file = match &profile.agent_file {
             Some(path) => Some(AgentFile::load(path)?),
             None => None,
         };
-        let mut config = AgentConfig::new(&profile.name, data_dir.join("agent.db"));
         if let Some(file) = &file {
-            file.configure(&mut config);
+            file.configure(&mut identity.config);
         }
-        let agent = Agent::open(client, config).await?;
+        let opened = identity.open().await.map_err(|e| {
+            let unreachable = e.kind == coworker_host::ErrorKind::Unreachable;
+            let error = CliError::from(e);
+            if unreachable {
+                error.hint("start a node (`coworker node`) or pick one with --network")
+            } else {
+                error
+            }
+        })?;
         if let Some(file) = file {
-            file.install(&agent).await?;
+            file.install(&opened.agent).await?;
         }
-        let serving = agent.serve().await?;
+        let held = opened.serve().await?;
+        let agent = held.agent.clone();
         // What arrived while we were away (requests, answers, trust decisions) is handled
         // before the command reports anything.
         if !agent.catch_up_now(std::time::Duration::from_secs(3)).await? {
             tracing::warn!("some requests are still being handled");
         }
-        Ok(Self {
-            api: Api::Local(agent),
-            profile,
-            network: network.to_string(),
-            serving: Some(serving),
-            node,
-            _lock: Some(lock),
-        })
+        Ok(Self { api: Api::Local(agent), profile, network: network_name, held: Some(held), node })
     }
 
-    /// Stops serving (saving how far each conversation was handled) and the embedded node.
+    /// Where the control socket of an identity held here listens.
+    pub(crate) fn control_socket(&self) -> Option<&Path> {
+        self.held.as_ref().map(Held::control_socket)
+    }
+
+    /// Stops serving (saving how far each conversation was handled), the control socket and
+    /// the embedded node.
     pub(crate) async fn close(mut self) {
-        if let Some(serving) = self.serving.take() {
-            serving.stop().await;
+        if let Some(held) = self.held.take() {
+            held.stop().await;
         }
         if let Some(node) = self.node.take() {
             let _ = node.shutdown().await;

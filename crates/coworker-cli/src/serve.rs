@@ -12,7 +12,7 @@
 //! Output: `{"event":"ready","name","inbox_id","address","code","uri","network"}` (`code` is the
 //! agent's invite), then one line per activity event (`{"event":"task_served",…}`, …).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use std::io::IsTerminal;
 
@@ -97,13 +97,12 @@ async fn hold(global: &Global, profile: Profile, out: Out) -> Result<(), CliErro
     let Some(agent) = session.agent().cloned() else {
         return Err(CliError::other("the identity did not open in this process"));
     };
-    let control =
-        coworker_host::control::ControlServer::start(agent.clone(), &data_dir, &session.network)?;
+    let control = session.control_socket().map(Path::to_owned);
     let mut events = agent.subscribe();
     let code = agent.invite(None)?;
     let ready = json!({"event": "ready", "name": profile.name, "inbox_id": agent.inbox_id(),
         "address": agent.client().address(), "code": code, "uri": Invite::uri(&code),
-        "network": session.network, "control": control.path()});
+        "network": session.network, "control": control});
     let human = format!(
         "{} serving {} skill(s) on {}\ninbox {}\ninvite {}",
         out.bold(&profile.name),
@@ -138,7 +137,6 @@ async fn hold(global: &Global, profile: Profile, out: Out) -> Result<(), CliErro
         tokio::spawn(approve_on_the_terminal(agent))
     });
     crate::node::shutdown_signal().await;
-    control.stop();
     printer.abort();
     if let Some(approver) = approver {
         approver.abort();

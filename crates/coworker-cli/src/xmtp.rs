@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Mutex;
 use xmtp_client::{
     Client, ClientError, ClientOptions, ContentType, Conversation, ConversationId,
-    ConversationKind, Event, GroupOptions, KeyStore, Message, Network, SendOptions, content,
+    ConversationKind, Event, GroupOptions, Message, Network, SendOptions, content,
 };
 
 pub(crate) const EXAMPLES: &str = "\
@@ -49,11 +49,7 @@ async fn open_client(global: &Global) -> Result<Client, String> {
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let key_store = open_key_file(&data_dir.join("keys")).await.map_err(|e| e.message)?;
-    let mut options = ClientOptions::new(
-        network,
-        data_dir.join("xmtp.db"),
-        Arc::new(key_store) as Arc<dyn KeyStore>,
-    );
+    let mut options = ClientOptions::new(network, data_dir.join("xmtp.db"), key_store);
     if let Some(path) = &global.ca_cert {
         options.trusted_ca_pem =
             Some(std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?);

@@ -9,6 +9,8 @@
 //! | module | role |
 //! |---|---|
 //! | [`paths`] | where an identity's data, the shared node database and the control socket live |
+//! | [`identity`] | opening an identity in the process that holds it: lock, client, agent, serving, control socket |
+//! | [`keys`] | where keys live: OS keychain, key file, memory |
 //! | [`network`] | network names (`embedded`, `local`, `dev`, `production`, a URL) and the embedded-node contract |
 //! | [`lock`] | one host per data directory |
 //! | [`error`] | [`HostError`]: a stable code and a kind, the same in-process and over the socket |
@@ -18,6 +20,8 @@
 pub mod api;
 pub mod control;
 pub mod error;
+pub mod identity;
+pub mod keys;
 pub mod lock;
 pub mod network;
 pub mod paths;

@@ -2,7 +2,7 @@
 //! 127.0.0.1:5556, or the one already listening there, with the shared database), `local` (the
 //! node on 127.0.0.1:5556), `dev`, `production`, or a node URL.
 
-use xmtp_client::Network;
+pub use xmtp_client::Network;
 
 use crate::error::{ErrorKind, HostError};
 

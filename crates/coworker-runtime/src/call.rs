@@ -26,6 +26,10 @@ pub struct CallOptions {
     pub timeout: Option<Duration>,
     /// Ask for exactly this version.
     pub version: Option<String>,
+    /// When whoever awaits the call stops waiting (its future is dropped: a control client that
+    /// went away), record it cancelled and ask the provider to stop. Off by default: an
+    /// agent's own work (an OKR step) that stops with its process is resumed, not cancelled.
+    pub cancel_if_abandoned: bool,
 }
 
 /// Where a call goes.
@@ -253,7 +257,7 @@ impl Agent {
             correlation: correlation.clone(),
             peer: matches!(route, Route::Dm(_)).then(|| peer.to_owned()),
             task_id: task_id.clone(),
-            armed: true,
+            armed: options.cancel_if_abandoned,
         };
         if let Err(e) = self
             .send_call(&route, skill, &input, &task_id, &correlation, options.version, wait)

@@ -40,3 +40,5 @@ pub use handler::{CallContext, Command, Handler, SkillFailure};
 pub use http::HttpEndpoint;
 pub use planner::{DeterministicPlanner, LlmPlanner, Planner};
 pub use store::{AuditEntry, CallSummary, Peer, TrustRequestRecord, fingerprint, peer_label};
+/// The XMTP conversations an agent's client (`Agent::client`) lists and opens.
+pub use xmtp_client::{ConversationId, ConversationKind};

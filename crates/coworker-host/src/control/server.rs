@@ -268,7 +268,13 @@ async fn handle(
         }
         Request::Call { peer, skill, input, task_id, timeout_ms } => {
             let timeout = timeout_ms.map(std::time::Duration::from_millis);
-            let options = coworker_runtime::CallOptions { task_id, timeout, version: None };
+            // The client's call: abandoned with the client, cancelled at the provider.
+            let options = coworker_runtime::CallOptions {
+                task_id,
+                timeout,
+                version: None,
+                cancel_if_abandoned: true,
+            };
             let call = |sink| api.call(&peer, &skill, input, options, Some(sink));
             json(with_progress(connection, id, call).await?)
         }
