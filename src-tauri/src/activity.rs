@@ -102,13 +102,13 @@ impl From<&AgentEvent> for Activity {
                 Self::Chat { conversation, sender, text }
             }
             AgentEvent::TaskServed { peer, skill, task_id, status } => {
-                Self::TaskServed { peer, skill, task_id, status }
+                Self::TaskServed { peer, skill, task_id, status: status.to_string() }
             }
             AgentEvent::CallProgress { task_id, percent, text } => {
                 Self::CallProgress { task_id, percent, text }
             }
             AgentEvent::CallFinished { peer, task_id, status } => {
-                Self::CallFinished { peer, task_id, status }
+                Self::CallFinished { peer, task_id, status: status.to_string() }
             }
             AgentEvent::TrustRequested(request) => {
                 Self::TrustRequested { request: TrustRequestView::from(&request) }

@@ -236,7 +236,7 @@ impl Backend {
         let okrs = agent.okrs().await.map_err(HostError::from)?;
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let mut failed: Vec<CallView> =
-            calls.iter().filter(|c| c.status.starts_with("failed")).map(CallView::from).collect();
+            calls.iter().filter(|c| c.status.is_failed()).map(CallView::from).collect();
         failed.sort_by(|a, b| b.created_ms.total_cmp(&a.created_ms));
         failed.truncate(10);
         Ok(Overview {
@@ -452,7 +452,10 @@ async fn ask_owner(
     };
     let runtime = tokio::runtime::Handle::current();
     match event {
-        AgentEvent::TrustRequested(request) if notify_trust && request.status == "pending" => {
+        AgentEvent::TrustRequested(request)
+            if notify_trust
+                && request.status == coworker_runtime::protocol::RequestStatus::Pending =>
+        {
             let Some(claimed) = open.claim(format!("trust:{}", request.peer)) else { return };
             let who = label(&request.peer).await;
             let summary = format!("{who} asks for {} access", request.requested.label());

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use coworker_host::HostError;
+use coworker_host::api::TrustOutcome;
+use coworker_host::{Api, HostError};
 use coworker_runtime::protocol::trust::Tier;
 use coworker_runtime::protocol::{Invite, SkillCard};
 use coworker_runtime::{Agent, AuditEntry, CallError, CallOptions, RuntimeError};
@@ -111,7 +112,7 @@ impl From<&coworker_runtime::TrustRequestRecord> for TrustRequestView {
             who: coworker_runtime::peer_label(&r.peer, "", false),
             requested: r.requested.into(),
             reason: r.reason.clone(),
-            status: r.status.clone(),
+            status: r.status.to_string(),
         }
     }
 }
@@ -167,7 +168,7 @@ impl From<&coworker_runtime::CallSummary> for CallView {
             task_id: c.task_id.clone(),
             peer: c.peer.clone(),
             skill: c.skill.clone(),
-            status: c.status.clone(),
+            status: c.status.to_string(),
             created_ms: c.created_ms as f64,
         }
     }
@@ -300,29 +301,15 @@ pub async fn set_blocked(agent: &Agent, peer: &str, blocked: bool) -> AppResult<
 /// that tier (a human on the other side may decide later: `pending`).
 pub async fn connect(agent: &Agent, code: &str, ask: Option<u8>) -> AppResult<Connected> {
     let ask = ask.map(tier).transpose()?;
-    let peer = agent.add_peer(code.trim()).await.map_err(HostError::from)?;
-    let online = match agent.discover_within(&peer.inbox_id, CONNECT_WAIT).await {
-        Ok(_) => true,
-        Err(e) if timed_out(&e) => false,
-        Err(e) => return Err(e.into()),
-    };
-    let mut trust = None;
-    if let Some(wanted) = ask {
-        let reason = "asked from the CoWorker app";
-        trust =
-            Some(match agent.request_trust(&peer.inbox_id, wanted, reason, CONNECT_WAIT).await {
-                Ok(answer) if answer.granted => {
-                    let _ = agent.discover_within(&peer.inbox_id, CONNECT_WAIT).await;
-                    "granted".to_owned()
-                }
-                Ok(answer) if answer.status.as_deref() == Some("pending") => "pending".to_owned(),
-                Ok(answer) => format!("denied: {}", answer.reason),
-                Err(e) if timed_out(&e) => "pending".to_owned(),
-                Err(e) => return Err(e.into()),
-            });
-    }
-    let peer = agent.peer(&peer.inbox_id).await.map_err(HostError::from)?;
-    Ok(Connected { peer: PeerView::from(&peer), online, trust })
+    let api = Api::Local(agent.clone());
+    let connected =
+        api.connect(code.trim(), ask, "asked from the CoWorker app", CONNECT_WAIT).await?;
+    let trust = connected.answer.map(|answer| match answer {
+        TrustOutcome::Granted { .. } => "granted".to_owned(),
+        TrustOutcome::Pending => "pending".to_owned(),
+        TrustOutcome::Denied { reason } => format!("denied: {reason}"),
+    });
+    Ok(Connected { peer: PeerView::from(&connected.peer), online: connected.online, trust })
 }
 
 /// Asks a peer for its skills again.

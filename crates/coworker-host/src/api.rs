@@ -304,6 +304,7 @@ impl Api {
                         agent.discover_within(&peer.inbox_id, wait).await?;
                         TrustOutcome::Granted { tier: held }
                     }
+                    Ok(a) if a.status.as_deref() == Some("pending") => TrustOutcome::Pending,
                     Ok(a) => TrustOutcome::Denied { reason: a.reason },
                     Err(e) if timed_out(&e) => TrustOutcome::Pending,
                     Err(e) => return Err(e.into()),

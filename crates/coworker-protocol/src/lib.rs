@@ -13,6 +13,7 @@
 //! | [`lenient`] | reading other implementations' answers without failing on fields we only display |
 //! | [`invite`] | invite codes: the original's, and ours signed by the installation key; URI and QR |
 //! | [`receipt`] | signed metering receipts, CSV export |
+//! | [`status`] | typed call and trust-request statuses, serialised as the v1 strings |
 //! | [`okr`] | goal → OKR: the deterministic planner and the execution state machine |
 //! | [`text`] | peer-chosen text made safe to show (no control or escape sequences) |
 
@@ -23,6 +24,7 @@ pub mod okr;
 pub mod receipt;
 pub mod schema;
 pub mod skill;
+pub mod status;
 pub mod text;
 pub mod trust;
 
@@ -32,4 +34,5 @@ pub use okr::{Okr, PlanError};
 pub use receipt::{Receipt, ReceiptError, SignedReceipt};
 pub use schema::{Schema, SchemaError, Violation};
 pub use skill::{Failure, FailureCode, Skill, SkillCard, SkillError, SkillSpec};
+pub use status::{CallStatus, RequestStatus};
 pub use trust::{Decision, Tier};

@@ -124,7 +124,7 @@ pub enum AgentEvent {
         /// The task id.
         task_id: String,
         /// `completed` or `failed:<CODE>`.
-        status: String,
+        status: coworker_protocol::CallStatus,
     },
     /// A call we made progressed.
     CallProgress {
@@ -142,7 +142,7 @@ pub enum AgentEvent {
         /// The task id.
         task_id: String,
         /// `completed` or `failed:<CODE>`.
-        status: String,
+        status: coworker_protocol::CallStatus,
     },
     /// A peer asks for a higher tier; a human decides.
     TrustRequested(TrustRequestRecord),

@@ -8,7 +8,7 @@ use coworker_protocol::okr::{self, Candidate, OkrStatus};
 use coworker_protocol::receipt;
 use coworker_protocol::skill::FailureCode;
 use coworker_protocol::trust::{self, CallOutcome, Tier};
-use coworker_protocol::{Invite, Okr, SignedReceipt, SkillCard};
+use coworker_protocol::{CallStatus, Invite, Okr, SignedReceipt, SkillCard};
 use serde_json::Value;
 use tokio::task::JoinSet;
 
@@ -328,11 +328,7 @@ impl Agent {
             return Ok(None);
         };
         let value: Value = serde_json::from_str(&result).unwrap_or(Value::Null);
-        if status == "completed" {
-            return Ok(Some(Ok(value)));
-        }
-        let code =
-            status.strip_prefix("failed:").map_or(FailureCode::SkillFailed, FailureCode::parse);
+        let Some(code) = status.failure() else { return Ok(Some(Ok(value))) };
         let message = value.get("error").and_then(Value::as_str).unwrap_or_default().to_owned();
         Ok(Some(Err(CallError::Failed { code, message, violations: Vec::new() })))
     }
@@ -390,11 +386,9 @@ impl Agent {
 
     pub(crate) async fn finish_async_call(&self, peer: &str, call: &PendingCall, answer: Answer) {
         let status = match self.settle(peer, call, answer).await {
-            Ok(_) => "completed".to_owned(),
-            Err(RuntimeError::Call(CallError::Failed { code, .. })) => {
-                format!("failed:{}", code.as_str())
-            }
-            Err(e) => format!("failed:{}", e.code()),
+            Ok(_) => CallStatus::Completed,
+            Err(RuntimeError::Call(CallError::Failed { code, .. })) => CallStatus::failed(code),
+            Err(e) => CallStatus::Failed(e.code().to_owned()),
         };
         self.emit(AgentEvent::CallFinished {
             peer: peer.to_owned(),
@@ -424,7 +418,7 @@ impl Agent {
             let error = refusal(&answer);
             let CallError::Failed { code, message, .. } = &error else { return Err(error.into()) };
             let body = serde_json::json!({"error": message}).to_string();
-            let status = format!("failed:{}", code.as_str());
+            let status = CallStatus::failed(*code);
             self.inner.store.finish_call(task_id, &status, &body, None, now).await?;
             return Err(error.into());
         }
@@ -444,13 +438,13 @@ impl Agent {
                 // It must attest what we got: the outcome, the output, one unit.
                 let (status, output) = if result.success {
                     let output = result.result.clone().unwrap_or(Value::Null);
-                    ("completed".to_owned(), receipt::digest(&output))
+                    (CallStatus::Completed, receipt::digest(&output))
                 } else {
                     let code = result.error_code.as_deref().unwrap_or_default();
-                    (format!("failed:{code}"), String::new())
+                    (CallStatus::Failed(code.to_owned()), String::new())
                 };
                 signed
-                    .attests(&status, &output)
+                    .attests(&status.to_string(), &output)
                     .map_err(|e| CallError::BadAnswer(e.to_string()))?;
                 Some(signed.clone())
             }
@@ -468,7 +462,13 @@ impl Agent {
             let output = result.result.clone().unwrap_or(Value::Null);
             self.inner
                 .store
-                .finish_call(task_id, "completed", &output.to_string(), receipt.as_ref(), now)
+                .finish_call(
+                    task_id,
+                    &CallStatus::Completed,
+                    &output.to_string(),
+                    receipt.as_ref(),
+                    now,
+                )
                 .await?;
             Ok((output, receipt))
         } else {
@@ -477,13 +477,7 @@ impl Agent {
             let body = serde_json::json!({"error": message}).to_string();
             self.inner
                 .store
-                .finish_call(
-                    task_id,
-                    &format!("failed:{}", code.as_str()),
-                    &body,
-                    receipt.as_ref(),
-                    now,
-                )
+                .finish_call(task_id, &CallStatus::failed(code), &body, receipt.as_ref(), now)
                 .await?;
             Err(CallError::Failed { code, message, violations: result.violations }.into())
         }
@@ -766,7 +760,13 @@ impl Drop for Abandoned {
                 let _ = agent
                     .inner
                     .store
-                    .finish_call(&task_id, "failed:CANCELLED", &body, None, now)
+                    .finish_call(
+                        &task_id,
+                        &CallStatus::failed(FailureCode::Cancelled),
+                        &body,
+                        None,
+                        now,
+                    )
                     .await;
                 if let Some(peer) = peer {
                     let _ = agent.cancel(&peer, &task_id).await;

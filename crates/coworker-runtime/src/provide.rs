@@ -9,7 +9,7 @@ use coworker_protocol::okr::{OkrStatus, StepStatus};
 use coworker_protocol::receipt::{self, Receipt};
 use coworker_protocol::skill::{self, Failure, FailureCode};
 use coworker_protocol::trust::{self, Tier, TrustRequestOutcome};
-use coworker_protocol::{Decision, Okr, SkillCard};
+use coworker_protocol::{CallStatus, Decision, Okr, SkillCard};
 use serde_json::Value;
 use xmtp_client::ConversationId;
 
@@ -325,8 +325,8 @@ impl Agent {
         };
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let (status, output_digest) = match &outcome {
-            Ok(output) => ("completed".to_owned(), receipt::digest(output)),
-            Err(failure) => (format!("failed:{}", failure.code.as_str()), String::new()),
+            Ok(output) => (CallStatus::Completed, receipt::digest(output)),
+            Err(failure) => (CallStatus::failed(failure.code), String::new()),
         };
         let signed = Receipt {
             id: self.uuid(),
@@ -338,7 +338,7 @@ impl Agent {
             output_sha256: output_digest,
             started: now,
             duration_ms,
-            status: status.clone(),
+            status: status.to_string(),
             units: 1,
         }
         .sign(self.inner.client.installation_id(), |bytes| self.inner.client.sign(bytes));
@@ -365,7 +365,7 @@ impl Agent {
         for (correlation, conversation) in replies {
             self.answer(&conversation, group, &correlation, result.clone()).await?;
         }
-        let done = status == "completed";
+        let done = status == CallStatus::Completed;
         self.emit(AgentEvent::TaskServed {
             peer: peer.to_owned(),
             skill: request.skill.clone(),

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use coworker_protocol::envelope::Dialect;
 use coworker_protocol::trust::Tier;
-use coworker_protocol::{Decision, Okr, SignedReceipt};
+use coworker_protocol::{CallStatus, Decision, Okr, RequestStatus, SignedReceipt};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::sqlite::{
@@ -117,8 +117,8 @@ pub struct TrustRequestRecord {
     pub reason: String,
     /// The request's correlation id (the answer carries it).
     pub correlation_id: Option<String>,
-    /// `pending`, `approved` or `denied`.
-    pub status: String,
+    /// Where it stands.
+    pub status: RequestStatus,
 }
 
 /// A call this agent made, as listed for its owner.
@@ -131,7 +131,7 @@ pub struct CallSummary {
     /// The skill.
     pub skill: String,
     /// `sent` (waiting), `completed` or `failed:<CODE>`.
-    pub status: String,
+    pub status: CallStatus,
     /// When it was sent (Unix ms).
     pub created_ms: u64,
 }
@@ -497,14 +497,14 @@ impl Store {
     pub(crate) async fn finish_call(
         &self,
         task_id: &str,
-        status: &str,
+        status: &CallStatus,
         result: &str,
         receipt: Option<&SignedReceipt>,
         now: u64,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE calls SET status = ?, result = ? WHERE task_id = ?")
-            .bind(status)
+            .bind(status.to_string())
             .bind(result)
             .bind(task_id)
             .execute(&mut *tx)
@@ -529,7 +529,7 @@ impl Store {
                 task_id: r.get("task_id"),
                 peer: r.get("peer"),
                 skill: r.get("skill"),
-                status: r.get("status"),
+                status: CallStatus::parse(r.get("status")),
                 created_ms: u64::try_from(r.get::<i64, _>("created_ms")).unwrap_or(0),
             })
             .collect())
@@ -555,14 +555,14 @@ impl Store {
     }
 
     /// A finished call's (status, result JSON).
-    pub(crate) async fn call_result(&self, task_id: &str) -> Result<Option<(String, String)>> {
+    pub(crate) async fn call_result(&self, task_id: &str) -> Result<Option<(CallStatus, String)>> {
         let row = sqlx::query("SELECT status, result FROM calls WHERE task_id = ?")
             .bind(task_id)
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.and_then(|r| {
             let result: Option<String> = r.get("result");
-            result.map(|result| (r.get("status"), result))
+            result.map(|result| (CallStatus::parse(r.get("status")), result))
         }))
     }
 
@@ -756,7 +756,8 @@ impl Store {
                 requested: tier(r.get("requested")),
                 reason: r.get("reason"),
                 correlation_id: r.get("correlation_id"),
-                status: r.get("status"),
+                // Unreadable is treated as decided: it is never acted on again.
+                status: RequestStatus::parse(r.get("status")).unwrap_or(RequestStatus::Superseded),
             })
             .collect())
     }
@@ -767,10 +768,10 @@ impl Store {
         id: i64,
         approved: bool,
     ) -> Result<Option<TrustRequestRecord>> {
-        let status = if approved { "approved" } else { "denied" };
+        let status = if approved { RequestStatus::Approved } else { RequestStatus::Denied };
         let changed =
             sqlx::query("UPDATE trust_requests SET status = ? WHERE id = ? AND status = 'pending'")
-                .bind(status)
+                .bind(status.as_str())
                 .bind(id)
                 .execute(&self.pool)
                 .await?
