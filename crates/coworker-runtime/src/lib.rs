@@ -7,8 +7,10 @@
 //! | module | role |
 //! |---|---|
 //! | [`agent`] | `Agent`, its configuration, skills and visibility, trust administration, events, and the intake loop (XMTP message → envelope → trust gate → action) |
-//! | `provide` | the provider side: ping, discover, trust requests, task execution (once per task id, bounded, with deadlines, signed receipts), plans |
-//! | `call` | the caller side: invites and connect, discover, trust requests, calls (waiting or asynchronous), receipts, collaborate → OKR |
+//! | `connect` | meeting peers, both sides: invites, accepting one, naming peers, ping, discovery, trust requests asked and answered |
+//! | `call` | calling a skill: waiting or asynchronous, cancel, settling answers (receipts verified, failure decay), the receipts kept |
+//! | `provide` | serving a task: once per task id, bounded overall and per peer, with deadlines, progress and signed receipts |
+//! | `collaborate` | an OKR, both sides: planning, proposing and accepting plans, running our steps, following the peer's updates, resuming, expiry, the trust step-down |
 //! | [`group`] | groups of humans and agents: create from inbox ids, invites or addresses; chat; call a named member's skill; members' tiers for badges |
 //! | [`handler`] | how a skill runs: a Rust closure, an external command (JSON on stdin/stdout) or an HTTP endpoint |
 //! | [`http`] | a small HTTP/1.1 JSON client (plain or TLS) for HTTP skills and LLM planners |
@@ -21,6 +23,8 @@
 
 pub mod agent;
 mod call;
+mod collaborate;
+mod connect;
 pub mod error;
 pub mod group;
 pub mod handler;
