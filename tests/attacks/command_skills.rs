@@ -23,7 +23,7 @@ fn shell(script: &str) -> Command {
 #[tokio::test]
 async fn a_skill_command_sees_only_path_and_what_it_was_given() {
     let net = Net::start().await;
-    let (alice, bob) = (net.agent("alice").await, net.agent("bob").await);
+    let (alice, bob) = (net.member("alice").await, net.member("bob").await);
     let mut command = shell(r#"printf '{"env":"%s"}' "$(env | cut -d= -f1 | sort | tr '\n' ' ')""#);
     command.env = vec![
         ("SKILL_MODEL".into(), "small".into()),
@@ -44,8 +44,8 @@ async fn a_skill_command_sees_only_path_and_what_it_was_given() {
 
 async fn leaves_nothing_behind(cancel: bool) {
     let net = Net::start().await;
-    let (alice, bob) = (net.agent("alice").await, net.agent("bob").await);
-    let pids = net.dir.path().join("pids");
+    let (alice, bob) = (net.member("alice").await, net.member("bob").await);
+    let pids = net.dir().join("pids");
     let script = format!("sleep 300 & echo $! >> {0}; echo $$ >> {0}; wait", pids.display());
     let mut command = shell(&script);
     command.timeout = if cancel { Duration::from_secs(60) } else { Duration::from_millis(700) };

@@ -17,12 +17,12 @@ fn set(path: &Path, mode: u32) {
 #[tokio::test]
 async fn loose_permissions_are_repaired_when_state_is_opened() {
     let net = Net::start().await;
-    let bob = net.agent("bob").await;
-    let database = net.dir.path().join("bob.agent.db");
+    let bob = net.member("bob").await;
+    let database = net.dir().join("bob.agent.db");
     assert_eq!(mode(&database) & 0o077, 0, "a new database is the owner's alone");
 
     // Someone (a restore from backup, a careless copy) opened the state to everyone.
-    let data = net.dir.path().join("data");
+    let data = net.dir().join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("settings.toml"), b"planner = {}").unwrap();
     set(&data, 0o755);

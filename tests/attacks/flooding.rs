@@ -14,8 +14,8 @@ use xmtp_proto::mls_api::{self as api, mls_api_client::MlsApiClient};
 #[tokio::test]
 async fn a_flood_of_trust_requests_reaches_the_owner_a_few_times_and_leaves_one_pending() {
     let net = Net::start().await;
-    let bob = net.agent("bob").await;
-    let mallory = net.agent("mallory").await;
+    let bob = net.member("bob").await;
+    let mallory = net.member("mallory").await;
     let _b = bob.serve().await.unwrap();
     let mut events = bob.subscribe();
     for i in 0..40 {
@@ -34,8 +34,8 @@ async fn a_flood_of_trust_requests_reaches_the_owner_a_few_times_and_leaves_one_
 #[tokio::test]
 async fn refusals_of_a_flood_are_rate_limited() {
     let net = Net::start().await;
-    let bob = net.agent("bob").await;
-    let stranger = net.agent("stranger").await;
+    let bob = net.member("bob").await;
+    let stranger = net.member("stranger").await;
     counted_skill(&bob, "echo", Tier::Known, true);
     let _b = bob.serve().await.unwrap();
     let mut dm = None;
@@ -61,7 +61,7 @@ async fn one_peer_cannot_take_every_task_slot() {
             c.max_tasks_per_peer = 2;
         })
         .await;
-    let (mallory, alice) = (net.agent("mallory").await, net.agent("alice").await);
+    let (mallory, alice) = (net.member("mallory").await, net.member("alice").await);
     // `hold` never finishes while the test runs.
     let hold = Arc::new(tokio::sync::Semaphore::new(0));
     let gate = Arc::clone(&hold);
@@ -98,7 +98,7 @@ async fn one_peer_cannot_take_every_task_slot() {
 #[tokio::test]
 async fn the_node_limits_welcomes_per_recipient_not_per_connection() {
     let net = Net::start().await;
-    let alice = net.agent("alice").await;
+    let alice = net.member("alice").await;
     let recipient = alice.client().installation_id().to_vec();
     let welcome = |i: u32| api::WelcomeMessageInput {
         version: Some(api::welcome_message_input::Version::V1(api::welcome_message_input::V1 {
@@ -112,7 +112,7 @@ async fn the_node_limits_welcomes_per_recipient_not_per_connection() {
     let mut refused = false;
     // Each batch on a new connection: a flood spread over connections gains nothing.
     for batch in 0..5u32 {
-        let mut node = MlsApiClient::connect(net.url.clone()).await.unwrap();
+        let mut node = MlsApiClient::connect(net.url().to_owned()).await.unwrap();
         let messages = (0..100).map(|i| welcome(batch * 100 + i)).collect();
         let sent = node.send_welcome_messages(api::SendWelcomeMessagesRequest { messages }).await;
         if let Err(status) = sent {

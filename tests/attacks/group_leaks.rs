@@ -13,7 +13,7 @@ use xmtp_client::ConversationId;
 async fn tier_dependent_answers_never_reach_the_whole_group() {
     let net = Net::start().await;
     let (alice, bob, carol) =
-        (net.agent("alice").await, net.agent("bob").await, net.agent("carol").await);
+        (net.member("alice").await, net.member("bob").await, net.member("carol").await);
     counted_skill(&bob, "echo", Tier::Known, true);
     counted_skill(&bob, "ledger", Tier::Internal, true);
     counted_skill(&bob, "vault", Tier::Internal, false);

@@ -25,8 +25,8 @@ fn plan(id: &str, initiator: &str, peer: &str, agent: &str, skill: &str, input: 
 #[tokio::test]
 async fn a_peer_cannot_rewrite_an_okr_into_ours_and_have_us_run_a_privileged_skill() {
     let net = Net::start().await;
-    let bob = net.agent("bob").await;
-    let mallory = net.agent("mallory").await;
+    let bob = net.member("bob").await;
+    let mallory = net.member("mallory").await;
     counted_skill(&bob, "echo", Tier::Known, true);
     let payroll = counted_skill(&bob, "payroll", Tier::Privileged, true);
     bob.set_tier(mallory.inbox_id(), Tier::Known).await.unwrap();
@@ -91,8 +91,8 @@ async fn a_peer_cannot_rewrite_an_okr_into_ours_and_have_us_run_a_privileged_ski
 #[tokio::test]
 async fn a_resumed_okr_runs_our_steps_only_if_the_peer_may_still_call_them() {
     let net = Net::start().await;
-    let bob = net.agent("bob").await;
-    let carol = net.agent("carol").await;
+    let bob = net.member("bob").await;
+    let carol = net.member("carol").await;
     // Carol's `fetch` blocks until released; bob's `report` consumes its output.
     let release = Arc::new(tokio::sync::Semaphore::new(0));
     let entered = Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -38,7 +38,7 @@ fn junk_private_message(group: &[u8], size: usize, salt: u8) -> Vec<u8> {
 async fn large_messages_and_welcomes_from_an_attacker_never_stop_sync() {
     let net = Net::start().await;
     let (alice, bob, mallory) =
-        (net.agent("alice").await, net.agent("bob").await, net.agent("mallory").await);
+        (net.member("alice").await, net.member("bob").await, net.member("mallory").await);
     // Mallory shares a group with alice; bob and alice have a DM.
     let members = [mallory.inbox_id().to_owned()];
     let group = alice.client().create_group(&members, &GroupOptions::default()).await.unwrap();
@@ -47,7 +47,7 @@ async fn large_messages_and_welcomes_from_an_attacker_never_stop_sync() {
     alice.client().sync_all().await.unwrap();
 
     // 6 x 4.5 MiB into the group, 4 x 9 MiB welcomes to alice's installation: ~63 MiB.
-    let mut node = MlsApiClient::connect(net.url.clone())
+    let mut node = MlsApiClient::connect(net.url().to_owned())
         .await
         .unwrap()
         .max_encoding_message_size(32 << 20)

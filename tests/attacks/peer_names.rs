@@ -11,8 +11,8 @@ use serde_json::json;
 #[tokio::test]
 async fn a_stranger_names_itself_but_is_shown_unverified() {
     let net = Net::start().await;
-    let bob = net.agent("bob").await;
-    let mallory = net.agent("mallory").await;
+    let bob = net.member("bob").await;
+    let mallory = net.member("mallory").await;
     let _serving = bob.serve().await.unwrap();
 
     let name = "Alice's Bank\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}";
@@ -37,9 +37,9 @@ async fn a_stranger_names_itself_but_is_shown_unverified() {
 #[tokio::test]
 async fn a_peer_cannot_rename_itself_over_the_name_the_owner_accepted() {
     let net = Net::start().await;
-    let bob = net.agent("bob").await;
-    let carol = net.agent("carol").await;
-    let mallory = net.agent("mallory").await;
+    let bob = net.member("bob").await;
+    let carol = net.member("carol").await;
+    let mallory = net.member("mallory").await;
     let _serving = bob.serve().await.unwrap();
     bob.add_peer(&carol.invite(None).unwrap()).await.unwrap();
     bob.add_peer(&mallory.invite(None).unwrap()).await.unwrap();
@@ -67,9 +67,9 @@ async fn a_peer_cannot_rename_itself_over_the_name_the_owner_accepted() {
 #[tokio::test]
 async fn two_peers_with_one_name_are_never_picked_from() {
     let net = Net::start().await;
-    let bob = net.agent("bob").await;
-    let one = net.agent_with("twin-1", |c| c.name = "twin".into()).await;
-    let two = net.agent_with("twin-2", |c| c.name = "twin".into()).await;
+    let bob = net.member("bob").await;
+    let one = net.member_with("twin-1", |c| c.name = "twin".into()).await;
+    let two = net.member_with("twin-2", |c| c.name = "twin".into()).await;
     bob.add_peer(&one.invite(None).unwrap()).await.unwrap();
     bob.add_peer(&two.invite(None).unwrap()).await.unwrap();
     let err = bob.find_peer("twin").await.unwrap_err();

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 /// over `attested` output, `units` and `id`.
 async fn answer_by_hand(units: u64, attested: Value, id: &str) -> Result<(), RuntimeError> {
     let net = Net::start().await;
-    let alice = net.agent("alice").await;
-    let mallory = net.agent("mallory").await;
+    let alice = net.member("alice").await;
+    let mallory = net.member("mallory").await;
     let _serving = alice.serve().await.unwrap();
     let call = tokio::spawn({
         let (alice, m) = (alice.agent.clone(), mallory.inbox_id().to_owned());

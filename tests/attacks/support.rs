@@ -1,5 +1,5 @@
-//! What the attack tests share: a real node on loopback, real agents with their own databases
-//! (reopened to simulate restarts), and an attacker that writes CoWorker envelopes by hand and
+//! What the attack tests share: the test kit's real node and agents (reopened to simulate
+//! restarts, `coworker-testkit`), and an attacker that writes CoWorker envelopes by hand and
 //! reads what it is sent, as any hostile peer could.
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
@@ -11,88 +11,11 @@ use std::time::Duration;
 use coworker_runtime::protocol::SkillSpec;
 use coworker_runtime::protocol::envelope::{self, Envelope, Sender};
 use coworker_runtime::protocol::trust::Tier;
-use coworker_runtime::{Agent, AgentConfig, Handler};
+use coworker_runtime::{Agent, Handler};
 use serde_json::{Value, json};
-use xmtp_client::{Client, ClientOptions, ConversationId, KeyStore, MemoryKeyStore, Network};
+use xmtp_client::ConversationId;
 
-/// A node and a directory for the agents' state.
-pub struct Net {
-    /// The node's URL.
-    pub url: String,
-    /// Where every agent keeps its databases.
-    pub dir: tempfile::TempDir,
-    _node: xmtp_node::Node,
-}
-
-impl Net {
-    /// Starts a node on loopback.
-    pub async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let node = xmtp_node::start(xmtp_node::NodeConfig::local(dir.path().join("node.db")))
-            .await
-            .unwrap();
-        Self { url: node.url().to_owned(), _node: node, dir }
-    }
-
-    /// A new agent named `name` (with fresh keys).
-    pub async fn agent(&self, name: &str) -> Peer {
-        self.agent_with(name, |_| {}).await
-    }
-
-    /// [`Net::agent`] with its configuration adjusted.
-    pub async fn agent_with(&self, name: &str, configure: impl FnOnce(&mut AgentConfig)) -> Peer {
-        let keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
-        let agent = open(&self.url, self.dir.path(), name, &keys, configure).await;
-        Peer { agent, keys, name: name.to_owned() }
-    }
-
-    /// The agent `name` with `keys` again, as after a restart of its process (drop the old
-    /// one first).
-    pub async fn reopen(
-        &self,
-        name: &str,
-        keys: &Arc<dyn KeyStore>,
-        configure: impl FnOnce(&mut AgentConfig),
-    ) -> Agent {
-        open(&self.url, self.dir.path(), name, keys, configure).await
-    }
-}
-
-/// An agent with the keys to reopen it.
-pub struct Peer {
-    /// The agent.
-    pub agent: Agent,
-    /// Its keys.
-    pub keys: Arc<dyn KeyStore>,
-    /// Its name (and the name of its databases).
-    pub name: String,
-}
-
-impl std::ops::Deref for Peer {
-    type Target = Agent;
-    fn deref(&self) -> &Agent {
-        &self.agent
-    }
-}
-
-async fn open(
-    url: &str,
-    dir: &std::path::Path,
-    name: &str,
-    keys: &Arc<dyn KeyStore>,
-    configure: impl FnOnce(&mut AgentConfig),
-) -> Agent {
-    let options = ClientOptions::new(
-        Network::Url(url.to_owned()),
-        dir.join(format!("{name}.xmtp.db")),
-        Arc::clone(keys),
-    );
-    let client = Client::open(options).await.unwrap();
-    let mut config = AgentConfig::new(name, dir.join(format!("{name}.agent.db")));
-    config.deadline = Duration::from_secs(10);
-    configure(&mut config);
-    Agent::open(client, config).await.unwrap()
-}
+pub use coworker_testkit::{Member as Peer, Net, eventually};
 
 /// A skill declaration with an object input and output.
 pub fn spec(name: &str, input: Value, output: Value, tier: Tier) -> SkillSpec {
@@ -211,21 +134,6 @@ pub async fn first_received_anywhere(reader: &Agent, kind: &str) -> (Conversatio
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("no {kind} arrived");
-}
-
-/// Polls `check` every 50 ms for up to 15 s; panics with `what` if it never holds.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("never happened: {what}");
 }
 
 /// Wall-clock Unix milliseconds.

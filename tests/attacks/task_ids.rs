@@ -9,8 +9,8 @@ use serde_json::json;
 #[tokio::test]
 async fn requests_without_ids_each_get_their_own_answer() {
     let net = Net::start().await;
-    let bob = net.agent("bob").await;
-    let mallory = net.agent("mallory").await;
+    let bob = net.member("bob").await;
+    let mallory = net.member("mallory").await;
     counted_skill(&bob, "echo", Tier::Known, true);
     bob.set_tier(mallory.inbox_id(), Tier::Known).await.unwrap();
     let _serving = bob.serve().await.unwrap();
@@ -31,8 +31,8 @@ async fn requests_without_ids_each_get_their_own_answer() {
 #[tokio::test]
 async fn a_task_id_reused_for_another_request_is_refused() {
     let net = Net::start().await;
-    let bob = net.agent("bob").await;
-    let mallory = net.agent("mallory").await;
+    let bob = net.member("bob").await;
+    let mallory = net.member("mallory").await;
     let runs = counted_skill(&bob, "echo", Tier::Known, true);
     bob.set_tier(mallory.inbox_id(), Tier::Known).await.unwrap();
     let _serving = bob.serve().await.unwrap();

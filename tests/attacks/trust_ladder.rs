@@ -36,7 +36,7 @@ fn one_step_plan(id: &str, initiator: &str, peer: &str) -> Value {
 #[tokio::test]
 async fn a_failed_okr_steps_the_peer_down_on_both_sides() {
     let net = Net::start().await;
-    let (alice, bob) = (net.agent("alice").await, net.agent("bob").await);
+    let (alice, bob) = (net.member("alice").await, net.member("bob").await);
     bob.register(
         coworker_attacks::spec("echo", json!({"text": "str"}), json!({"text": "str"}), Tier::Known),
         Handler::function(|_: Value, _| async { Err(SkillFailure::new("out of order")) }),
@@ -60,8 +60,8 @@ async fn a_failed_okr_steps_the_peer_down_on_both_sides() {
 #[tokio::test]
 async fn the_provider_steps_down_an_initiator_that_never_reports() {
     let net = Net::start().await;
-    let bob = net.agent("bob").await;
-    let mallory = net.agent("mallory").await;
+    let bob = net.member("bob").await;
+    let mallory = net.member("mallory").await;
     counted_skill(&bob, "echo", Tier::Known, true);
     bob.set_tier(mallory.inbox_id(), Tier::Privileged).await.unwrap();
     let _b = bob.serve().await.unwrap();
@@ -86,8 +86,8 @@ async fn the_provider_steps_down_an_initiator_that_never_reports() {
 #[tokio::test]
 async fn an_accepted_okr_that_goes_quiet_expires_and_steps_down() {
     let net = Net::start().await;
-    let bob = net.agent_with("bob", |c| c.okr_expiry = Duration::from_millis(800)).await;
-    let mallory = net.agent("mallory").await;
+    let bob = net.member_with("bob", |c| c.okr_expiry = Duration::from_millis(800)).await;
+    let mallory = net.member("mallory").await;
     counted_skill(&bob, "echo", Tier::Known, true);
     bob.set_tier(mallory.inbox_id(), Tier::Privileged).await.unwrap();
     let _b = bob.serve().await.unwrap();
@@ -106,8 +106,8 @@ async fn an_accepted_okr_that_goes_quiet_expires_and_steps_down() {
 #[tokio::test]
 async fn the_auto_grant_ceiling_never_overrides_the_owner() {
     let net = Net::start().await;
-    let bob = net.agent_with("bob", |c| c.auto_grant_ceiling = Some(Tier::Internal)).await;
-    let (mallory, carol) = (net.agent("mallory").await, net.agent("carol").await);
+    let bob = net.member_with("bob", |c| c.auto_grant_ceiling = Some(Tier::Internal)).await;
+    let (mallory, carol) = (net.member("mallory").await, net.member("carol").await);
     let _b = bob.serve().await.unwrap();
     let (_m, _c) = (mallory.serve().await.unwrap(), carol.serve().await.unwrap());
     let (b, m, c) = (bob.inbox_id(), mallory.inbox_id(), carol.inbox_id());
@@ -141,8 +141,8 @@ async fn the_auto_grant_ceiling_never_overrides_the_owner() {
 #[tokio::test]
 async fn a_blocked_peer_is_refused_everything_silently() {
     let net = Net::start().await;
-    let bob = net.agent_with("bob", |c| c.auto_grant_ceiling = Some(Tier::Known)).await;
-    let mallory = net.agent("mallory").await;
+    let bob = net.member_with("bob", |c| c.auto_grant_ceiling = Some(Tier::Known)).await;
+    let mallory = net.member("mallory").await;
     let _b = bob.serve().await.unwrap();
     let _m = mallory.serve().await.unwrap();
     let (b, m) = (bob.inbox_id(), mallory.inbox_id());
@@ -166,8 +166,8 @@ async fn a_blocked_peer_is_refused_everything_silently() {
 #[tokio::test]
 async fn an_agent_files_preset_tier_applies_once() {
     let net = Net::start().await;
-    let bob = net.agent("bob").await;
-    let m = net.agent("mallory").await.inbox_id().to_owned();
+    let bob = net.member("bob").await;
+    let m = net.member("mallory").await.inbox_id().to_owned();
     assert!(bob.seed_tier(&m, Tier::Internal).await.unwrap());
     // A completed OKR (or the owner) lowers the tier; the next start seeds the same file.
     bob.set_tier(&m, Tier::Known).await.unwrap();

@@ -8,17 +8,9 @@ use std::time::{Duration, Instant};
 
 use coworker_runtime::protocol::SkillSpec;
 use coworker_runtime::protocol::trust::Tier;
-use coworker_runtime::{Agent, AgentConfig, CallOptions, Handler};
+use coworker_runtime::{CallOptions, Handler};
+use coworker_testkit::Net;
 use serde_json::json;
-use xmtp_client::{Client, ClientOptions, KeyStore, MemoryKeyStore, Network};
-
-async fn agent(url: &str, dir: &std::path::Path, name: &str) -> Agent {
-    let keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
-    let options =
-        ClientOptions::new(Network::Url(url.to_owned()), dir.join(format!("{name}.xmtp.db")), keys);
-    let client = Client::open(options).await.unwrap();
-    Agent::open(client, AgentConfig::new(name, dir.join(format!("{name}.agent.db")))).await.unwrap()
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -29,14 +21,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (calls, burst, connects) = if quick { (100, 256, 3) } else { (1000, 2000, 10) };
-    let dir = tempfile::tempdir().unwrap();
-    let node =
-        xmtp_node::start(xmtp_node::NodeConfig::local(dir.path().join("node.db"))).await.unwrap();
-    let url = node.url().to_owned();
+    let net = Net::start().await;
     println!("coworker-runtime benchmarks ({})", if quick { "quick" } else { "full run" });
 
-    let (alice, bob) =
-        (agent(&url, dir.path(), "alice").await, agent(&url, dir.path(), "bob").await);
+    let (alice, bob) = (net.agent("alice").await, net.agent("bob").await);
     let mut spec = SkillSpec::new("echo", "echoes");
     spec.input_schema = json!({"n": "int"});
     spec.output_schema = json!({"n": "int"});
@@ -92,7 +80,7 @@ async fn main() {
     // Connect: invite → DM → discover (skills listed), each time a new caller.
     let mut times = Vec::with_capacity(connects);
     for i in 0..connects {
-        let caller = agent(&url, dir.path(), &format!("caller{i}")).await;
+        let caller = net.agent(&format!("caller{i}")).await;
         bob.set_tier(caller.inbox_id(), Tier::Known).await.unwrap();
         let _serving = caller.serve().await.unwrap();
         let invite = bob.invite(None).unwrap();

@@ -10,23 +10,13 @@
 #[path = "../tests/original/harness.rs"]
 mod harness;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coworker_runtime::protocol::SkillSpec;
 use coworker_runtime::protocol::trust::Tier;
-use coworker_runtime::{Agent, AgentConfig, CallOptions, Handler};
+use coworker_runtime::{CallOptions, Handler};
+use coworker_testkit::Net;
 use serde_json::{Value, json};
-use xmtp_client::{Client, ClientOptions, KeyStore, MemoryKeyStore, Network};
-
-async fn agent(url: &str, dir: &std::path::Path, name: &str) -> Agent {
-    let keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
-    let options =
-        ClientOptions::new(Network::Url(url.to_owned()), dir.join(format!("{name}.xmtp.db")), keys);
-    let mut config = AgentConfig::new(name, dir.join(format!("{name}.agent.db")));
-    config.auto_grant_ceiling = Some(Tier::Known);
-    Agent::open(Client::open(options).await.unwrap(), config).await.unwrap()
-}
 
 fn summary(label: &str, mut times: Vec<Duration>) {
     times.sort();
@@ -44,17 +34,16 @@ fn summary(label: &str, mut times: Vec<Duration>) {
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let calls = if quick { 5 } else { 30 };
-    let dir = tempfile::tempdir().unwrap();
-    let node =
-        xmtp_node::start(xmtp_node::NodeConfig::local(dir.path().join("node.db"))).await.unwrap();
-    let url = node.url().to_owned();
+    let net = Net::start().await;
     println!(
         "agent-coworker 0.6.1 interop round trips ({})",
         if quick { "quick" } else { "full run" }
     );
-    let py = harness::Original::start(&url, dir.path(), "py");
-    let (rusty, bolt) =
-        (agent(&url, dir.path(), "rusty").await, agent(&url, dir.path(), "bolt").await);
+    let py = harness::Original::start(net.url(), net.dir(), "py");
+    let (rusty, bolt) = (
+        net.agent_with("rusty", |c| c.auto_grant_ceiling = Some(Tier::Known)).await,
+        net.agent_with("bolt", |c| c.auto_grant_ceiling = Some(Tier::Known)).await,
+    );
     for who in [&rusty, &bolt] {
         let mut spec = SkillSpec::new("upper", "upper-cases");
         spec.input_schema = json!({"text": "str"});
@@ -107,5 +96,4 @@ async fn main() {
     }
     summary("original -> ours (its call() checks every 0.5 s)", from_python);
     drop(py);
-    node.shutdown().await.unwrap();
 }

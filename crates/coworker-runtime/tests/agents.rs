@@ -12,58 +12,12 @@ use coworker_runtime::protocol::skill::FailureCode;
 use coworker_runtime::protocol::trust::Tier;
 use coworker_runtime::protocol::{SkillSpec, okr::OkrStatus};
 use coworker_runtime::{
-    Agent, AgentConfig, AgentEvent, CallError, CallOptions, Handler, RuntimeError, SkillFailure,
+    Agent, AgentEvent, CallError, CallOptions, Handler, RuntimeError, SkillFailure,
 };
 use serde_json::{Value, json};
-use xmtp_client::{Client, ClientOptions, KeyStore, MemoryKeyStore, Network};
+use xmtp_client::{KeyStore, MemoryKeyStore};
 
-struct Net {
-    _node: xmtp_node::Node,
-    url: String,
-    dir: tempfile::TempDir,
-}
-
-impl Net {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let node = xmtp_node::start(xmtp_node::NodeConfig::local(dir.path().join("node.db")))
-            .await
-            .unwrap();
-        Self { url: node.url().to_owned(), _node: node, dir }
-    }
-
-    async fn agent(&self, name: &str) -> Agent {
-        let keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
-        open_agent(&self.url, self.dir.path(), name, keys).await
-    }
-}
-
-/// An agent whose state lives in `dir`: the same name and keys reopen the same agent.
-async fn open_agent(
-    url: &str,
-    dir: &std::path::Path,
-    name: &str,
-    keys: Arc<dyn KeyStore>,
-) -> Agent {
-    open_agent_with(url, dir, name, keys, |_| {}).await
-}
-
-/// [`open_agent`] with `configure` applied to its configuration.
-async fn open_agent_with(
-    url: &str,
-    dir: &std::path::Path,
-    name: &str,
-    keys: Arc<dyn KeyStore>,
-    configure: impl FnOnce(&mut AgentConfig),
-) -> Agent {
-    let options =
-        ClientOptions::new(Network::Url(url.to_owned()), dir.join(format!("{name}.xmtp.db")), keys);
-    let client = Client::open(options).await.unwrap();
-    let mut config = AgentConfig::new(name, dir.join(format!("{name}.agent.db")));
-    config.deadline = Duration::from_secs(10);
-    configure(&mut config);
-    Agent::open(client, config).await.unwrap()
-}
+use coworker_testkit::{Net, eventually};
 
 fn spec(name: &str, when: &str, input: Value, output: Value, tier: Tier) -> SkillSpec {
     let mut spec = SkillSpec::new(name, &format!("{name} skill"));
@@ -421,8 +375,7 @@ async fn a_reviewed_plan_waits_for_the_peers_owner_to_accept_or_decline() {
     let net = Net::start().await;
     let alice = net.agent("alice").await;
     let keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
-    let bob =
-        open_agent_with(&net.url, net.dir.path(), "bob", keys, |c| c.plan_approval = true).await;
+    let bob = net.open("bob", keys, |c| c.plan_approval = true).await;
     searcher(&alice);
     summarizer(&bob);
     bob.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
@@ -472,20 +425,6 @@ async fn a_reviewed_plan_waits_for_the_peers_owner_to_accept_or_decline() {
     let done = starting.await.unwrap().unwrap();
     assert_eq!(done.status, OkrStatus::Completed, "{done:#?}");
     assert_eq!(alice.tier(bob.inbox_id()).await.unwrap(), Tier::Known);
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test]
@@ -643,10 +582,10 @@ impl Crashable {
             .build()
             .unwrap();
         let (url, dir, name, keys) =
-            (net.url.clone(), net.dir.path().to_owned(), name.to_owned(), Arc::clone(keys));
+            (net.url().to_owned(), net.dir().to_owned(), name.to_owned(), Arc::clone(keys));
         let (agent, serving) = runtime
             .spawn(async move {
-                let agent = open_agent(&url, &dir, &name, keys).await;
+                let agent = coworker_testkit::open(&url, &dir, &name, keys, |_| {}).await;
                 setup(&agent);
                 let serving = agent.serve().await.unwrap();
                 (agent, serving)
@@ -687,7 +626,7 @@ async fn restarts_mid_call_lose_nothing_and_run_nothing_twice() {
     let net = Net::start().await;
     let bob_keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
     let alice_keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
-    let alice = open_agent(&net.url, net.dir.path(), "alice", Arc::clone(&alice_keys)).await;
+    let alice = net.open("alice", Arc::clone(&alice_keys), |_| {}).await;
     let bob = Crashable::start(&net, "bob", &bob_keys, work_skill).await;
     let bob_inbox = bob.agent.inbox_id().to_owned();
     bob.agent.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
@@ -723,7 +662,7 @@ async fn restarts_mid_call_lose_nothing_and_run_nothing_twice() {
         bob.agent.receipts().await.unwrap().iter().any(|r| r.receipt.task_id == pending)
     })
     .await;
-    let alice = open_agent(&net.url, net.dir.path(), "alice", alice_keys).await;
+    let alice = net.open("alice", alice_keys, |_| {}).await;
     assert_eq!(alice.call_result(&pending).await.unwrap(), None, "still pending while down");
     let _serving = alice.serve().await.unwrap();
     eventually("the answer to be settled", || async {
@@ -802,16 +741,8 @@ async fn http_endpoints_are_skills_and_an_llm_can_plan() {
     .await;
 
     let bob = net.agent("bob").await;
-    let keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
-    let options = ClientOptions::new(
-        Network::Url(net.url.clone()),
-        net.dir.path().join("alice.xmtp.db"),
-        keys,
-    );
-    let mut config = AgentConfig::new("alice", net.dir.path().join("alice.agent.db"));
-    config.planner =
-        Arc::new(coworker_runtime::LlmPlanner::new(format!("{llm}/v1"), "planner-model"));
-    let alice = Agent::open(Client::open(options).await.unwrap(), config).await.unwrap();
+    let planner = Arc::new(coworker_runtime::LlmPlanner::new(format!("{llm}/v1"), "planner-model"));
+    let alice = net.agent_with("alice", |c| c.planner = planner).await;
 
     let http =
         |path: &str| Handler::Http(coworker_runtime::HttpEndpoint::new(format!("{backend}{path}")));
@@ -854,7 +785,7 @@ async fn replayed_requests_and_answers_change_nothing() {
     let net = Net::start().await;
     let alice = net.agent("alice").await;
     let bob_keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
-    let bob = open_agent(&net.url, net.dir.path(), "bob", Arc::clone(&bob_keys)).await;
+    let bob = net.open("bob", Arc::clone(&bob_keys), |_| {}).await;
     let runs = Arc::new(AtomicUsize::new(0));
     provide(&bob, &runs);
     bob.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
@@ -899,8 +830,8 @@ async fn replayed_requests_and_answers_change_nothing() {
     // new work.
     bob_serving.stop().await;
     drop(bob);
-    std::fs::remove_file(net.dir.path().join("bob.agent.db")).unwrap();
-    let bob = open_agent(&net.url, net.dir.path(), "bob", bob_keys).await;
+    std::fs::remove_file(net.dir().join("bob.agent.db")).unwrap();
+    let bob = net.open("bob", bob_keys, |_| {}).await;
     provide(&bob, &runs);
     bob.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
     let _b = bob.serve().await.unwrap();
@@ -984,7 +915,7 @@ async fn an_okr_resumes_after_its_initiator_restarts() {
     alice.crash();
 
     // Restarted, she asks again for the running step (same task id) and finishes the OKR.
-    let alice = open_agent(&net.url, net.dir.path(), "alice", alice_keys).await;
+    let alice = net.open("alice", alice_keys, |_| {}).await;
     searcher(&alice);
     let _a = alice.serve().await.unwrap();
     SUMMARY_GATE.notify_one();

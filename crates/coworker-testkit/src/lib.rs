@@ -2,9 +2,11 @@
 //!
 //! - [`Net`]: the project's own XMTP node on a free loopback port, over SQLite in a temporary
 //!   directory that also holds the agents' state;
-//! - [`Net::agent`] / [`Net::agent_with`]: real agents (real keys in memory, real SQLite),
-//!   reopenable by name;
-//! - [`wait_for`]: waits for an agent event that matches, with a deadline.
+//! - [`Net::agent`] / [`Net::agent_with`]: real agents (real keys in memory, real SQLite);
+//!   [`Net::member`] keeps the keys too, so [`Net::reopen`] can bring the same agent back as
+//!   after a restart of its process;
+//! - [`wait_for`]: waits for an agent event that matches, with a deadline; [`eventually`]:
+//!   polls a condition until it holds.
 //!
 //! Nothing here is a mock: the node, the client, MLS and the stores are the ones that ship.
 
@@ -63,24 +65,98 @@ impl Net {
 
     /// The agent `name` with `keys`, its state in [`Net::dir`]: the same name and keys reopen
     /// the same agent.
-    ///
-    /// # Panics
-    /// When it cannot open (the node is down, the state is corrupt).
     pub async fn open(
         &self,
         name: &str,
         keys: Arc<dyn KeyStore>,
         configure: impl FnOnce(&mut AgentConfig),
     ) -> Agent {
-        let database = self.dir().join(format!("{name}.xmtp.db"));
-        let client = Client::open(ClientOptions::new(self.network(), database, keys))
-            .await
-            .expect("the client opens");
-        let mut config = AgentConfig::new(name, self.dir().join(format!("{name}.agent.db")));
-        config.deadline = Duration::from_secs(10);
-        configure(&mut config);
-        Agent::open(client, config).await.expect("the agent opens")
+        open(self.url(), self.dir(), name, keys, configure).await
     }
+
+    /// A new agent that keeps its keys, to be reopened.
+    pub async fn member(&self, name: &str) -> Member {
+        self.member_with(name, |_| {}).await
+    }
+
+    /// [`Net::member`] with `configure` applied to its configuration.
+    pub async fn member_with(
+        &self,
+        name: &str,
+        configure: impl FnOnce(&mut AgentConfig),
+    ) -> Member {
+        let keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
+        let agent = self.open(name, Arc::clone(&keys), configure).await;
+        Member { agent, keys, name: name.to_owned() }
+    }
+
+    /// The agent `name` with `keys` again, as after a restart of its process (drop or stop
+    /// the old one first).
+    pub async fn reopen(
+        &self,
+        name: &str,
+        keys: &Arc<dyn KeyStore>,
+        configure: impl FnOnce(&mut AgentConfig),
+    ) -> Agent {
+        self.open(name, Arc::clone(keys), configure).await
+    }
+}
+
+/// The agent `name` with `keys` on the node at `url`, its state in `dir` (a 10 s task
+/// deadline): for a test that opens agents on a runtime of its own.
+///
+/// # Panics
+/// When it cannot open (the node is down, the state is corrupt).
+pub async fn open(
+    url: &str,
+    dir: &Path,
+    name: &str,
+    keys: Arc<dyn KeyStore>,
+    configure: impl FnOnce(&mut AgentConfig),
+) -> Agent {
+    let network = Network::Url(url.to_owned());
+    let database = dir.join(format!("{name}.xmtp.db"));
+    let client =
+        Client::open(ClientOptions::new(network, database, keys)).await.expect("the client opens");
+    let mut config = AgentConfig::new(name, dir.join(format!("{name}.agent.db")));
+    config.deadline = Duration::from_secs(10);
+    configure(&mut config);
+    Agent::open(client, config).await.expect("the agent opens")
+}
+
+/// An agent with the keys to reopen it.
+pub struct Member {
+    /// The agent.
+    pub agent: Agent,
+    /// Its keys.
+    pub keys: Arc<dyn KeyStore>,
+    /// Its name (and the name of its databases).
+    pub name: String,
+}
+
+impl std::ops::Deref for Member {
+    type Target = Agent;
+    fn deref(&self) -> &Agent {
+        &self.agent
+    }
+}
+
+/// Polls `check` every 50 ms until it holds.
+///
+/// # Panics
+/// When it does not within 15 s (the test fails with `what`).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never happened: {what}");
 }
 
 /// Where a test reads an agent's events from: the agent's own broadcast, or a front end's

@@ -7,7 +7,6 @@
 
 mod harness;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use coworker_runtime::protocol::SkillSpec;
@@ -18,23 +17,17 @@ use coworker_runtime::protocol::trust::Tier;
 use coworker_runtime::{
     Agent, AgentConfig, AgentEvent, CallError, CallOptions, Handler, RuntimeError,
 };
+use coworker_testkit::Net;
 use harness::Original;
 use serde_json::{Value, json};
-use xmtp_client::{Client, ClientOptions, KeyStore, MemoryKeyStore, Network};
 
-async fn agent(
-    url: &str,
-    dir: &std::path::Path,
-    name: &str,
-    configure: impl FnOnce(&mut AgentConfig),
-) -> Agent {
-    let keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
-    let options =
-        ClientOptions::new(Network::Url(url.to_owned()), dir.join(format!("{name}.xmtp.db")), keys);
-    let mut config = AgentConfig::new(name, dir.join(format!("{name}.agent.db")));
-    config.deadline = Duration::from_secs(30);
-    configure(&mut config);
-    Agent::open(Client::open(options).await.unwrap(), config).await.unwrap()
+/// One of our agents on the test node (a 30 s deadline: the original is slow to answer).
+async fn agent(net: &Net, name: &str, configure: impl FnOnce(&mut AgentConfig)) -> Agent {
+    net.agent_with(name, |c| {
+        c.deadline = Duration::from_secs(30);
+        configure(c);
+    })
+    .await
 }
 
 fn text_skill(agent: &Agent, name: &str, tier: Tier, exposed: bool) {
@@ -73,14 +66,10 @@ async fn until<F: std::future::Future<Output = bool>>(what: &str, mut check: imp
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn our_agents_and_the_python_original_work_together_both_ways() {
-    let dir = tempfile::tempdir().unwrap();
-    let node =
-        xmtp_node::start(xmtp_node::NodeConfig::local(dir.path().join("node.db"))).await.unwrap();
-    let url = node.url().to_owned();
-    let py = Original::start(&url, dir.path(), "py");
-    let rusty =
-        agent(&url, dir.path(), "rusty", |c| c.auto_grant_ceiling = Some(Tier::Known)).await;
-    let bolt = agent(&url, dir.path(), "bolt", |_| {}).await;
+    let net = Net::start().await;
+    let py = Original::start(net.url(), net.dir(), "py");
+    let rusty = agent(&net, "rusty", |c| c.auto_grant_ceiling = Some(Tier::Known)).await;
+    let bolt = agent(&net, "bolt", |_| {}).await;
     text_skill(&rusty, "upper", Tier::Known, true);
     text_skill(&rusty, "ledger", Tier::Internal, true);
     text_skill(&rusty, "vault", Tier::Known, false);
@@ -244,7 +233,7 @@ async fn our_agents_and_the_python_original_work_together_both_ways() {
     assert_eq!(answer["result"]["result"], json!({"text": "FROM PYTHON"}));
 
     // A stranger claiming the original's wallet is still a stranger.
-    let mallory = agent(&url, dir.path(), "mallory", |_| {}).await;
+    let mallory = agent(&net, "mallory", |_| {}).await;
     let dm = mallory.client().dm(rusty.inbox_id()).await.unwrap();
     let sender = Sender { name: "py".into(), wallet: py.address.clone() };
     let mut forged = Envelope::new(
@@ -268,5 +257,4 @@ async fn our_agents_and_the_python_original_work_together_both_ways() {
     })
     .await;
     drop(py);
-    node.shutdown().await.unwrap();
 }
