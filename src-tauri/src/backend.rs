@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use coworker_host::HostError;
+use coworker_host::approval::Question;
 use coworker_runtime::protocol::Okr;
 use coworker_runtime::{Agent, AgentEvent};
 use serde::{Deserialize, Serialize};
@@ -440,77 +441,31 @@ async fn ask_owner(
         return;
     }
     let (notify_trust, notify_plans) = crate::settings::notifications(data_dir);
-    let label = |inbox: &str| {
-        let inbox = inbox.to_owned();
-        let agent = agent.clone();
-        async move {
-            match agent.peer(&inbox).await {
-                Ok(peer) => peer.label(),
-                Err(_) => coworker_runtime::peer_label(&inbox, "", false),
-            }
-        }
+    let Some(question) = Question::of(agent, event).await else { return };
+    let (key, wanted) = match &question {
+        Question::Trust { peer, .. } => (format!("trust:{peer}"), notify_trust),
+        Question::Plan { peer, .. } => (format!("plan:{peer}"), notify_plans),
     };
-    let runtime = tokio::runtime::Handle::current();
-    match event {
-        AgentEvent::TrustRequested(request)
-            if notify_trust
-                && request.status == coworker_runtime::protocol::RequestStatus::Pending =>
-        {
-            let Some(claimed) = open.claim(format!("trust:{}", request.peer)) else { return };
-            let who = label(&request.peer).await;
-            let summary = format!("{who} asks for {} access", request.requested.label());
-            let reason = coworker_runtime::protocol::text::one_line(&request.reason, 300);
-            let body = if reason.is_empty() {
-                "Approve to raise its trust tier.".to_owned()
-            } else {
-                format!("“{reason}”")
-            };
-            let (agent, peer) = (agent.clone(), request.peer.clone());
-            desktop.notifier.ask(
-                &summary,
-                &body,
-                Box::new(move |choice| {
-                    let _claimed = claimed;
-                    let Some(approve) = choice else { return };
-                    runtime.spawn(async move {
-                        // The peer's newest pending request: a later one replaced this one.
-                        let pending = agent.trust_requests(true).await.unwrap_or_default();
-                        let Some(latest) = pending.iter().rev().find(|r| r.peer == peer) else {
-                            return;
-                        };
-                        if let Err(e) = agent.decide_trust_request(latest.id, approve).await {
-                            tracing::warn!("the decision from the notification failed: {e}");
-                        }
-                    });
-                }),
-            );
-        }
-        AgentEvent::PlanProposed(okr) if notify_plans => {
-            let Some(claimed) = open.claim(format!("plan:{}", okr.initiator)) else { return };
-            let who = label(&okr.initiator).await;
-            let summary = format!("{who} proposes a plan");
-            let skills: Vec<&str> = okr.steps.iter().map(|s| s.skill.as_str()).collect();
-            let body = coworker_runtime::protocol::text::one_line(
-                &format!("{} — steps: {}", okr.objective, skills.join(", ")),
-                300,
-            );
-            let (agent, id) = (agent.clone(), okr.id.clone());
-            desktop.notifier.ask(
-                &summary,
-                &body,
-                Box::new(move |choice| {
-                    let _claimed = claimed;
-                    let Some(accept) = choice else { return };
-                    runtime.spawn(async move {
-                        if let Err(e) = agent.decide_plan(&id, accept).await {
-                            tracing::warn!("the plan decision from the notification failed: {e}");
-                        }
-                    });
-                }),
-            );
-        }
-        _ => {}
+    if !wanted {
+        return;
     }
+    let Some(claimed) = open.claim(key) else { return };
+    let runtime = tokio::runtime::Handle::current();
+    let agent = agent.clone();
+    let (summary, body) = (question.headline(), question.detail());
+    desktop.notifier.ask(
+        &summary,
+        &body,
+        Box::new(move |choice| {
+            let _claimed = claimed;
+            let Some(approve) = choice else { return };
+            runtime.spawn(async move {
+                if let Err(e) = question.answer(&agent, approve).await {
+                    tracing::warn!("the decision from the notification failed: {e}");
+                }
+            });
+        }),
+    );
 }
 
 /// Creates the data directory if needed and proves that it is writable.

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::io::IsTerminal;
 
 use clap::Args;
+use coworker_host::approval::Question;
 use coworker_runtime::protocol::Invite;
 use serde_json::json;
 
@@ -151,26 +152,19 @@ async fn hold(global: &Global, profile: Profile, out: Out) -> Result<(), CliErro
 async fn approve_on_the_terminal(agent: coworker_runtime::Agent) {
     let mut events = agent.subscribe();
     while let Ok(event) = events.recv().await {
-        let coworker_runtime::AgentEvent::TrustRequested(request) = event else { continue };
-        // The name the owner accepted, or the peer's own marked unverified, with enough of
-        // its inbox id that no one can match it by grinding keys.
-        let who = match agent.peer(&request.peer).await {
-            Ok(peer) => peer.label(),
-            Err(_) => coworker_runtime::peer_label(&request.peer, "", false),
-        };
-        let reason = coworker_runtime::protocol::text::one_line(&request.reason, 200);
-        let question = crate::output::terminal_safe(&format!(
-            "approve {who} as {}? Its reason: “{reason}” [y/N] ",
-            request.requested
+        let Some(question) = Question::of(&agent, &event).await else { continue };
+        let Question::Trust { who, tier, reason, .. } = &question else { continue };
+        let prompt = crate::output::terminal_safe(&format!(
+            "approve {who} as {tier}? Its reason: “{reason}” [y/N] "
         ));
         let answer = tokio::task::spawn_blocking(move || {
-            eprint!("{question}");
+            eprint!("{prompt}");
             let mut line = String::new();
             std::io::stdin().read_line(&mut line).map(|_| line)
         })
         .await;
         let approve = matches!(&answer, Ok(Ok(line)) if line.trim().eq_ignore_ascii_case("y"));
-        if let Err(e) = agent.decide_trust_request(request.id, approve).await {
+        if let Err(e) = question.answer(&agent, approve).await {
             eprintln!("coworker: {e}");
         }
     }

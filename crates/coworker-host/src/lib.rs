@@ -14,10 +14,12 @@
 //! | [`network`] | network names (`embedded`, `local`, `dev`, `production`, a URL) and the embedded-node contract |
 //! | [`lock`] | one host per data directory |
 //! | [`error`] | [`HostError`]: a stable code and a kind, the same in-process and over the socket |
+//! | [`approval`] | owner approval: what only the owner may grant, asked and answered the same way in every front end |
 //! | [`api`] | [`Api`]: every use case a front end has, on a local agent or a remote host |
 //! | [`control`] | the control API: protocol (`docs/control-api.md`), server, client, client-provided skills |
 
 pub mod api;
+pub mod approval;
 pub mod control;
 pub mod error;
 pub mod identity;
