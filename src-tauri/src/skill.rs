@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use coworker_host::HostError;
+use coworker_host::skill::CommandSkill;
 use coworker_runtime::protocol::SkillSpec;
-use coworker_runtime::{Agent, Command, Handler};
+use coworker_runtime::{Agent, Handler};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -89,14 +90,9 @@ fn save(data_dir: &Path, book: &Book) -> AppResult<()> {
 }
 
 fn handler(saved: &Saved) -> AppResult<Handler> {
-    let (program, args) = saved
-        .command
-        .split_first()
-        .ok_or_else(|| HostError::invalid("skill.command", "the command is empty"))?;
-    let mut command = Command::new(program, &[]);
-    command.args = args.to_vec();
-    command.timeout = Duration::from_secs(u64::from(saved.timeout_secs.clamp(1, 3600)));
-    Ok(Handler::Command(command))
+    let mut command = CommandSkill::new(saved.command.clone());
+    command.timeout = Some(Duration::from_secs(u64::from(saved.timeout_secs.clamp(1, 3600))));
+    command.handler(None)
 }
 
 /// Registers the saved skills with a newly opened agent (hidden unless the owner exposed them).

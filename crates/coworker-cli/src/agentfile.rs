@@ -4,12 +4,13 @@
 //! keeps serving its skills while they run.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use coworker_host::skill::{CommandSkill, HttpSkill};
 use coworker_runtime::protocol::SkillSpec;
 use coworker_runtime::protocol::trust::Tier;
-use coworker_runtime::{Agent, AgentConfig, Command, Handler, HttpEndpoint};
+use coworker_runtime::{Agent, AgentConfig, Handler};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -175,47 +176,22 @@ impl SkillConfig {
             return Err(format!("{what}: `env` and `pass_env` are for commands"));
         }
         let handler = match (self.command, self.url) {
-            (Some(argv), None) => {
-                let (program, args) =
-                    argv.split_first().ok_or_else(|| format!("{what}: `command` is empty"))?;
-                // Relative programs with a path are relative to the config file.
-                let program = if program.contains('/') && !program.starts_with('/') {
-                    base.join(program)
-                } else {
-                    PathBuf::from(program)
-                };
-                let mut command = Command::new(program, &[]);
-                command.args = args.to_vec();
-                for name in self.env.keys().chain(&self.pass_env) {
-                    if coworker_runtime::handler::SECRET_VARIABLES.contains(&name.as_str()) {
-                        return Err(format!("{what}: {name} is never passed to a skill"));
-                    }
-                }
-                command.env = self.env.into_iter().collect();
-                for name in self.pass_env {
-                    if let Ok(value) = std::env::var(&name) {
-                        command.env.push((name, value));
-                    }
-                }
-                if let Some(timeout) = timeout {
-                    command.timeout = timeout;
-                }
-                if let Some(limit) = self.max_output_bytes {
-                    command.max_output_bytes = limit;
-                }
-                Handler::Command(command)
+            (Some(argv), None) => CommandSkill {
+                argv,
+                env: self.env.into_iter().collect(),
+                pass_env: self.pass_env,
+                timeout,
+                max_output_bytes: self.max_output_bytes,
             }
-            (None, Some(url)) => {
-                let mut endpoint = HttpEndpoint::new(url);
-                endpoint.headers = self.headers.into_iter().collect();
-                if let Some(timeout) = timeout {
-                    endpoint.timeout = timeout;
-                }
-                if let Some(limit) = self.max_output_bytes {
-                    endpoint.max_output_bytes = limit;
-                }
-                Handler::Http(endpoint)
+            .handler(Some(base))
+            .map_err(|e| format!("{what}: {}", e.message))?,
+            (None, Some(url)) => HttpSkill {
+                url,
+                headers: self.headers.into_iter().collect(),
+                timeout,
+                max_output_bytes: self.max_output_bytes,
             }
+            .handler(),
             _ => return Err(format!("{what}: give exactly one of `command` or `url`")),
         };
 
@@ -257,7 +233,7 @@ mod tests {
         assert_eq!((spec.min_tier, *exposed), (Tier::Internal, true));
         assert_eq!(spec.input_schema, json!({"text": "str"}));
         let Handler::Command(command) = handler else { panic!("{handler:?}") };
-        assert_eq!(command.program, PathBuf::from("/etc/bots/./upper.py"));
+        assert_eq!(command.program, std::path::PathBuf::from("/etc/bots/./upper.py"));
         assert_eq!(
             (command.args.clone(), command.timeout),
             (vec!["--fast".into()], Duration::from_secs(5))
@@ -276,7 +252,7 @@ mod tests {
         let typo = parse("name='b'\n[[skill]]\nname='s'\ndescription='d'\ncomand=['x']");
         assert!(typo.unwrap_err().contains("unknown field `comand`"));
         let empty = parse("name='b'\n[[skill]]\nname='s'\ndescription='d'\ncommand=[]");
-        assert!(empty.unwrap_err().contains("`command` is empty"));
+        assert!(empty.unwrap_err().contains("the command is empty"));
         let secret = parse(
             "name='b'\n[[skill]]\nname='s'\ndescription='d'\ncommand=['x']\npass_env=['COWORKER_KEYSTORE_PASSWORD']",
         );

@@ -15,6 +15,7 @@
 //! | [`lock`] | one host per data directory |
 //! | [`error`] | [`HostError`]: a stable code and a kind, the same in-process and over the socket |
 //! | [`approval`] | owner approval: what only the owner may grant, asked and answered the same way in every front end |
+//! | [`skill`] | skill declarations: command- and HTTP-backed skills, as the agent file and the app declare them |
 //! | [`api`] | [`Api`]: every use case a front end has, on a local agent or a remote host |
 //! | [`control`] | the control API: protocol (`docs/control-api.md`), server, client, client-provided skills |
 
@@ -27,6 +28,7 @@ pub mod keys;
 pub mod lock;
 pub mod network;
 pub mod paths;
+pub mod skill;
 
 pub use api::{Api, Called, Connected};
 pub use error::{ErrorKind, HostError};

@@ -43,7 +43,8 @@ async fn a_question_names_the_peer_safely_and_the_answer_decides_its_newest_requ
     assert_eq!(question.peer(), asker.inbox_id());
     let second = owner.trust_requests(true).await.unwrap();
     assert_eq!(second.len(), 1, "{second:?}");
-    let newest = Question::of(&owner, &AgentEvent::TrustRequested(second[0].clone())).await.unwrap();
+    let newest =
+        Question::of(&owner, &AgentEvent::TrustRequested(second[0].clone())).await.unwrap();
     assert_eq!(newest.detail(), "“let me in [2Japproved”", "one line, no control characters");
 
     // Answering the first question decides the newest request: INTERNAL is granted.
