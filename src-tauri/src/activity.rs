@@ -8,7 +8,7 @@ use coworker_runtime::AgentEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::goal::OkrView;
-use crate::peer::{AuditView, TrustRequestView};
+use crate::peer::{AuditView, CallState, TrustRequestView};
 
 /// How many events the feed keeps.
 pub const FEED_LEN: usize = 200;
@@ -43,8 +43,8 @@ pub enum Activity {
         skill: String,
         /// The task id.
         task_id: String,
-        /// `completed` or `failed:<CODE>`.
-        status: String,
+        /// How it ended.
+        status: CallState,
     },
     /// A call we made progressed.
     CallProgress {
@@ -61,8 +61,8 @@ pub enum Activity {
         peer: String,
         /// The task id.
         task_id: String,
-        /// `completed` or `failed:<CODE>`.
-        status: String,
+        /// How it ended.
+        status: CallState,
     },
     /// A peer asks for a higher tier.
     TrustRequested {
@@ -102,13 +102,13 @@ impl From<&AgentEvent> for Activity {
                 Self::Chat { conversation, sender, text }
             }
             AgentEvent::TaskServed { peer, skill, task_id, status } => {
-                Self::TaskServed { peer, skill, task_id, status: status.to_string() }
+                Self::TaskServed { peer, skill, task_id, status: CallState::from(&status) }
             }
             AgentEvent::CallProgress { task_id, percent, text } => {
                 Self::CallProgress { task_id, percent, text }
             }
             AgentEvent::CallFinished { peer, task_id, status } => {
-                Self::CallFinished { peer, task_id, status: status.to_string() }
+                Self::CallFinished { peer, task_id, status: CallState::from(&status) }
             }
             AgentEvent::TrustRequested(request) => {
                 Self::TrustRequested { request: TrustRequestView::from(&request) }

@@ -22,7 +22,7 @@ pub struct OkrView {
     /// The other agent (inbox id).
     pub peer: String,
     /// `proposed`, `rejected`, `running`, `completed` or `failed`.
-    pub status: String,
+    pub status: OkrStatus,
     /// Share of steps done, 0-100.
     pub progress: u8,
     /// Key results with their progress.
@@ -58,31 +58,11 @@ pub struct StepView {
     /// Steps it waits for.
     pub depends_on: Vec<String>,
     /// `pending`, `running`, `done`, `failed` or `skipped`.
-    pub status: String,
+    pub status: StepStatus,
     /// Its output, as pretty JSON text.
     pub output: Option<String>,
     /// Why it failed.
     pub error: Option<String>,
-}
-
-fn status(s: OkrStatus) -> &'static str {
-    match s {
-        OkrStatus::Proposed => "proposed",
-        OkrStatus::Rejected => "rejected",
-        OkrStatus::Running => "running",
-        OkrStatus::Completed => "completed",
-        OkrStatus::Failed => "failed",
-    }
-}
-
-fn step_status(s: StepStatus) -> &'static str {
-    match s {
-        StepStatus::Pending => "pending",
-        StepStatus::Running => "running",
-        StepStatus::Done => "done",
-        StepStatus::Failed => "failed",
-        StepStatus::Skipped => "skipped",
-    }
 }
 
 impl From<&Okr> for OkrView {
@@ -114,7 +94,7 @@ impl From<&Okr> for OkrView {
                     })
                     .collect(),
                 depends_on: s.depends_on.clone(),
-                status: step_status(s.status).to_owned(),
+                status: s.status,
                 output: s.output.as_ref().map(pretty),
                 error: s.error.clone(),
             })
@@ -124,7 +104,7 @@ impl From<&Okr> for OkrView {
             objective: okr.objective.clone(),
             initiator: okr.initiator.clone(),
             peer: okr.peer.clone(),
-            status: status(okr.status).to_owned(),
+            status: okr.status,
             progress: okr.progress(),
             key_results,
             steps,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use coworker_host::api::TrustOutcome;
 use coworker_host::{Api, HostError};
 use coworker_runtime::protocol::trust::Tier;
+use coworker_runtime::protocol::{CallStatus, RequestStatus};
 use coworker_runtime::protocol::{Invite, SkillCard};
 use coworker_runtime::{Agent, AuditEntry, CallError, CallOptions, RuntimeError};
 use serde::{Deserialize, Serialize};
@@ -100,8 +101,8 @@ pub struct TrustRequestView {
     pub requested: u8,
     /// Their reason.
     pub reason: String,
-    /// `pending`, `approved` or `denied`.
-    pub status: String,
+    /// Where it stands.
+    pub status: RequestStatus,
 }
 
 impl From<&coworker_runtime::TrustRequestRecord> for TrustRequestView {
@@ -112,7 +113,7 @@ impl From<&coworker_runtime::TrustRequestRecord> for TrustRequestView {
             who: coworker_runtime::peer_label(&r.peer, "", false),
             requested: r.requested.into(),
             reason: r.reason.clone(),
-            status: r.status.to_string(),
+            status: r.status,
         }
     }
 }
@@ -147,6 +148,29 @@ impl From<&AuditEntry> for AuditView {
     }
 }
 
+/// Where a call stands, for the UI: `{state: "sent"}`, `{state: "completed"}` or
+/// `{state: "failed", code: "TIMEOUT"}` (the provider's or the runtime's code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(tag = "state", content = "code", rename_all = "snake_case")]
+pub enum CallState {
+    /// Sent; no answer yet.
+    Sent,
+    /// Answered.
+    Completed,
+    /// Failed, with its code.
+    Failed(String),
+}
+
+impl From<&CallStatus> for CallState {
+    fn from(status: &CallStatus) -> Self {
+        match status {
+            CallStatus::Sent => Self::Sent,
+            CallStatus::Completed => Self::Completed,
+            CallStatus::Failed(code) => Self::Failed(code.clone()),
+        }
+    }
+}
+
 /// A call this agent made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct CallView {
@@ -156,8 +180,8 @@ pub struct CallView {
     pub peer: String,
     /// The skill.
     pub skill: String,
-    /// `sent`, `completed` or `failed:<CODE>`.
-    pub status: String,
+    /// Where it stands.
+    pub status: CallState,
     /// When it was sent (Unix ms).
     pub created_ms: f64,
 }
@@ -168,7 +192,7 @@ impl From<&coworker_runtime::CallSummary> for CallView {
             task_id: c.task_id.clone(),
             peer: c.peer.clone(),
             skill: c.skill.clone(),
-            status: c.status.to_string(),
+            status: CallState::from(&c.status),
             created_ms: c.created_ms as f64,
         }
     }

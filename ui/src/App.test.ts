@@ -39,7 +39,7 @@ const overview: Overview = {
   pending_plans: [],
   failed_calls: [],
 };
-const request = { id: 1, peer: "bb".repeat(32), who: "peer (00000000 11111111 22222222)", requested: 2, reason: "", status: "pending" };
+const request = { id: 1, peer: "bb".repeat(32), who: "peer (00000000 11111111 22222222)", requested: 2, reason: "", status: "pending" as const };
 
 /** The backend: the App connects the live feed itself. */
 function backend(answers: Record<string, unknown>): Array<[string, Args]> {
@@ -132,7 +132,7 @@ test("a link that opened the app, and one that arrives later, open the Invite pa
 });
 
 test("the Peers item counts pending trust requests and follows activity", async () => {
-  let current = { ...overview, pending_requests: [request] };
+  let current: Overview = { ...overview, pending_requests: [request] };
   backend({ app_status: ready, overview: () => current });
   const { container } = render(App);
   await waitFor(() => expect(container.querySelector("#peers-badge")?.textContent).toBe("1"));

@@ -104,6 +104,7 @@ pub enum Source {
 
 /// An OKR's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum OkrStatus {
     /// Sent to the peer, awaiting its answer.
@@ -120,6 +121,7 @@ pub enum OkrStatus {
 
 /// A step's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     /// Waiting for its dependencies or its turn.

@@ -74,6 +74,7 @@ impl<'de> Deserialize<'de> for CallStatus {
 
 /// Where a trust request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum RequestStatus {
     /// Waiting for the owner (or its policy).

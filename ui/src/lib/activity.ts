@@ -1,5 +1,5 @@
 // Renders the agent's activity readably (the Home feed), in the current language.
-import type { Activity } from "./bindings";
+import type { Activity, CallState } from "./bindings";
 import { t } from "./i18n.svelte";
 import { tierName } from "./tiers";
 
@@ -13,19 +13,20 @@ export type Described = {
   tone: Tone;
 };
 
-/** `completed`, `failed:<CODE>`, `sent`, … as words. */
-export function statusText(status: string): string {
-  if (status === "completed") return t("activity.statusCompleted");
-  if (status === "sent") return t("activity.statusSent");
-  if (status.startsWith("failed")) {
-    const code = status.slice("failed".length).replace(/^:/, "");
-    return code ? t("activity.statusFailedCode", { code }) : t("activity.statusFailed");
+/** Where a call stands, as words. */
+export function statusText(status: CallState): string {
+  switch (status.state) {
+    case "completed":
+      return t("activity.statusCompleted");
+    case "sent":
+      return t("activity.statusSent");
+    case "failed":
+      return status.code ? t("activity.statusFailedCode", { code: status.code }) : t("activity.statusFailed");
   }
-  return status;
 }
 
-function toneOf(status: string): Tone {
-  return status.startsWith("failed") ? "bad" : status === "completed" ? "ok" : "info";
+function toneOf(status: CallState): Tone {
+  return status.state === "failed" ? "bad" : status.state === "completed" ? "ok" : "info";
 }
 
 /** Why a tier changed, as words. */

@@ -155,8 +155,8 @@ peer: string;
 skill: string; 
 /**  The task id. */
 task_id: string; 
-/**  `completed` or `failed:<CODE>`. */
-status: string } | 
+/**  How it ended. */
+status: CallState } | 
 /**  A call we made progressed. */
 { type: "call_progress"; 
 /**  The task id. */
@@ -171,8 +171,8 @@ text: string } |
 peer: string; 
 /**  The task id. */
 task_id: string; 
-/**  `completed` or `failed:<CODE>`. */
-status: string } | 
+/**  How it ended. */
+status: CallState } | 
 /**  A peer asks for a higher tier. */
 { type: "trust_requested"; 
 /**  The request. */
@@ -216,8 +216,8 @@ peer: string;
 skill: string; 
 /**  The task id. */
 task_id: string; 
-/**  `completed` or `failed:<CODE>`. */
-status: string } | 
+/**  How it ended. */
+status: CallState } | 
 /**  A call we made progressed. */
 { type: "call_progress"; 
 /**  The task id. */
@@ -232,8 +232,8 @@ text: string } |
 peer: string; 
 /**  The task id. */
 task_id: string; 
-/**  `completed` or `failed:<CODE>`. */
-status: string } | 
+/**  How it ended. */
+status: CallState } | 
 /**  A peer asks for a higher tier. */
 { type: "trust_requested"; 
 /**  The request. */
@@ -339,6 +339,18 @@ export type CallAnswer = {
 	receipt: boolean,
 };
 
+/**
+ *  Where a call stands, for the UI: `{state: "sent"}`, `{state: "completed"}` or
+ *  `{state: "failed", code: "TIMEOUT"}` (the provider's or the runtime's code).
+ */
+export type CallState = 
+/**  Sent; no answer yet. */
+{ state: "sent" } | 
+/**  Answered. */
+{ state: "completed" } | 
+/**  Failed, with its code. */
+{ state: "failed"; code: string };
+
 /**  A call this agent made. */
 export type CallView = {
 	/**  The task id. */
@@ -347,8 +359,8 @@ export type CallView = {
 	peer: string,
 	/**  The skill. */
 	skill: string,
-	/**  `sent`, `completed` or `failed:<CODE>`. */
-	status: string,
+	/**  Where it stands. */
+	status: CallState,
 	/**  When it was sent (Unix ms). */
 	created_ms: number | null,
 };
@@ -634,6 +646,19 @@ export type NewSkill = {
 	timeout_secs: number,
 };
 
+/**  An OKR's lifecycle. */
+export type OkrStatus = 
+/**  Sent to the peer, awaiting its answer. */
+"proposed" | 
+/**  The peer refused it. */
+"rejected" | 
+/**  Steps are running. */
+"running" | 
+/**  Every step is done. */
+"completed" | 
+/**  Finished with at least one failed or skipped step. */
+"failed";
+
 /**  An OKR on the board. */
 export type OkrView = OkrView_Serialize | OkrView_Deserialize;
 
@@ -648,7 +673,7 @@ export type OkrView_Deserialize = {
 	/**  The other agent (inbox id). */
 	peer: string,
 	/**  `proposed`, `rejected`, `running`, `completed` or `failed`. */
-	status: string,
+	status: OkrStatus,
 	/**  Share of steps done, 0-100. */
 	progress: number,
 	/**  Key results with their progress. */
@@ -670,7 +695,7 @@ export type OkrView_Serialize = {
 	/**  The other agent (inbox id). */
 	peer: string,
 	/**  `proposed`, `rejected`, `running`, `completed` or `failed`. */
-	status: string,
+	status: OkrStatus,
 	/**  Share of steps done, 0-100. */
 	progress: number,
 	/**  Key results with their progress. */
@@ -829,6 +854,17 @@ export type ReceiptView = {
 	verified: boolean,
 };
 
+/**  Where a trust request stands. */
+export type RequestStatus = 
+/**  Waiting for the owner (or its policy). */
+"pending" | 
+/**  Granted. */
+"approved" | 
+/**  Refused. */
+"denied" | 
+/**  Replaced by a newer request from the same peer. */
+"superseded";
+
 /**  The app's settings as the UI edits them. */
 export type Settings = {
 	/**  OpenAI-compatible base URL of the LLM planner; empty: the built-in deterministic one. */
@@ -905,6 +941,19 @@ export type StatusChanged_Deserialize = AppStatus_Deserialize;
 /**  Sent to the UI whenever the backend's status changes. */
 export type StatusChanged_Serialize = AppStatus_Serialize;
 
+/**  A step's lifecycle. */
+export type StepStatus = 
+/**  Waiting for its dependencies or its turn. */
+"pending" | 
+/**  Called, no answer yet. */
+"running" | 
+/**  Answered with an output. */
+"done" | 
+/**  Answered with an error. */
+"failed" | 
+/**  Not run because a dependency failed. */
+"skipped";
+
 /**  A step. */
 export type StepView = StepView_Serialize | StepView_Deserialize;
 
@@ -921,7 +970,7 @@ export type StepView_Deserialize = {
 	/**  Steps it waits for. */
 	depends_on: string[],
 	/**  `pending`, `running`, `done`, `failed` or `skipped`. */
-	status: string,
+	status: StepStatus,
 	/**  Its output, as pretty JSON text. */
 	output?: string | null,
 	/**  Why it failed. */
@@ -941,7 +990,7 @@ export type StepView_Serialize = {
 	/**  Steps it waits for. */
 	depends_on: string[],
 	/**  `pending`, `running`, `done`, `failed` or `skipped`. */
-	status: string,
+	status: StepStatus,
 	/**  Its output, as pretty JSON text. */
 	output: string | null,
 	/**  Why it failed. */
@@ -963,8 +1012,8 @@ export type TrustRequestView = {
 	requested: number,
 	/**  Their reason. */
 	reason: string,
-	/**  `pending`, `approved` or `denied`. */
-	status: string,
+	/**  Where it stands. */
+	status: RequestStatus,
 };
 
 /**  What the UI learns when it reports being interactive. */

@@ -265,7 +265,7 @@ test("live activity reloads the open conversation and marks others unread", asyn
 
   // Protocol traffic (a finished call) shows up as a system line.
   current = [...current, msg("m11", { kind: "result", text: "summarize completed" })];
-  await emit("activity-event", item({ type: "call_finished", peer: BOB, task_id: "t1", status: "completed" }));
+  await emit("activity-event", item({ type: "call_finished", peer: BOB, task_id: "t1", status: { state: "completed" } }));
   expect(await screen.findByText("summarize completed")).toBeTruthy();
   expect(container.querySelector('.message[data-id="m11"]')?.classList.contains("kind-result")).toBe(true);
 

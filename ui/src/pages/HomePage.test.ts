@@ -40,7 +40,7 @@ const overview: Overview = {
       created_ms: null,
     },
   ],
-  failed_calls: [{ task_id: "t-9", peer: CAROL, skill: "translate", status: "failed:TIMEOUT", created_ms: Date.now() - 120_000 }],
+  failed_calls: [{ task_id: "t-9", peer: CAROL, skill: "translate", status: { state: "failed", code: "TIMEOUT" }, created_ms: Date.now() - 120_000 }],
 };
 
 const empty: Overview = { ...overview, pending_requests: [], pending_plans: [], failed_calls: [] };
@@ -153,7 +153,7 @@ test("the feed shows activity newest first and reloads the overview on pushed ev
   await screen.findByText("bob asks to be Internal");
   await emit(
     "activity-event",
-    item({ type: "call_finished", peer: CAROL, task_id: "t-9", status: "failed:TIMEOUT" }),
+    item({ type: "call_finished", peer: CAROL, task_id: "t-9", status: { state: "failed", code: "TIMEOUT" } }),
   );
   await waitFor(() => expect(container.querySelectorAll("#feed .feed-item").length).toBe(3));
 
@@ -169,11 +169,11 @@ test("the feed shows activity newest first and reloads the overview on pushed ev
 test("every kind of activity reads as a sentence, in Chinese too", async () => {
   await mockCommands({ overview: empty, peers });
   setLanguage("zh");
-  const okr = { ...overview.pending_plans[0], status: "running", progress: 50 };
+  const okr = { ...overview.pending_plans[0], status: "running" as const, progress: 50 };
   const { container } = render(HomePage);
   await screen.findByText("首页");
   const events: ActivityItem["event"][] = [
-    { type: "task_served", peer: BOB, skill: "summarize", task_id: "t1", status: "completed" },
+    { type: "task_served", peer: BOB, skill: "summarize", task_id: "t1", status: { state: "completed" } },
     { type: "call_progress", task_id: "t2", percent: 40, text: "reading" },
     { type: "trust_changed", peer: CAROL, tier: 3, why: "manual" },
     {

@@ -156,12 +156,12 @@ test("finished calls and served tasks reload the receipts", async () => {
   current = receipts.slice(0, 3);
   await emit("activity-event", {
     at_ms: Date.now(),
-    event: { type: "task_served", peer: CAROL, skill: "echo", task_id: "task-3", status: "completed" },
+    event: { type: "task_served", peer: CAROL, skill: "echo", task_id: "task-3", status: { state: "completed" } },
   });
   await waitFor(() => expect(rows(container).length).toBe(3));
 
   current = receipts;
-  await emit("activity-event", { at_ms: Date.now(), event: { type: "call_finished", peer: BOB, task_id: "t", status: "completed" } });
+  await emit("activity-event", { at_ms: Date.now(), event: { type: "call_finished", peer: BOB, task_id: "t", status: { state: "completed" } } });
   await waitFor(() => expect(rows(container).length).toBe(5));
 
   // Other activity does not reload.

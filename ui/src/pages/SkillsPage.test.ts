@@ -223,7 +223,7 @@ test("a served task reloads the stats", async () => {
   skills = [{ ...builtin, calls: 13 }];
   await emit("activity-event", {
     at_ms: Date.now(),
-    event: { type: "task_served", peer: "bb", skill: "echo", task_id: "t1", status: "completed" },
+    event: { type: "task_served", peer: "bb", skill: "echo", task_id: "t1", status: { state: "completed" } },
   });
   await waitFor(() => expect(el(container, ".skill-stats").textContent).toContain("13 calls"));
 });
