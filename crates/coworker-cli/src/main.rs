@@ -9,6 +9,7 @@
 //! | [`calls`] | `connect`, `call`, `request`, `tasks`, `result`, `collaborate` |
 //! | [`trust`], [`skills`], [`groups`], [`receipts`] | the commands of those names |
 //! | [`serve`] + [`agentfile`] | `serve FILE`: a headless agent declared in TOML |
+//! | [`mcp`] | `mcp`: the agent as an MCP server for Claude Code, Cursor and other MCP hosts |
 //! | [`demo`] | `demo`: an offline tour with an in-process node and demo bot |
 //! | [`node`] | `node`: the local XMTP node (`xmtp-node`) |
 //! | [`xmtp`] | `xmtp`: a JSON-lines session of the raw XMTP client |
@@ -20,6 +21,7 @@ mod calls;
 mod demo;
 mod groups;
 mod identity;
+mod mcp;
 mod node;
 mod output;
 mod profile;
@@ -112,6 +114,10 @@ enum Command {
         after_help = "Examples:\n  coworker host &\n  coworker call translator translate --input '{\"text\":\"hola\"}'   # served by the host"
     )]
     Host,
+    /// Serve this identity's agent to an MCP host (Claude Code, Cursor, …) on stdio: peers'
+    /// skills become tools. `install` adds it to a host's configuration.
+    #[command(after_help = mcp::EXAMPLES)]
+    Mcp(mcp::McpArgs),
     /// An offline tour: a demo bot, a connection, trust, four calls.
     #[command(
         after_help = "Examples:\n  coworker demo\n  coworker --json demo    # one JSON line per step"
@@ -160,6 +166,7 @@ fn main() -> ExitCode {
             Command::Receipts(command) => receipts::run(&global, command, out).await,
             Command::Serve(args) => serve::run(&global, args, out).await,
             Command::Host => serve::host(&global, out).await,
+            Command::Mcp(args) => Box::pin(mcp::run(&global, args)).await,
             Command::Demo(args) => demo::run(args, out).await,
             Command::Node(args) => node::run(args).await.map_err(CliError::other),
             Command::Xmtp(args) => xmtp::run(&global, args).await.map_err(CliError::other),

@@ -253,6 +253,17 @@ impl Api {
         }
     }
 
+    /// Asks a peer for the skills it shows us now (and remembers them); waits up to `wait`.
+    pub async fn discover(&self, peer: &str, wait: Duration) -> Result<Vec<SkillCard>> {
+        match self {
+            Self::Local(agent) => Ok(agent.discover_within(peer, wait).await?),
+            Self::Remote(c) => {
+                let request = Request::Discover { peer: peer.to_owned(), wait_ms: millis(wait) };
+                Self::remote(c, request).await
+            }
+        }
+    }
+
     /// Accepts an invite: remembers the peer, discovers its skills (an offline peer is still
     /// connected) and, with `ask`, asks it to hold us at that tier (a human may decide later:
     /// pending). Waits up to `wait` for each answer (10 s at most for the trust decision).

@@ -70,6 +70,13 @@ pub enum Request {
         /// Inbox id or name.
         text: String,
     },
+    /// Asks a peer for the skills it shows us now → `[SkillCard]`.
+    Discover {
+        /// The peer's inbox id.
+        peer: String,
+        /// How long to wait for it, milliseconds.
+        wait_ms: u64,
+    },
     /// Accepts an invite, discovers and asks for a tier → [`crate::api::Connected`].
     Connect {
         /// The invite code or URI.

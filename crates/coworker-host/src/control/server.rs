@@ -262,6 +262,9 @@ async fn handle(
         Request::Invite { expires_at } => json(api.invite(expires_at).await?),
         Request::Peers => json(api.peers().await?),
         Request::FindPeer { text } => json(api.find_peer(&text).await?),
+        Request::Discover { peer, wait_ms } => {
+            json(api.discover(&peer, std::time::Duration::from_millis(wait_ms)).await?)
+        }
         Request::Connect { code, ask, reason, wait_ms } => {
             let wait = std::time::Duration::from_millis(wait_ms);
             json(api.connect(&code, ask, &reason, wait).await?)

@@ -1,0 +1,240 @@
+"""`coworker mcp` with the official MCP Python SDK as the host, over stdio, against our node and
+a peer agent (`coworker serve`): tools listed, a peer's skill called by the meta tool and by its
+own tool (structured output validated by the SDK against the advertised schema), a schema
+violation refused, progress during a slow skill, cancellation reaching the provider,
+`tools/list_changed` after the peer raises our tier, and no tool that could raise a tier.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import anyio
+import mcp.types as types
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from harness import COWORKER
+
+PASSWORD = "mcp-test"
+ENV = dict(os.environ, COWORKER_KEYSTORE_PASSWORD=PASSWORD, RUST_LOG="warn")
+
+ECHO = "import sys, json; print(json.dumps({'text': json.load(sys.stdin)['text']}))"
+SLOW = "import sys, json, time; d = json.load(sys.stdin); time.sleep(d['seconds']); print(json.dumps({'text': 'slept'}))"
+
+
+def agent_file(path: Path) -> Path:
+    python = json.dumps(sys.executable)
+    path.write_text(
+        f"""
+name = "bob"
+[trust]
+auto_grant = "known"
+[limits]
+deadline_secs = 60
+[[skill]]
+name = "echo"
+description = "echoes the text"
+input = {{ text = "str" }}
+output = {{ text = "str" }}
+command = [{python}, "-c", {json.dumps(ECHO)}]
+[[skill]]
+name = "slow"
+description = "sleeps, then answers"
+input = {{ seconds = "float" }}
+output = {{ text = "str" }}
+command = [{python}, "-c", {json.dumps(SLOW)}]
+timeout_secs = 60
+[[skill]]
+name = "ledger"
+description = "for internal peers only"
+input = {{ text = "str" }}
+output = {{ text = "str" }}
+min_tier = "internal"
+command = [{python}, "-c", {json.dumps(ECHO)}]
+"""
+    )
+    return path
+
+
+def cli(node, data: Path, *args: str) -> dict:
+    done = subprocess.run(
+        [str(COWORKER), "--json", "--network", node.url, "--data-dir", str(data), *args],
+        capture_output=True,
+        env=ENV,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+    return json.loads(done.stdout.decode().splitlines()[-1])
+
+
+class Served:
+    """`coworker serve` of bob, its JSON events collected."""
+
+    def __init__(self, node, data: Path, file: Path, log: Path):
+        self.events: list[dict] = []
+        self.process = subprocess.Popen(
+            [str(COWORKER), "--json", "--network", node.url, "--data-dir", str(data), "serve", str(file)],
+            stdout=subprocess.PIPE,
+            stderr=open(log, "ab"),
+            stdin=subprocess.DEVNULL,
+            env=ENV,
+        )
+        self.ready = json.loads(self.process.stdout.readline())
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            try:
+                self.events.append(json.loads(line))
+            except ValueError:
+                pass
+
+    def wait_for(self, what: str, match, timeout: float = 30) -> dict:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for event in list(self.events):
+                if match(event):
+                    return event
+            time.sleep(0.1)
+        raise AssertionError(f"bob never printed {what}: {self.events[-5:]}")
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def test_an_mcp_host_uses_a_peers_skills_as_tools(node, tmp_path):
+    bob_dir, alice_dir = tmp_path / "bob", tmp_path / "alice"
+    bob = Served(node, bob_dir, agent_file(tmp_path / "bob.toml"), tmp_path / "bob.log")
+    try:
+        cli(node, alice_dir, "init", "--name", "alice")
+        connected = cli(node, alice_dir, "connect", bob.ready["code"])
+        assert connected["trust_answer"]["granted"] is True, connected
+        anyio.run(drive, node, alice_dir, bob_dir, bob, tmp_path)
+    finally:
+        bob.close()
+
+
+async def drive(node, alice_dir: Path, bob_dir: Path, bob: Served, tmp_path: Path) -> None:
+    server = StdioServerParameters(
+        command=str(COWORKER),
+        args=["--network", node.url, "--data-dir", str(alice_dir), "mcp", "--peer", "bob"],
+        env=ENV,
+    )
+    changed = anyio.Event()
+
+    async def on_message(message) -> None:
+        if isinstance(message, types.ServerNotification) and isinstance(
+            message.root, types.ToolListChangedNotification
+        ):
+            changed.set()
+
+    with open(tmp_path / "mcp.log", "w") as errlog:
+        async with stdio_client(server, errlog=errlog) as (read, write):
+            async with ClientSession(read, write, message_handler=on_message) as session:
+                started = time.monotonic()
+                info = await session.initialize()
+                assert time.monotonic() - started < 5, "initialize is answered at once"
+                assert info.serverInfo.name == "coworker"
+                assert info.capabilities.tools.listChanged is True
+
+                tools = {t.name: t for t in (await session.list_tools()).tools}
+                meta = {
+                    "coworker_peers", "coworker_skills", "coworker_call", "coworker_connect",
+                    "coworker_invite", "coworker_collaborate", "coworker_task",
+                }
+                assert meta <= set(tools), sorted(tools)
+                assert {"bob_echo", "bob_slow"} <= set(tools), sorted(tools)
+                assert "bob_ledger" not in tools, "an INTERNAL skill is not shown at KNOWN"
+                # Nothing a model can call grants, approves or raises a tier.
+                for name in tools:
+                    assert not any(word in name for word in ("approve", "grant", "tier", "trust")), name
+                assert "KNOWN" in tools["coworker_connect"].description
+                assert tools["bob_echo"].outputSchema["type"] == "object"
+
+                # The meta tool and the skill's own tool (structured output, checked by the SDK).
+                called = await session.call_tool(
+                    "coworker_call", {"peer": "bob", "skill": "echo", "input": {"text": "hola"}}
+                )
+                assert not called.isError, called
+                assert called.structuredContent["output"] == {"text": "hola"}
+                assert called.structuredContent["receipt_id"]
+                own = await session.call_tool("bob_echo", {"text": "hi"})
+                assert not own.isError, own
+                assert own.structuredContent == {"text": "hi"}
+
+                # Input that violates the skill's schema is refused by the peer, readably.
+                bad = await session.call_tool("bob_echo", {"text": 5})
+                assert bad.isError
+                assert "INVALID_INPUT" in bad.content[0].text, bad.content
+                hidden = await session.call_tool(
+                    "coworker_call", {"peer": "bob", "skill": "ledger", "input": {"text": "x"}}
+                )
+                assert hidden.isError and "UNKNOWN_SKILL" in hidden.content[0].text
+
+                # Progress at least every 20 s while a slow skill runs.
+                progress: list[float] = []
+
+                async def on_progress(value, total, message) -> None:
+                    progress.append(value)
+
+                slow = await session.call_tool(
+                    "bob_slow",
+                    {"seconds": 11},
+                    read_timeout_seconds=timedelta(seconds=60),
+                    progress_callback=on_progress,
+                )
+                assert not slow.isError, slow
+                assert progress, "no progress during an 11 s call"
+
+                # The host cancels: the provider is told to stop the task.
+                async with anyio.create_task_group() as group:
+                    request_id = session._request_id  # the id the next request gets
+
+                    async def long_call() -> None:
+                        try:
+                            await session.call_tool(
+                                "bob_slow", {"seconds": 30}, read_timeout_seconds=timedelta(seconds=5)
+                            )
+                        except Exception:
+                            pass  # no answer comes for a cancelled request
+
+                    group.start_soon(long_call)
+                    await anyio.sleep(2)  # the task is running at bob
+                    await session.send_notification(
+                        types.ClientNotification(
+                            types.CancelledNotification(
+                                params=types.CancelledNotificationParams(requestId=request_id, reason="user")
+                            )
+                        )
+                    )
+                await anyio.to_thread.run_sync(
+                    lambda: bob.wait_for(
+                        "the task cancelled",
+                        lambda e: e.get("event") == "task_served"
+                        and e.get("skill") == "slow"
+                        and "CANCELLED" in str(e.get("status")),
+                    )
+                )
+
+                # Bob's owner raises our tier: the host is told the tool list changed.
+                alice = cli(node, alice_dir, "status")["inbox_id"]  # through the MCP server's socket
+                cli(node, bob_dir, "trust", "set", alice, "internal")  # through bob's
+                skills = await session.call_tool("coworker_skills", {"peer": "bob"})
+                assert not skills.isError, skills
+                with anyio.fail_after(30):
+                    await changed.wait()
+                tools = {t.name for t in (await session.list_tools()).tools}
+                assert "bob_ledger" in tools, sorted(tools)
+                ledger = await session.call_tool("bob_ledger", {"text": "books"})
+                assert not ledger.isError and ledger.structuredContent == {"text": "books"}
+
