@@ -238,3 +238,57 @@ async def drive(node, alice_dir: Path, bob_dir: Path, bob: Served, tmp_path: Pat
                 ledger = await session.call_tool("bob_ledger", {"text": "books"})
                 assert not ledger.isError and ledger.structuredContent == {"text": "books"}
 
+
+
+def test_streamable_http_on_loopback_refuses_other_hosts_and_origins(node, tmp_path):
+    import httpx
+    from mcp.client.streamable_http import streamable_http_client
+
+    from harness import free_port
+
+    bob_dir, alice_dir = tmp_path / "bob", tmp_path / "alice"
+    bob = Served(node, bob_dir, agent_file(tmp_path / "bob.toml"), tmp_path / "bob.log")
+    port = free_port()
+    http = None
+    try:
+        cli(node, alice_dir, "init", "--name", "alice")
+        cli(node, alice_dir, "connect", bob.ready["code"])
+        refused = subprocess.run(
+            [str(COWORKER), "--network", node.url, "--data-dir", str(alice_dir), "mcp", "--http", "0.0.0.0:1"],
+            capture_output=True, env=ENV, stdin=subprocess.DEVNULL, timeout=30,
+        )
+        assert refused.returncode == 3 and b"loopback" in refused.stderr, refused
+        http = subprocess.Popen(
+            [str(COWORKER), "--network", node.url, "--data-dir", str(alice_dir), "mcp", "--http", f"127.0.0.1:{port}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, stdin=subprocess.DEVNULL,
+        )
+        assert b"/mcp" in http.stderr.readline()
+        url = f"http://127.0.0.1:{port}/mcp"
+        hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+        accept = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+        # DNS rebinding: a page on evil.example resolving to 127.0.0.1 names its own host.
+        rebound = httpx.post(url, json=hello, headers={**accept, "Host": "evil.example"})
+        assert rebound.status_code in (400, 403), rebound
+        # A web page of another origin on this very host.
+        foreign = httpx.post(url, json=hello, headers={**accept, "Origin": "http://evil.example"})
+        assert foreign.status_code in (400, 403), foreign
+
+        async def use() -> None:
+            async with streamable_http_client(url) as (read, write, _):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    names = {t.name for t in (await session.list_tools()).tools}
+                    assert "coworker_call" in names
+                    called = await session.call_tool(
+                        "coworker_call", {"peer": "bob", "skill": "echo", "input": {"text": "via http"}}
+                    )
+                    assert not called.isError, called
+                    assert called.structuredContent["output"] == {"text": "via http"}
+
+        anyio.run(use)
+    finally:
+        if http is not None:
+            http.kill()
+            http.wait()
+        bob.close()

@@ -56,6 +56,11 @@ pub(crate) struct McpArgs {
     /// A peer (name or inbox id) whose skills become tools of their own; repeatable.
     #[arg(long = "peer", value_name = "PEER")]
     peers: Vec<String>,
+    /// Serve streamable HTTP on this loopback address (`127.0.0.1:8765`, path `/mcp`) instead
+    /// of stdio. Requests naming another host (DNS rebinding) or sent from a web page of
+    /// another origin are refused.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<std::net::SocketAddr>,
     #[command(subcommand)]
     command: Option<McpCommand>,
 }
@@ -99,14 +104,62 @@ pub(crate) async fn run(global: &Global, args: McpArgs) -> Result<(), CliError> 
             tracing::warn!("the identity did not open yet: {}", e.message);
         }
     });
-    let running = Box::pin(server.clone().serve(rmcp::transport::stdio()))
-        .await
-        .map_err(|e| CliError::other(format!("MCP: {e}")))?;
-    let _ = running.waiting().await;
+    match args.http {
+        Some(address) => Box::pin(serve_http(server.clone(), address)).await?,
+        None => {
+            let running = Box::pin(server.clone().serve(rmcp::transport::stdio()))
+                .await
+                .map_err(|e| CliError::other(format!("MCP: {e}")))?;
+            let _ = running.waiting().await;
+        }
+    }
     if let Some(session) = Arc::into_inner(server.0).and_then(|s| s.session.into_inner()) {
         session.close().await;
     }
     Ok(())
+}
+
+/// Streamable HTTP at `http://ADDR/mcp` until Ctrl-C or SIGTERM. Only loopback: a remote
+/// host reaches the agent through its own `coworker mcp` (or over ssh), never a port.
+async fn serve_http(server: Server, address: std::net::SocketAddr) -> Result<(), CliError> {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    if !address.ip().is_loopback() {
+        return Err(CliError::invalid(format!("{address} is not a loopback address"))
+            .hint("use 127.0.0.1:PORT; remote hosts run their own `coworker mcp` over stdio"));
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(stop.clone())
+        // Browsers may only come from pages on this machine.
+        .with_allowed_origins(["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]);
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let router = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| CliError::other(format!("cannot listen on {address}: {e}")))?;
+    let bound = listener.local_addr().map_or(address, |a| a);
+    tracing::info!("MCP over streamable HTTP at http://{bound}/mcp");
+    eprintln_ready(&format!("coworker mcp: http://{bound}/mcp"));
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            crate::node::shutdown_signal().await;
+            stop.cancel();
+        })
+        .await
+        .map_err(|e| CliError::other(format!("MCP over HTTP: {e}")))
+}
+
+/// The address the HTTP server listens on, for whoever started it (stderr: stdout stays quiet).
+#[allow(clippy::print_stderr)]
+fn eprintln_ready(text: &str) {
+    eprintln!("{text}");
 }
 
 /// The MCP server: cheap to clone.

@@ -442,6 +442,7 @@ fn every_command_explains_itself_with_examples() {
         "receipts",
         "serve",
         "host",
+        "mcp",
         "demo",
         "node",
         "xmtp",
