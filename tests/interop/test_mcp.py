@@ -292,3 +292,75 @@ def test_streamable_http_on_loopback_refuses_other_hosts_and_origins(node, tmp_p
             http.kill()
             http.wait()
         bob.close()
+
+
+def test_a_skill_backed_by_an_mcp_tool(node, tmp_path):
+    server = Path(__file__).with_name("mcp_tool_server.py")
+    python = json.dumps(sys.executable)
+    starts, stalling = tmp_path / "starts", tmp_path / "stalling"
+    env = f'env = {{ MCP_STARTS = {json.dumps(str(starts))}, MCP_STALLING = {json.dumps(str(stalling))} }}'
+    mcp = lambda tool: f'mcp = {{ command = [{python}, {json.dumps(str(server))}], tool = "{tool}" }}'  # noqa: E731
+    file = tmp_path / "bob.toml"
+    file.write_text(
+        f"""
+name = "bob"
+[trust]
+auto_grant = "known"
+[[skill]]
+name = "shout"
+{mcp("shout")}
+{env}
+[[skill]]
+name = "stall"
+{mcp("stall")}
+{env}
+[[skill]]
+name = "vault"
+description = "shouts, for internal peers only"
+min_tier = "internal"
+{mcp("shout")}
+{env}
+"""
+    )
+    bob = Served(node, tmp_path / "bob", file, tmp_path / "bob.log")
+    alice = tmp_path / "alice"
+    try:
+        assert len(starts.read_text().split()) == 3, "one server per skill, started at once"
+        cli(node, alice, "init", "--name", "alice")
+        connected = cli(node, alice, "connect", bob.ready["code"])
+        cards = {s["name"]: s for s in connected["skills"]}
+        assert set(cards) == {"shout", "stall"}, cards
+        # The schemas and the description come from the MCP tool.
+        assert cards["shout"]["description"] == "Upper-cases a text."
+        assert cards["shout"]["input_schema"]["properties"]["text"]["type"] == "string"
+
+        called = cli(node, alice, "call", "bob", "shout", "--input", '{"text": "hi"}')
+        assert called["result"] == {"text": "HI", "length": 2}, called
+        assert called["receipt_id"], called
+        # Tiers hold as for every skill; the input is checked before the server sees it.
+        for skill, body, code in [("vault", '{"text": "x"}', "UNKNOWN_SKILL"), ("shout", '{"text": 1}', "INVALID_INPUT")]:
+            refused = subprocess.run(
+                [str(COWORKER), "--json", "--network", node.url, "--data-dir", str(alice), "call", "bob", skill, "--input", body],
+                capture_output=True, env=ENV, stdin=subprocess.DEVNULL, timeout=60,
+            )
+            assert refused.returncode == 5 and code in refused.stdout.decode(), refused
+
+        # The server dies mid-run: a clean failure, and the next call starts it again.
+        waiting = subprocess.Popen(
+            [str(COWORKER), "--json", "--network", node.url, "--data-dir", str(alice), "call", "bob", "stall", "--input", '{"seconds": 60}'],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while not stalling.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.kill(int(stalling.read_text()), 9)
+        out, _ = waiting.communicate(timeout=60)
+        assert waiting.returncode == 5, out
+        failed = json.loads(out.decode().splitlines()[-1])
+        assert "MCP server" in failed["error"]["message"], failed
+        stalling.unlink()
+        again = cli(node, alice, "call", "bob", "stall", "--input", '{"seconds": 0.1}')
+        assert again["result"] == {"text": "woke", "length": 0}, again
+        assert len(starts.read_text().split()) == 4, "the stalled server was started again"
+    finally:
+        bob.close()

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use coworker_host::skill::{CommandSkill, HttpSkill};
+use coworker_host::HostError;
+use coworker_host::skill::{CommandSkill, HttpSkill, McpSkill};
 use coworker_runtime::protocol::SkillSpec;
 use coworker_runtime::protocol::trust::Tier;
 use coworker_runtime::{Agent, AgentConfig, Handler};
@@ -23,7 +24,24 @@ pub(crate) struct AgentFile {
     auto_grant: Option<Tier>,
     peers: Vec<(String, Tier)>,
     limits: Limits,
-    skills: Vec<(SkillSpec, Handler, bool)>,
+    skills: Vec<Declared>,
+}
+
+/// A skill as the file declares it; an MCP-backed one is completed (its server started, its
+/// tool's schemas read) when the skills are installed.
+#[derive(Debug)]
+struct Declared {
+    spec: SkillSpec,
+    backing: Backing,
+    exposed: bool,
+    /// The file gave the input / output schema itself (else an MCP tool's are used).
+    schemas: (bool, bool),
+}
+
+#[derive(Debug)]
+enum Backing {
+    Ready(Handler),
+    Mcp(McpSkill, std::path::PathBuf),
 }
 
 impl AgentFile {
@@ -65,7 +83,26 @@ impl AgentFile {
 
     /// Registers the skills and sets the preset peer tiers.
     pub(crate) async fn install(self, agent: &Agent) -> Result<(), CliError> {
-        for (spec, handler, exposed) in self.skills {
+        for Declared { mut spec, backing, exposed, schemas } in self.skills {
+            let handler = match backing {
+                Backing::Ready(handler) => handler,
+                Backing::Mcp(skill, base) => {
+                    let what = format!("skill {:?}", spec.name);
+                    let (tool, handler) = skill.open(Some(&base)).await.map_err(|e| {
+                        CliError::from(HostError { message: format!("{what}: {}", e.message), ..e })
+                    })?;
+                    if !schemas.0 {
+                        spec.input_schema = tool.input_schema;
+                    }
+                    if !schemas.1 {
+                        spec.output_schema = tool.output_schema;
+                    }
+                    if spec.description.is_empty() {
+                        spec.description = tool.description;
+                    }
+                    handler
+                }
+            };
             agent.register(spec, handler, exposed)?;
         }
         // Seeds, applied once each: a later start does not undo a step-down, a block or the
@@ -111,6 +148,8 @@ struct Limits {
 #[serde(deny_unknown_fields)]
 struct SkillConfig {
     name: String,
+    /// Required, except for an MCP tool (its own description is used).
+    #[serde(default)]
     description: String,
     #[serde(default)]
     when_to_use: String,
@@ -128,6 +167,9 @@ struct SkillConfig {
     command: Option<Vec<String>>,
     #[serde(default)]
     url: Option<String>,
+    /// A tool of a local MCP server: `{ command = [...], tool = "..." }`.
+    #[serde(default)]
+    mcp: Option<McpConfig>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
     #[serde(default)]
@@ -140,6 +182,13 @@ struct SkillConfig {
     /// Environment variables a command gets from the agent's own environment, by name.
     #[serde(default)]
     pass_env: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct McpConfig {
+    command: Vec<String>,
+    tool: String,
 }
 
 fn yes() -> bool {
@@ -160,8 +209,12 @@ fn json_value(value: Option<toml::Value>) -> Result<Value, String> {
 }
 
 impl SkillConfig {
-    fn into_parts(self, base: &std::path::Path) -> Result<(SkillSpec, Handler, bool), String> {
+    fn into_parts(self, base: &std::path::Path) -> Result<Declared, String> {
         let what = format!("skill {:?}", self.name);
+        if self.description.is_empty() && self.mcp.is_none() {
+            return Err(format!("{what}: `description` is required"));
+        }
+        let schemas = (self.input.is_some(), self.output.is_some());
         let mut spec = SkillSpec::new(&self.name, &self.description);
         spec.when_to_use = self.when_to_use;
         spec.input_schema = json_value(self.input)?;
@@ -174,6 +227,19 @@ impl SkillConfig {
         let timeout = self.timeout_secs.map(Duration::from_secs);
         if self.url.is_some() && !(self.env.is_empty() && self.pass_env.is_empty()) {
             return Err(format!("{what}: `env` and `pass_env` are for commands"));
+        }
+        if let Some(mcp) = self.mcp {
+            if self.command.is_some() || self.url.is_some() {
+                return Err(format!("{what}: give exactly one of `command`, `url` or `mcp`"));
+            }
+            let skill = McpSkill {
+                argv: mcp.command,
+                tool: mcp.tool,
+                env: self.env.into_iter().collect(),
+                pass_env: self.pass_env,
+            };
+            let backing = Backing::Mcp(skill, base.to_owned());
+            return Ok(Declared { spec, backing, exposed: self.exposed, schemas });
         }
         let handler = match (self.command, self.url) {
             (Some(argv), None) => CommandSkill {
@@ -192,10 +258,9 @@ impl SkillConfig {
                 max_output_bytes: self.max_output_bytes,
             }
             .handler(),
-            _ => return Err(format!("{what}: give exactly one of `command` or `url`")),
+            _ => return Err(format!("{what}: give exactly one of `command`, `url` or `mcp`")),
         };
-
-        Ok((spec, handler, self.exposed))
+        Ok(Declared { spec, backing: Backing::Ready(handler), exposed: self.exposed, schemas })
     }
 }
 
@@ -206,7 +271,15 @@ mod tests {
 
     fn parse(text: &str) -> Result<Vec<(SkillSpec, Handler, bool)>, String> {
         let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
-        AgentFile::from_config(config, Path::new("/etc/bots")).map(|f| f.skills)
+        let file = AgentFile::from_config(config, Path::new("/etc/bots"))?;
+        Ok(file
+            .skills
+            .into_iter()
+            .filter_map(|d| match d.backing {
+                Backing::Ready(handler) => Some((d.spec, handler, d.exposed)),
+                Backing::Mcp(..) => None,
+            })
+            .collect())
     }
 
     #[test]
@@ -245,7 +318,20 @@ mod tests {
     fn mistakes_are_named() {
         let both =
             parse("name='b'\n[[skill]]\nname='s'\ndescription='d'\ncommand=['x']\nurl='http://h/'");
-        assert!(both.unwrap_err().contains("exactly one of `command` or `url`"));
+        assert!(both.unwrap_err().contains("exactly one of `command`, `url` or `mcp`"));
+        let mcp_and_command =
+            parse("name='b'\n[[skill]]\nname='s'\ncommand=['x']\nmcp={command=['srv'], tool='t'}");
+        assert!(mcp_and_command.unwrap_err().contains("exactly one of"));
+        let undescribed = parse("name='b'\n[[skill]]\nname='s'\ncommand=['x']");
+        assert!(undescribed.unwrap_err().contains("`description` is required"));
+        // An MCP tool needs no description or schemas: they come from the tool at install.
+        let config: Config =
+            toml::from_str("name='b'\n[[skill]]\nname='s'\nmcp={command=['./srv'], tool='t'}")
+                .unwrap();
+        let file = AgentFile::from_config(config, Path::new("/etc/bots")).unwrap();
+        let Backing::Mcp(skill, base) = &file.skills[0].backing else { panic!("not MCP") };
+        assert_eq!((skill.tool.as_str(), base.as_path()), ("t", Path::new("/etc/bots")));
+        assert_eq!(file.skills[0].schemas, (false, false));
         let tier =
             parse("name='b'\n[[skill]]\nname='s'\ndescription='d'\nmin_tier='boss'\ncommand=['x']");
         assert!(tier.unwrap_err().contains("\"boss\" is not a tier"));

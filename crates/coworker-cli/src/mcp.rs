@@ -538,7 +538,8 @@ fn tool_name(peer: &str, skill: &str) -> String {
 
 /// `name`, or `name` with a number that no tool (nor a meta tool) has yet.
 fn unique(name: String, taken: &[PinnedTool]) -> String {
-    let used = |n: &str| taken.iter().any(|t| t.tool.name == n) || n.starts_with("coworker_");
+    let meta = meta_tools();
+    let used = |n: &str| taken.iter().any(|t| t.tool.name == n) || meta.iter().any(|t| t.name == n);
     if !used(&name) {
         return name;
     }

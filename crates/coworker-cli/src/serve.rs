@@ -54,7 +54,12 @@ translator.toml:
   input = { query = "str" }
   output = { hits = "list" }
   url = "http://127.0.0.1:8080/search"    # POSTs the input, returns the JSON answer
-  exposed = false                         # hidden until the owner exposes it"#;
+  exposed = false                         # hidden until the owner exposes it
+
+  [[skill]]
+  name = "tickets"                # a tool of a local MCP server: its description and
+  mcp = { command = ["npx", "-y", "some-mcp-server"], tool = "search_tickets" }
+  min_tier = "internal"           # schemas come from the tool (input/output narrow them)"#;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {

@@ -1,13 +1,15 @@
 //! Skill declarations every front end shares: a skill backed by an external command (input JSON
-//! on stdin, output JSON on stdout) or by an HTTP endpoint (a JSON POST). The agent file and the
-//! app's "Add a skill" both declare skills this way; skills a control client provides are the
-//! third kind ([`crate::control`]).
+//! on stdin, output JSON on stdout), by an HTTP endpoint (a JSON POST) or by a tool of a local
+//! MCP server ([`McpSkill`]). The agent file and the app's "Add a skill" declare skills this way;
+//! skills a control client provides are the other kind ([`crate::control`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use coworker_runtime::handler::SECRET_VARIABLES;
-use coworker_runtime::{Command, Handler, HttpEndpoint};
+use coworker_runtime::{Command, Handler, HttpEndpoint, SkillFailure};
+use rmcp::ServiceExt;
 
 use crate::error::HostError;
 
@@ -95,6 +97,168 @@ impl HttpSkill {
             endpoint.max_output_bytes = limit;
         }
         Handler::Http(endpoint)
+    }
+}
+
+/// A skill backed by a tool of a local MCP server (stdio). The server is started when the skill
+/// is declared (its tool's schemas are read then), kept running, and started again on the next
+/// call after it dies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct McpSkill {
+    /// The server: a program and its arguments (relative programs as for [`CommandSkill`]).
+    pub argv: Vec<String>,
+    /// The tool.
+    pub tool: String,
+    /// Variables the server gets, with their values (it gets `PATH` and nothing else besides).
+    pub env: Vec<(String, String)>,
+    /// Variables the server gets from the agent's own environment, by name.
+    pub pass_env: Vec<String>,
+}
+
+/// The tool's declaration as the server gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpTool {
+    /// Its description.
+    pub description: String,
+    /// Its input JSON Schema.
+    pub input_schema: serde_json::Value,
+    /// Its output JSON Schema (`{}`: any).
+    pub output_schema: serde_json::Value,
+}
+
+impl McpSkill {
+    /// Starts the server, reads the tool's declaration and gives the handler that calls it.
+    pub async fn open(self, base: Option<&Path>) -> Result<(McpTool, Handler), HostError> {
+        let Some((program, args)) = self.argv.split_first() else {
+            return Err(HostError::invalid("skill.command", "the MCP server's command is empty"));
+        };
+        for name in self.env.iter().map(|(n, _)| n).chain(&self.pass_env) {
+            if SECRET_VARIABLES.contains(&name.as_str()) {
+                return Err(HostError::invalid(
+                    "skill.secret",
+                    format!("{name} is never passed to a skill"),
+                ));
+            }
+        }
+        let program = match base {
+            Some(base) if program.contains('/') && !program.starts_with('/') => base.join(program),
+            _ => PathBuf::from(program),
+        };
+        let mut env = self.env;
+        if let Ok(path) = std::env::var("PATH") {
+            env.push(("PATH".to_owned(), path));
+        }
+        for name in self.pass_env {
+            if let Ok(value) = std::env::var(&name) {
+                env.push((name, value));
+            }
+        }
+        let server = Arc::new(McpServer {
+            program,
+            args: args.to_vec(),
+            env,
+            running: tokio::sync::Mutex::new(None),
+        });
+        let tools =
+            server.with_client(|client| async move { client.list_all_tools().await }).await?;
+        let tool = tools.into_iter().find(|t| t.name == self.tool).ok_or_else(|| {
+            HostError::not_found(
+                "skill.mcp_tool",
+                format!("the MCP server has no tool {}", self.tool),
+            )
+        })?;
+        let declared = McpTool {
+            description: tool.description.as_deref().unwrap_or_default().to_owned(),
+            input_schema: serde_json::Value::Object((*tool.input_schema).clone()),
+            output_schema: tool.output_schema.as_ref().map_or_else(
+                || serde_json::json!({}),
+                |s| serde_json::Value::Object((**s).clone()),
+            ),
+        };
+        let name = self.tool;
+        let handler = Handler::function(move |input: serde_json::Value, _context| {
+            let (server, name) = (Arc::clone(&server), name.clone());
+            async move { server.call(&name, input).await }
+        });
+        Ok((declared, handler))
+    }
+}
+
+type McpClient = rmcp::service::RunningService<rmcp::RoleClient, ()>;
+
+/// One MCP server process, started on demand.
+struct McpServer {
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    running: tokio::sync::Mutex<Option<Arc<McpClient>>>,
+}
+
+impl McpServer {
+    async fn client(&self) -> Result<Arc<McpClient>, HostError> {
+        let mut running = self.running.lock().await;
+        if let Some(client) = running.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(Arc::clone(client));
+        }
+        let mut command = tokio::process::Command::new(&self.program);
+        command.args(&self.args).env_clear().envs(self.env.iter().cloned());
+        let unavailable = |e: &dyn std::fmt::Display| {
+            HostError::failed("skill.mcp_server", format!("{}: {e}", self.program.display()))
+        };
+        let transport = rmcp::transport::TokioChildProcess::builder(command)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| unavailable(&e))?
+            .0;
+        let client = Arc::new(().serve(transport).await.map_err(|e| unavailable(&e))?);
+        *running = Some(Arc::clone(&client));
+        Ok(client)
+    }
+
+    async fn with_client<T, F, Fut>(&self, run: F) -> Result<T, HostError>
+    where
+        F: FnOnce(Arc<McpClient>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, rmcp::ServiceError>>,
+    {
+        let client = self.client().await?;
+        run(client).await.map_err(|e| {
+            HostError::failed("skill.mcp_server", format!("{}: {e}", self.program.display()))
+        })
+    }
+
+    /// Calls the tool; the server dying mid-call is a clean failure, and the next call starts
+    /// it again.
+    async fn call(
+        &self,
+        tool: &str,
+        input: serde_json::Value,
+    ) -> Result<serde_json::Value, SkillFailure> {
+        let serde_json::Value::Object(arguments) = input else {
+            return Err(SkillFailure::new("the input must be an object"));
+        };
+        let params =
+            rmcp::model::CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+        let client = self.client().await.map_err(|e| SkillFailure::new(e.message))?;
+        let result = match client.call_tool(params).await {
+            Ok(result) => result,
+            Err(e) => {
+                // Gone (or broken): start a fresh one next time.
+                *self.running.lock().await = None;
+                return Err(SkillFailure::new(format!(
+                    "the MCP server failed: {e}; it restarts on the next call"
+                )));
+            }
+        };
+        let text: Vec<&str> =
+            result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.as_str())).collect();
+        if result.is_error == Some(true) {
+            return Err(SkillFailure::new(text.join("\n")));
+        }
+        if let Some(structured) = result.structured_content {
+            return Ok(structured);
+        }
+        let joined = text.join("\n");
+        Ok(serde_json::from_str(&joined).unwrap_or_else(|_| serde_json::json!({"text": joined})))
     }
 }
 
