@@ -29,6 +29,7 @@ fn main() {
             "set_skill_exposed",
             "set_skill_min_tier",
             "add_skill",
+            "mcp_tools",
             "remove_skill",
             "preview_skills",
             "goals",

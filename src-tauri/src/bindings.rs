@@ -42,6 +42,7 @@ pub fn builder() -> Builder<Wry> {
             commands::set_skill_exposed,
             commands::set_skill_min_tier,
             commands::add_skill,
+            commands::mcp_tools,
             commands::remove_skill,
             commands::preview_skills,
             commands::goals,

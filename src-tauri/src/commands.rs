@@ -23,7 +23,7 @@ use crate::peer::{
 };
 use crate::receipt::ReceiptView;
 use crate::settings::{InstallationView, Settings, SettingsUpdate};
-use crate::skill::{MySkillView, NewSkill};
+use crate::skill::{McpToolView, MySkillView, NewSkill};
 
 /// The app's version, as built.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -303,14 +303,22 @@ pub async fn set_skill_exposed(backend: Backed<'_>, skill: String, exposed: bool
 #[tauri::command]
 #[specta::specta]
 pub async fn set_skill_min_tier(backend: Backed<'_>, skill: String, tier: u8) -> AppResult<()> {
-    crate::skill::set_min_tier(&backend.0.agent().await?, backend.0.data_dir(), &skill, tier)
+    crate::skill::set_min_tier(&backend.0.agent().await?, backend.0.data_dir(), &skill, tier).await
 }
 
 /// Adds a command-backed skill (hidden until exposed).
 #[tauri::command]
 #[specta::specta]
 pub async fn add_skill(backend: Backed<'_>, skill: NewSkill) -> AppResult<()> {
-    crate::skill::add(&backend.0.agent().await?, backend.0.data_dir(), skill)
+    crate::skill::add(&backend.0.agent().await?, backend.0.data_dir(), skill).await
+}
+
+/// The tools a local MCP server offers (it is started to ask, then stopped), to add one as a
+/// skill.
+#[tauri::command]
+#[specta::specta]
+pub async fn mcp_tools(command: Vec<String>) -> AppResult<Vec<McpToolView>> {
+    crate::skill::mcp_tools(command).await
 }
 
 /// Removes a skill added from the app.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use coworker_host::HostError;
-use coworker_host::skill::CommandSkill;
+use coworker_host::skill::{CommandSkill, McpSkill};
 use coworker_runtime::protocol::SkillSpec;
 use coworker_runtime::{Agent, Handler};
 use serde::{Deserialize, Serialize};
@@ -51,6 +51,22 @@ pub struct NewSkill {
     pub min_tier: u8,
     /// Killed after this many seconds.
     pub timeout_secs: u32,
+    /// A tool of the MCP server `command` starts: the skill calls it (the server is started
+    /// once and restarted if it dies).
+    pub mcp_tool: Option<String>,
+}
+
+/// A tool a local MCP server offers, to add as a skill.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct McpToolView {
+    /// Its name.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// Its input JSON Schema, as pretty JSON text.
+    pub input_schema: String,
+    /// Its output JSON Schema (`{}`: any), as pretty JSON text.
+    pub output_schema: String,
 }
 
 /// `skills.json`: every skill added from the app.
@@ -64,6 +80,8 @@ struct Saved {
     spec: SkillSpec,
     command: Vec<String>,
     timeout_secs: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mcp_tool: Option<String>,
 }
 
 fn path(data_dir: &Path) -> PathBuf {
@@ -89,23 +107,47 @@ fn save(data_dir: &Path, book: &Book) -> AppResult<()> {
     std::fs::rename(&tmp, path(data_dir)).map_err(|e| file(&e))
 }
 
-fn handler(saved: &Saved) -> AppResult<Handler> {
+async fn handler(saved: &Saved) -> AppResult<Handler> {
+    if let Some(tool) = &saved.mcp_tool {
+        let skill =
+            McpSkill { argv: saved.command.clone(), tool: tool.clone(), ..McpSkill::default() };
+        return Ok(skill.open(None).await?.1);
+    }
     let mut command = CommandSkill::new(saved.command.clone());
     command.timeout = Some(Duration::from_secs(u64::from(saved.timeout_secs.clamp(1, 3600))));
     command.handler(None)
 }
 
 /// Registers the saved skills with a newly opened agent (hidden unless the owner exposed them).
-pub fn register_saved(agent: &Agent, data_dir: &Path) -> AppResult<()> {
+pub async fn register_saved(agent: &Agent, data_dir: &Path) -> AppResult<()> {
     for saved in load(data_dir)?.skills {
         let name = saved.spec.name.clone();
-        if let Err(e) = handler(&saved)
-            .and_then(|h| agent.register(saved.spec, h, false).map_err(HostError::from))
-        {
+        let registered = match handler(&saved).await {
+            Ok(h) => agent.register(saved.spec, h, false).map_err(HostError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = registered {
             tracing::warn!(skill = name, "a saved skill could not be registered: {e}");
         }
     }
     Ok(())
+}
+
+/// The tools the MCP server `command` starts offers.
+pub async fn mcp_tools(command: Vec<String>) -> AppResult<Vec<McpToolView>> {
+    let command: Vec<String> =
+        command.iter().map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect();
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    Ok(coworker_host::skill::mcp_tools(command)
+        .await?
+        .into_iter()
+        .map(|(name, tool)| McpToolView {
+            name,
+            description: tool.description,
+            input_schema: pretty(&tool.input_schema),
+            output_schema: pretty(&tool.output_schema),
+        })
+        .collect())
 }
 
 fn schema(text: &str, what: &str) -> AppResult<Value> {
@@ -117,8 +159,8 @@ fn schema(text: &str, what: &str) -> AppResult<Value> {
     })
 }
 
-/// Adds a command-backed skill (hidden until exposed) and saves it.
-pub fn add(agent: &Agent, data_dir: &Path, new: NewSkill) -> AppResult<()> {
+/// Adds a command- or MCP-backed skill (hidden until exposed) and saves it.
+pub async fn add(agent: &Agent, data_dir: &Path, new: NewSkill) -> AppResult<()> {
     let command: Vec<String> =
         new.command.iter().map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect();
     if command.is_empty() {
@@ -135,8 +177,9 @@ pub fn add(agent: &Agent, data_dir: &Path, new: NewSkill) -> AppResult<()> {
             format!("there is already a skill named {}", spec.name),
         ));
     }
-    let saved = Saved { spec, command, timeout_secs: new.timeout_secs.max(1) };
-    agent.register(saved.spec.clone(), handler(&saved)?, false).map_err(HostError::from)?;
+    let mcp_tool = new.mcp_tool.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    let saved = Saved { spec, command, timeout_secs: new.timeout_secs.max(1), mcp_tool };
+    agent.register(saved.spec.clone(), handler(&saved).await?, false).map_err(HostError::from)?;
     book.skills.push(saved);
     save(data_dir, &book)
 }
@@ -157,7 +200,7 @@ pub fn remove(agent: &Agent, data_dir: &Path, name: &str) -> AppResult<()> {
 }
 
 /// Changes the lowest tier that may see and call a skill added from the app.
-pub fn set_min_tier(agent: &Agent, data_dir: &Path, name: &str, value: u8) -> AppResult<()> {
+pub async fn set_min_tier(agent: &Agent, data_dir: &Path, name: &str, value: u8) -> AppResult<()> {
     let min = tier(value)?;
     let mut book = load(data_dir)?;
     let saved = book.skills.iter_mut().find(|s| s.spec.name == name).ok_or_else(|| {
@@ -168,7 +211,7 @@ pub fn set_min_tier(agent: &Agent, data_dir: &Path, name: &str, value: u8) -> Ap
     })?;
     saved.spec.min_tier = min;
     let exposed = agent.skills().iter().any(|(card, shown)| card.name == name && *shown);
-    agent.register(saved.spec.clone(), handler(saved)?, exposed).map_err(HostError::from)?;
+    agent.register(saved.spec.clone(), handler(saved).await?, exposed).map_err(HostError::from)?;
     save(data_dir, &book)
 }
 

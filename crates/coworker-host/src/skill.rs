@@ -129,6 +129,25 @@ pub struct McpTool {
 impl McpSkill {
     /// Starts the server, reads the tool's declaration and gives the handler that calls it.
     pub async fn open(self, base: Option<&Path>) -> Result<(McpTool, Handler), HostError> {
+        let server = Arc::new(self.server(base)?);
+        let tools =
+            server.with_client(|client| async move { client.list_all_tools().await }).await?;
+        let tool = tools.into_iter().find(|t| t.name == self.tool).ok_or_else(|| {
+            HostError::not_found(
+                "skill.mcp_tool",
+                format!("the MCP server has no tool {}", self.tool),
+            )
+        })?;
+        let declared = declaration(&tool);
+        let name = self.tool;
+        let handler = Handler::function(move |input: serde_json::Value, _context| {
+            let (server, name) = (Arc::clone(&server), name.clone());
+            async move { server.call(&name, input).await }
+        });
+        Ok((declared, handler))
+    }
+
+    fn server(&self, base: Option<&Path>) -> Result<McpServer, HostError> {
         let Some((program, args)) = self.argv.split_first() else {
             return Err(HostError::invalid("skill.command", "the MCP server's command is empty"));
         };
@@ -144,43 +163,39 @@ impl McpSkill {
             Some(base) if program.contains('/') && !program.starts_with('/') => base.join(program),
             _ => PathBuf::from(program),
         };
-        let mut env = self.env;
+        let mut env = self.env.clone();
         if let Ok(path) = std::env::var("PATH") {
             env.push(("PATH".to_owned(), path));
         }
-        for name in self.pass_env {
-            if let Ok(value) = std::env::var(&name) {
-                env.push((name, value));
+        for name in &self.pass_env {
+            if let Ok(value) = std::env::var(name) {
+                env.push((name.clone(), value));
             }
         }
-        let server = Arc::new(McpServer {
-            program,
-            args: args.to_vec(),
-            env,
-            running: tokio::sync::Mutex::new(None),
-        });
-        let tools =
-            server.with_client(|client| async move { client.list_all_tools().await }).await?;
-        let tool = tools.into_iter().find(|t| t.name == self.tool).ok_or_else(|| {
-            HostError::not_found(
-                "skill.mcp_tool",
-                format!("the MCP server has no tool {}", self.tool),
-            )
-        })?;
-        let declared = McpTool {
-            description: tool.description.as_deref().unwrap_or_default().to_owned(),
-            input_schema: serde_json::Value::Object((*tool.input_schema).clone()),
-            output_schema: tool.output_schema.as_ref().map_or_else(
-                || serde_json::json!({}),
-                |s| serde_json::Value::Object((**s).clone()),
-            ),
-        };
-        let name = self.tool;
-        let handler = Handler::function(move |input: serde_json::Value, _context| {
-            let (server, name) = (Arc::clone(&server), name.clone());
-            async move { server.call(&name, input).await }
-        });
-        Ok((declared, handler))
+        Ok(McpServer { program, args: args.to_vec(), env, running: tokio::sync::Mutex::new(None) })
+    }
+}
+
+/// The tools a local MCP server offers (it is started for this and stopped after), by name.
+pub async fn mcp_tools(argv: Vec<String>) -> Result<Vec<(String, McpTool)>, HostError> {
+    let skill = McpSkill { argv, ..McpSkill::default() };
+    let server = skill.server(None)?;
+    let tools = server.with_client(|client| async move { client.list_all_tools().await }).await?;
+    let client = server.running.lock().await.take();
+    if let Some(client) = client.and_then(|c| Arc::try_unwrap(c).ok()) {
+        let _ = client.cancel().await;
+    }
+    Ok(tools.into_iter().map(|tool| (tool.name.to_string(), declaration(&tool))).collect())
+}
+
+fn declaration(tool: &rmcp::model::Tool) -> McpTool {
+    McpTool {
+        description: tool.description.as_deref().unwrap_or_default().to_owned(),
+        input_schema: serde_json::Value::Object((*tool.input_schema).clone()),
+        output_schema: tool
+            .output_schema
+            .as_ref()
+            .map_or_else(|| serde_json::json!({}), |s| serde_json::Value::Object((**s).clone())),
     }
 }
 

@@ -64,7 +64,12 @@ export const commands = {
 	/**  Changes the lowest tier that may see and call a skill added from the app. */
 	setSkillMinTier: (skill: string, tier: number) => typedError<null, HostError_Serialize>(__TAURI_INVOKE("set_skill_min_tier", { skill, tier })),
 	/**  Adds a command-backed skill (hidden until exposed). */
-	addSkill: (skill: NewSkill) => typedError<null, HostError_Serialize>(__TAURI_INVOKE("add_skill", { skill })),
+	addSkill: (skill: NewSkill_Deserialize) => typedError<null, HostError_Serialize>(__TAURI_INVOKE("add_skill", { skill })),
+	/**
+	 *  The tools a local MCP server offers (it is started to ask, then stopped), to add one as a
+	 *  skill.
+	 */
+	mcpTools: (command: string[]) => typedError<McpToolView[], HostError_Serialize>(__TAURI_INVOKE("mcp_tools", { command })),
 	/**  Removes a skill added from the app. */
 	removeSkill: (skill: string) => typedError<null, HostError_Serialize>(__TAURI_INVOKE("remove_skill", { skill })),
 	/**  What a peer at `tier` would see of my skills. */
@@ -548,6 +553,18 @@ export type KeyResultView = {
 	progress: number,
 };
 
+/**  A tool a local MCP server offers, to add as a skill. */
+export type McpToolView = {
+	/**  Its name. */
+	name: string,
+	/**  What it does. */
+	description: string,
+	/**  Its input JSON Schema, as pretty JSON text. */
+	input_schema: string,
+	/**  Its output JSON Schema (`{}`: any), as pretty JSON text. */
+	output_schema: string,
+};
+
 /**  A member with its badge. */
 export type MemberView = MemberView_Serialize | MemberView_Deserialize;
 
@@ -629,7 +646,13 @@ export type MySkillView_Serialize = {
  *  A command-backed skill to add: the command gets the input JSON on stdin and prints the output
  *  JSON on stdout.
  */
-export type NewSkill = {
+export type NewSkill = NewSkill_Serialize | NewSkill_Deserialize;
+
+/**
+ *  A command-backed skill to add: the command gets the input JSON on stdin and prints the output
+ *  JSON on stdout.
+ */
+export type NewSkill_Deserialize = {
 	/**  Unique name (`A-Z a-z 0-9 _ - .`). */
 	name: string,
 	/**  What it does. */
@@ -644,6 +667,37 @@ export type NewSkill = {
 	min_tier: number,
 	/**  Killed after this many seconds. */
 	timeout_secs: number,
+	/**
+	 *  A tool of the MCP server `command` starts: the skill calls it (the server is started
+	 *  once and restarted if it dies).
+	 */
+	mcp_tool?: string | null,
+};
+
+/**
+ *  A command-backed skill to add: the command gets the input JSON on stdin and prints the output
+ *  JSON on stdout.
+ */
+export type NewSkill_Serialize = {
+	/**  Unique name (`A-Z a-z 0-9 _ - .`). */
+	name: string,
+	/**  What it does. */
+	description: string,
+	/**  The program and its arguments. */
+	command: string[],
+	/**  Input JSON Schema (JSON text). */
+	input_schema: string,
+	/**  Output JSON Schema (JSON text). */
+	output_schema: string,
+	/**  The lowest tier that may see and call it, 0-3. */
+	min_tier: number,
+	/**  Killed after this many seconds. */
+	timeout_secs: number,
+	/**
+	 *  A tool of the MCP server `command` starts: the skill calls it (the server is started
+	 *  once and restarted if it dies).
+	 */
+	mcp_tool: string | null,
 };
 
 /**  An OKR's lifecycle. */

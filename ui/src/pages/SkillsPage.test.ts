@@ -163,6 +163,7 @@ test("adding a skill sends argv, schemas, tier and timeout", async () => {
           output_schema: output,
           min_tier: 2,
           timeout_secs: 45,
+          mcp_tool: null,
         },
       },
     ]),
@@ -226,4 +227,54 @@ test("a served task reloads the stats", async () => {
     event: { type: "task_served", peer: "bb", skill: "echo", task_id: "t1", status: { state: "completed" } },
   });
   await waitFor(() => expect(el(container, ".skill-stats").textContent).toContain("13 calls"));
+});
+
+test("a skill backed by an MCP server's tool takes the tool's description and schemas", async () => {
+  const tool = {
+    name: "shout",
+    description: "Upper-cases a text.",
+    input_schema: '{\n  "type": "object",\n  "properties": {"text": {"type": "string"}}\n}',
+    output_schema: "{}",
+  };
+  const calls = await mockCommands({
+    my_skills: [builtin],
+    preview_skills: [],
+    add_skill: null,
+    mcp_tools: ({ command }: { command: string[] }) => {
+      if (command[0] === "broken") throw failure("broken: No such file or directory", "skill.mcp_server");
+      return [tool, { ...tool, name: "whisper" }];
+    },
+  });
+  const { container } = render(SkillsPage);
+  await screen.findByText("Echoes the input");
+  await fireEvent.input(el(container, "#skill-command"), { target: { value: "broken" } });
+  await fireEvent.click(el(container, "#skill-mcp-list"));
+  expect((await screen.findByText(/Could not list its tools/)).textContent).toContain("No such file");
+
+  await fireEvent.input(el(container, "#skill-command"), { target: { value: `python3 "/opt/mcp/tools.py"` } });
+  await fireEvent.click(el(container, "#skill-mcp-list"));
+  await waitFor(() => expect(callsTo(calls, "mcp_tools").at(-1)).toEqual({ command: ["python3", "/opt/mcp/tools.py"] }));
+  const pick = await waitFor(() => el<HTMLSelectElement>(container, "#skill-mcp-tool"));
+  pick.value = "shout";
+  await fireEvent.change(pick);
+  expect(el<HTMLInputElement>(container, "#skill-name").value).toBe("shout");
+  expect(el<HTMLInputElement>(container, "#skill-description").value).toBe("Upper-cases a text.");
+  expect(el(container, "#skill-mcp-picked").textContent).toContain("shout");
+  await fireEvent.click(el(container, "#skill-add"));
+  await waitFor(() =>
+    expect(callsTo(calls, "add_skill")).toEqual([
+      {
+        skill: {
+          name: "shout",
+          description: "Upper-cases a text.",
+          command: ["python3", "/opt/mcp/tools.py"],
+          input_schema: tool.input_schema,
+          output_schema: "{}",
+          min_tier: 1,
+          timeout_secs: 30,
+          mcp_tool: "shout",
+        },
+      },
+    ]),
+  );
 });
