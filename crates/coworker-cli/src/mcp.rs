@@ -247,11 +247,13 @@ impl ServerHandler for Server {
         if self.0.pinned.is_empty() {
             return;
         }
-        let server = self.clone();
+        // Weak: when the host goes, the server (and the identity it holds) closes cleanly.
+        let weak = Arc::downgrade(&self.0);
         let peer = context.peer;
         tokio::spawn(async move {
             let mut first = true;
             loop {
+                let Some(server) = weak.upgrade().map(Server) else { return };
                 match server.refresh().await {
                     Ok(changed) if changed && !first => {
                         if peer.notify_tool_list_changed().await.is_err() {
@@ -262,6 +264,7 @@ impl ServerHandler for Server {
                     Err(e) => tracing::warn!("pinned peers: {}", e.message),
                 }
                 first = false;
+                drop(server);
                 tokio::time::sleep(REFRESH).await;
             }
         });
