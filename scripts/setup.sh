@@ -79,16 +79,17 @@ install_node() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
 }
 
-# `npm ci` only when package-lock.json changed since the last install.
-install_ui_packages() {
-  local stamp="ui/node_modules/.coworker-lock.sha256"
+# `npm ci` in DIR only when its package-lock.json changed since the last install.
+install_npm_packages() {
+  local dir="$1" what="$2"
+  local stamp="$dir/node_modules/.coworker-lock.sha256"
   local want
-  want="$(sha256sum ui/package-lock.json | cut -d' ' -f1)"
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return
   fi
-  say "npm: installing the UI's packages"
-  (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+  say "npm: installing $what"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   echo "$want" >"$stamp"
 }
 
@@ -121,6 +122,8 @@ install_python_venv() {
 install_apt_packages
 install_rust
 install_node
-install_ui_packages
+install_npm_packages ui "the UI's packages"
+# The MCP conformance suite (and the Node 22 it needs, from the npm registry).
+install_npm_packages tests/mcp-conformance "the MCP conformance suite"
 install_cargo_tools
 install_python_venv

