@@ -47,6 +47,9 @@ const HEARTBEAT: Duration = Duration::from_secs(10);
 const REFRESH: Duration = Duration::from_secs(15);
 /// Tool names hosts accept: 64 characters with their `mcp__coworker__` prefix.
 const MAX_TOOL_NAME: usize = 64 - "mcp__coworker__".len();
+/// Pinned skills become at most this many tools (hosts slow down or refuse beyond ~40 tools;
+/// the rest stay callable through `coworker_call`).
+const MAX_PINNED_TOOLS: usize = 32;
 /// How long connect, discovery and a trust answer may take.
 const PEER_WAIT: Duration = Duration::from_secs(10);
 
@@ -217,6 +220,12 @@ impl Server {
                 }
             };
             for card in cards {
+                if tools.len() == MAX_PINNED_TOOLS {
+                    tracing::warn!(
+                        "more than {MAX_PINNED_TOOLS} pinned skills: the rest only through coworker_call"
+                    );
+                    break;
+                }
                 let name = unique(tool_name(&peer.name, &card.name), &tools);
                 if let Some(tool) = skill_tool(&name, &peer.name, &peer.inbox_id, &card) {
                     tools.push(tool);
