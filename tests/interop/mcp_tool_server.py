@@ -1,8 +1,10 @@
 """A small MCP server (the official Python SDK's FastMCP) whose tool backs a CoWorker skill in
 tests/interop/test_mcp.py. `shout` upper-cases; `stall` sleeps until killed, to test a server
-that dies mid-run. Each start appends a line to $MCP_STARTS, so a test can count restarts."""
+that dies mid-run. Each start appends a line to $MCP_STARTS, so a test can count restarts.
+On stdio, or with `--http PORT` on streamable HTTP at http://127.0.0.1:PORT/mcp."""
 
 import os
+import sys
 import time
 
 from mcp.server.fastmcp import FastMCP
@@ -35,4 +37,9 @@ def stall(seconds: float) -> Shouted:
 
 
 if __name__ == "__main__":
-    server.run()
+    if "--http" in sys.argv:
+        server.settings.host = "127.0.0.1"
+        server.settings.port = int(sys.argv[sys.argv.index("--http") + 1])
+        server.run(transport="streamable-http")
+    else:
+        server.run()

@@ -366,6 +366,44 @@ min_tier = "internal"
         bob.close()
 
 
+def test_a_skill_backed_by_an_mcp_server_at_a_url(node, tmp_path):
+    from harness import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("mcp_tool_server.py")), "--http", str(port)],
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "ab"), stdin=subprocess.DEVNULL,
+        env=dict(ENV, MCP_STARTS=str(tmp_path / "starts")),
+    )
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "starts").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)  # the server binds after it starts
+    file = tmp_path / "bob.toml"
+    file.write_text(
+        f"""
+name = "bob"
+[trust]
+auto_grant = "known"
+[[skill]]
+name = "shout"
+mcp = {{ url = "http://127.0.0.1:{port}/mcp", tool = "shout" }}
+"""
+    )
+    bob = Served(node, tmp_path / "bob", file, tmp_path / "bob.log")
+    alice = tmp_path / "alice"
+    try:
+        cli(node, alice, "init", "--name", "alice")
+        connected = cli(node, alice, "connect", bob.ready["code"])
+        assert [s["description"] for s in connected["skills"]] == ["Upper-cases a text."], connected
+        called = cli(node, alice, "call", "bob", "shout", "--input", '{"text": "remote"}')
+        assert called["result"] == {"text": "REMOTE", "length": 6}, called
+    finally:
+        bob.close()
+        server.kill()
+        server.wait()
+
+
 def test_the_mcp_conformance_suite_passes_what_applies(node, tmp_path):
     """The official conformance suite (tests/mcp-conformance) against `coworker mcp --http`;
     scenarios that need its reference server's fixtures are listed, with why, in

@@ -187,7 +187,12 @@ struct SkillConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct McpConfig {
+    /// A local server, started with this command (stdio)…
+    #[serde(default)]
     command: Vec<String>,
+    /// …or one that runs already, at this URL (streamable HTTP).
+    #[serde(default)]
+    url: Option<String>,
     tool: String,
 }
 
@@ -232,8 +237,12 @@ impl SkillConfig {
             if self.command.is_some() || self.url.is_some() {
                 return Err(format!("{what}: give exactly one of `command`, `url` or `mcp`"));
             }
+            if mcp.command.is_empty() == mcp.url.is_none() {
+                return Err(format!("{what}: `mcp` needs exactly one of `command` or `url`"));
+            }
             let skill = McpSkill {
                 argv: mcp.command,
+                url: mcp.url,
                 tool: mcp.tool,
                 env: self.env.into_iter().collect(),
                 pass_env: self.pass_env,
@@ -332,6 +341,10 @@ mod tests {
         let Backing::Mcp(skill, base) = &file.skills[0].backing else { panic!("not MCP") };
         assert_eq!((skill.tool.as_str(), base.as_path()), ("t", Path::new("/etc/bots")));
         assert_eq!(file.skills[0].schemas, (false, false));
+        let both_servers = parse(
+            "name='b'\n[[skill]]\nname='s'\nmcp={command=['srv'], url='http://h/mcp', tool='t'}",
+        );
+        assert!(both_servers.unwrap_err().contains("exactly one of `command` or `url`"));
         let tier =
             parse("name='b'\n[[skill]]\nname='s'\ndescription='d'\nmin_tier='boss'\ncommand=['x']");
         assert!(tier.unwrap_err().contains("\"boss\" is not a tier"));

@@ -58,7 +58,7 @@ translator.toml:
 
   [[skill]]
   name = "tickets"                # a tool of a local MCP server: its description and
-  mcp = { command = ["npx", "-y", "some-mcp-server"], tool = "search_tickets" }
+  mcp = { command = ["npx", "-y", "some-mcp-server"], tool = "search_tickets" }   # or url = "http://…/mcp"
   min_tier = "internal"           # schemas come from the tool (input/output narrow them)"#;
 
 #[derive(Debug, Args)]

@@ -100,13 +100,17 @@ impl HttpSkill {
     }
 }
 
-/// A skill backed by a tool of a local MCP server (stdio). The server is started when the skill
-/// is declared (its tool's schemas are read then), kept running, and started again on the next
-/// call after it dies.
+/// A skill backed by a tool of an MCP server: a local one started by a command (stdio), or one
+/// reached at a URL (streamable HTTP). The server is started (or connected to) when the skill is
+/// declared (its tool's schemas are read then), kept, and started (or connected) again on the
+/// next call after it dies.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct McpSkill {
     /// The server: a program and its arguments (relative programs as for [`CommandSkill`]).
     pub argv: Vec<String>,
+    /// Or a server that runs already, reached by streamable HTTP at this `http://` URL (then
+    /// `argv`, `env` and `pass_env` are empty).
+    pub url: Option<String>,
     /// The tool.
     pub tool: String,
     /// Variables the server gets, with their values (it gets `PATH` and nothing else besides).
@@ -148,6 +152,28 @@ impl McpSkill {
     }
 
     fn server(&self, base: Option<&Path>) -> Result<McpServer, HostError> {
+        if let Some(url) = &self.url {
+            if !self.argv.is_empty() || !self.env.is_empty() || !self.pass_env.is_empty() {
+                return Err(HostError::invalid(
+                    "skill.mcp_server",
+                    "an MCP server is a command or a URL, not both",
+                ));
+            }
+            // A server on this machine or the LAN; no TLS stack is linked for this.
+            if !url.starts_with("http://") {
+                return Err(HostError::invalid(
+                    "skill.mcp_server",
+                    format!("{url:?} is not an http:// URL (https MCP servers are not supported)"),
+                ));
+            }
+            return Ok(McpServer {
+                program: PathBuf::from(url),
+                args: Vec::new(),
+                env: Vec::new(),
+                url: Some(url.clone()),
+                running: tokio::sync::Mutex::new(None),
+            });
+        }
         let Some((program, args)) = self.argv.split_first() else {
             return Err(HostError::invalid("skill.command", "the MCP server's command is empty"));
         };
@@ -172,7 +198,13 @@ impl McpSkill {
                 env.push((name.clone(), value));
             }
         }
-        Ok(McpServer { program, args: args.to_vec(), env, running: tokio::sync::Mutex::new(None) })
+        Ok(McpServer {
+            program,
+            args: args.to_vec(),
+            env,
+            url: None,
+            running: tokio::sync::Mutex::new(None),
+        })
     }
 }
 
@@ -203,9 +235,11 @@ type McpClient = rmcp::service::RunningService<rmcp::RoleClient, ()>;
 
 /// One MCP server process, started on demand.
 struct McpServer {
+    /// The program (or the URL), for messages.
     program: PathBuf,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    url: Option<String>,
     running: tokio::sync::Mutex<Option<Arc<McpClient>>>,
 }
 
@@ -215,11 +249,17 @@ impl McpServer {
         if let Some(client) = running.as_ref().filter(|c| !c.is_closed()) {
             return Ok(Arc::clone(client));
         }
-        let mut command = tokio::process::Command::new(&self.program);
-        command.args(&self.args).env_clear().envs(self.env.iter().cloned());
         let unavailable = |e: &dyn std::fmt::Display| {
             HostError::failed("skill.mcp_server", format!("{}: {e}", self.program.display()))
         };
+        if let Some(url) = &self.url {
+            let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.as_str());
+            let client = Arc::new(().serve(transport).await.map_err(|e| unavailable(&e))?);
+            *running = Some(Arc::clone(&client));
+            return Ok(client);
+        }
+        let mut command = tokio::process::Command::new(&self.program);
+        command.args(&self.args).env_clear().envs(self.env.iter().cloned());
         let transport = rmcp::transport::TokioChildProcess::builder(command)
             .stderr(std::process::Stdio::null())
             .spawn()
