@@ -303,14 +303,14 @@ pub async fn set_skill_exposed(backend: Backed<'_>, skill: String, exposed: bool
 #[tauri::command]
 #[specta::specta]
 pub async fn set_skill_min_tier(backend: Backed<'_>, skill: String, tier: u8) -> AppResult<()> {
-    crate::skill::set_min_tier(&backend.0.agent().await?, backend.0.data_dir(), &skill, tier).await
+    crate::skill::set_min_tier(&backend.0.agent().await?, backend.0.data_dir(), &skill, tier)
 }
 
-/// Adds a command-backed skill (hidden until exposed).
+/// Adds a command- or MCP-backed skill (hidden until exposed).
 #[tauri::command]
 #[specta::specta]
 pub async fn add_skill(backend: Backed<'_>, skill: NewSkill) -> AppResult<()> {
-    crate::skill::add(&backend.0.agent().await?, backend.0.data_dir(), skill).await
+    crate::skill::add(&backend.0.agent().await?, backend.0.data_dir(), skill)
 }
 
 /// The tools a local MCP server offers (it is started to ask, then stopped), to add one as a

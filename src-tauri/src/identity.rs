@@ -197,7 +197,7 @@ async fn open_saved(
     // One process holds an identity: a `coworker host` on this data directory is refused
     // here, and the app's agent is served to every other front end.
     let opened = identity.open().await?;
-    crate::skill::register_saved(&opened.agent, data_dir).await?;
+    crate::skill::register_saved(&opened.agent, data_dir)?;
     let held = opened.serve().await?;
     let agent = held.agent.clone();
     let info = IdentityInfo {

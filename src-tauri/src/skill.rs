@@ -107,11 +107,13 @@ fn save(data_dir: &Path, book: &Book) -> AppResult<()> {
     std::fs::rename(&tmp, path(data_dir)).map_err(|e| file(&e))
 }
 
-async fn handler(saved: &Saved) -> AppResult<Handler> {
+/// The skill's handler. An MCP-backed one starts its server on the first call: the saved
+/// declaration is the skill's, so the app's start-up waits for no server.
+fn handler(saved: &Saved) -> AppResult<Handler> {
     if let Some(tool) = &saved.mcp_tool {
         let skill =
             McpSkill { argv: saved.command.clone(), tool: tool.clone(), ..McpSkill::default() };
-        return Ok(skill.open(None).await?.1);
+        return skill.handler(None);
     }
     let mut command = CommandSkill::new(saved.command.clone());
     command.timeout = Some(Duration::from_secs(u64::from(saved.timeout_secs.clamp(1, 3600))));
@@ -119,10 +121,10 @@ async fn handler(saved: &Saved) -> AppResult<Handler> {
 }
 
 /// Registers the saved skills with a newly opened agent (hidden unless the owner exposed them).
-pub async fn register_saved(agent: &Agent, data_dir: &Path) -> AppResult<()> {
+pub fn register_saved(agent: &Agent, data_dir: &Path) -> AppResult<()> {
     for saved in load(data_dir)?.skills {
         let name = saved.spec.name.clone();
-        let registered = match handler(&saved).await {
+        let registered = match handler(&saved) {
             Ok(h) => agent.register(saved.spec, h, false).map_err(HostError::from),
             Err(e) => Err(e),
         };
@@ -160,7 +162,7 @@ fn schema(text: &str, what: &str) -> AppResult<Value> {
 }
 
 /// Adds a command- or MCP-backed skill (hidden until exposed) and saves it.
-pub async fn add(agent: &Agent, data_dir: &Path, new: NewSkill) -> AppResult<()> {
+pub fn add(agent: &Agent, data_dir: &Path, new: NewSkill) -> AppResult<()> {
     let command: Vec<String> =
         new.command.iter().map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect();
     if command.is_empty() {
@@ -179,7 +181,7 @@ pub async fn add(agent: &Agent, data_dir: &Path, new: NewSkill) -> AppResult<()>
     }
     let mcp_tool = new.mcp_tool.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
     let saved = Saved { spec, command, timeout_secs: new.timeout_secs.max(1), mcp_tool };
-    agent.register(saved.spec.clone(), handler(&saved).await?, false).map_err(HostError::from)?;
+    agent.register(saved.spec.clone(), handler(&saved)?, false).map_err(HostError::from)?;
     book.skills.push(saved);
     save(data_dir, &book)
 }
@@ -200,7 +202,7 @@ pub fn remove(agent: &Agent, data_dir: &Path, name: &str) -> AppResult<()> {
 }
 
 /// Changes the lowest tier that may see and call a skill added from the app.
-pub async fn set_min_tier(agent: &Agent, data_dir: &Path, name: &str, value: u8) -> AppResult<()> {
+pub fn set_min_tier(agent: &Agent, data_dir: &Path, name: &str, value: u8) -> AppResult<()> {
     let min = tier(value)?;
     let mut book = load(data_dir)?;
     let saved = book.skills.iter_mut().find(|s| s.spec.name == name).ok_or_else(|| {
@@ -211,7 +213,7 @@ pub async fn set_min_tier(agent: &Agent, data_dir: &Path, name: &str, value: u8)
     })?;
     saved.spec.min_tier = min;
     let exposed = agent.skills().iter().any(|(card, shown)| card.name == name && *shown);
-    agent.register(saved.spec.clone(), handler(saved).await?, exposed).map_err(HostError::from)?;
+    agent.register(saved.spec.clone(), handler(saved)?, exposed).map_err(HostError::from)?;
     save(data_dir, &book)
 }
 

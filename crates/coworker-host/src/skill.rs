@@ -42,26 +42,9 @@ impl CommandSkill {
             .argv
             .split_first()
             .ok_or_else(|| HostError::invalid("skill.command", "the command is empty"))?;
-        let program = match base {
-            Some(base) if program.contains('/') && !program.starts_with('/') => base.join(program),
-            _ => PathBuf::from(program),
-        };
-        for name in self.env.iter().map(|(n, _)| n).chain(&self.pass_env) {
-            if SECRET_VARIABLES.contains(&name.as_str()) {
-                return Err(HostError::invalid(
-                    "skill.secret",
-                    format!("{name} is never passed to a skill"),
-                ));
-            }
-        }
-        let mut command = Command::new(program, &[]);
+        let mut command = Command::new(program_path(program, base), &[]);
         command.args = args.to_vec();
-        command.env = self.env;
-        for name in self.pass_env {
-            if let Ok(value) = std::env::var(&name) {
-                command.env.push((name, value));
-            }
-        }
+        command.env = environment(self.env, &self.pass_env)?;
         if let Some(timeout) = self.timeout {
             command.timeout = timeout;
         }
@@ -70,6 +53,37 @@ impl CommandSkill {
         }
         Ok(Handler::Command(command))
     }
+}
+
+/// A relative program with a `/` is relative to the declaring file's directory `base`; a bare
+/// name is found on `PATH`.
+fn program_path(program: &str, base: Option<&Path>) -> PathBuf {
+    match base {
+        Some(base) if program.contains('/') && !program.starts_with('/') => base.join(program),
+        _ => PathBuf::from(program),
+    }
+}
+
+/// The variables a skill's process gets: `env`, and those of `pass_env` the agent has; never
+/// one of the agent's secrets (the key-store password).
+fn environment(
+    mut env: Vec<(String, String)>,
+    pass_env: &[String],
+) -> Result<Vec<(String, String)>, HostError> {
+    for name in env.iter().map(|(n, _)| n).chain(pass_env) {
+        if SECRET_VARIABLES.contains(&name.as_str()) {
+            return Err(HostError::invalid(
+                "skill.secret",
+                format!("{name} is never passed to a skill"),
+            ));
+        }
+    }
+    for name in pass_env {
+        if let Ok(value) = std::env::var(name) {
+            env.push((name.clone(), value));
+        }
+    }
+    Ok(env)
 }
 
 /// A skill run by an HTTP endpoint.
@@ -131,7 +145,8 @@ pub struct McpTool {
 }
 
 impl McpSkill {
-    /// Starts the server, reads the tool's declaration and gives the handler that calls it.
+    /// Starts (or connects to) the server, reads the tool's declaration and gives the handler
+    /// that calls it.
     pub async fn open(self, base: Option<&Path>) -> Result<(McpTool, Handler), HostError> {
         let server = Arc::new(self.server(base)?);
         let tools =
@@ -142,70 +157,58 @@ impl McpSkill {
                 format!("the MCP server has no tool {}", self.tool),
             )
         })?;
-        let declared = declaration(&tool);
-        let name = self.tool;
-        let handler = Handler::function(move |input: serde_json::Value, _context| {
-            let (server, name) = (Arc::clone(&server), name.clone());
-            async move { server.call(&name, input).await }
-        });
-        Ok((declared, handler))
+        Ok((declaration(&tool), handler(server, self.tool)))
+    }
+
+    /// The handler alone, for a skill whose declaration is known already: the server starts
+    /// on the first call, not now.
+    pub fn handler(self, base: Option<&Path>) -> Result<Handler, HostError> {
+        Ok(handler(Arc::new(self.server(base)?), self.tool))
     }
 
     fn server(&self, base: Option<&Path>) -> Result<McpServer, HostError> {
-        if let Some(url) = &self.url {
-            if !self.argv.is_empty() || !self.env.is_empty() || !self.pass_env.is_empty() {
+        let endpoint = match (&self.url, self.argv.split_first()) {
+            (Some(url), None) if self.env.is_empty() && self.pass_env.is_empty() => {
+                // A server on this machine or the LAN; no TLS stack is linked for this.
+                if !url.starts_with("http://") {
+                    return Err(HostError::invalid(
+                        "skill.mcp_server",
+                        format!(
+                            "{url:?} is not an http:// URL (https MCP servers are not supported)"
+                        ),
+                    ));
+                }
+                Endpoint::Url(url.clone())
+            }
+            (Some(_), _) => {
                 return Err(HostError::invalid(
                     "skill.mcp_server",
                     "an MCP server is a command or a URL, not both",
                 ));
             }
-            // A server on this machine or the LAN; no TLS stack is linked for this.
-            if !url.starts_with("http://") {
+            (None, None) => {
                 return Err(HostError::invalid(
-                    "skill.mcp_server",
-                    format!("{url:?} is not an http:// URL (https MCP servers are not supported)"),
+                    "skill.command",
+                    "the MCP server's command is empty",
                 ));
             }
-            return Ok(McpServer {
-                program: PathBuf::from(url),
-                args: Vec::new(),
-                env: Vec::new(),
-                url: Some(url.clone()),
-                running: tokio::sync::Mutex::new(None),
-            });
-        }
-        let Some((program, args)) = self.argv.split_first() else {
-            return Err(HostError::invalid("skill.command", "the MCP server's command is empty"));
-        };
-        for name in self.env.iter().map(|(n, _)| n).chain(&self.pass_env) {
-            if SECRET_VARIABLES.contains(&name.as_str()) {
-                return Err(HostError::invalid(
-                    "skill.secret",
-                    format!("{name} is never passed to a skill"),
-                ));
+            (None, Some((program, args))) => {
+                let mut env = environment(self.env.clone(), &self.pass_env)?;
+                if let Ok(path) = std::env::var("PATH") {
+                    env.push(("PATH".to_owned(), path));
+                }
+                Endpoint::Command { program: program_path(program, base), args: args.to_vec(), env }
             }
-        }
-        let program = match base {
-            Some(base) if program.contains('/') && !program.starts_with('/') => base.join(program),
-            _ => PathBuf::from(program),
         };
-        let mut env = self.env.clone();
-        if let Ok(path) = std::env::var("PATH") {
-            env.push(("PATH".to_owned(), path));
-        }
-        for name in &self.pass_env {
-            if let Ok(value) = std::env::var(name) {
-                env.push((name.clone(), value));
-            }
-        }
-        Ok(McpServer {
-            program,
-            args: args.to_vec(),
-            env,
-            url: None,
-            running: tokio::sync::Mutex::new(None),
-        })
+        Ok(McpServer { endpoint, running: tokio::sync::Mutex::new(None) })
     }
+}
+
+fn handler(server: Arc<McpServer>, tool: String) -> Handler {
+    Handler::function(move |input: serde_json::Value, _context| {
+        let (server, tool) = (Arc::clone(&server), tool.clone());
+        async move { server.call(&tool, input).await }
+    })
 }
 
 /// The tools a local MCP server offers (it is started for this and stopped after), by name.
@@ -233,14 +236,29 @@ fn declaration(tool: &rmcp::model::Tool) -> McpTool {
 
 type McpClient = rmcp::service::RunningService<rmcp::RoleClient, ()>;
 
-/// One MCP server process, started on demand.
+/// How long a server may take to start and answer `initialize`.
+const MCP_START: Duration = Duration::from_secs(30);
+
+/// One MCP server, started (or connected to) on demand.
 struct McpServer {
-    /// The program (or the URL), for messages.
-    program: PathBuf,
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-    url: Option<String>,
+    endpoint: Endpoint,
     running: tokio::sync::Mutex<Option<Arc<McpClient>>>,
+}
+
+enum Endpoint {
+    /// A local server this agent starts (stdio).
+    Command { program: PathBuf, args: Vec<String>, env: Vec<(String, String)> },
+    /// A running server (streamable HTTP).
+    Url(String),
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Command { program, .. } => write!(f, "{}", program.display()),
+            Self::Url(url) => f.write_str(url),
+        }
+    }
 }
 
 impl McpServer {
@@ -250,22 +268,30 @@ impl McpServer {
             return Ok(Arc::clone(client));
         }
         let unavailable = |e: &dyn std::fmt::Display| {
-            HostError::failed("skill.mcp_server", format!("{}: {e}", self.program.display()))
+            HostError::failed("skill.mcp_server", format!("{}: {e}", self.endpoint))
         };
-        if let Some(url) = &self.url {
-            let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.as_str());
-            let client = Arc::new(().serve(transport).await.map_err(|e| unavailable(&e))?);
-            *running = Some(Arc::clone(&client));
-            return Ok(client);
-        }
-        let mut command = tokio::process::Command::new(&self.program);
-        command.args(&self.args).env_clear().envs(self.env.iter().cloned());
-        let transport = rmcp::transport::TokioChildProcess::builder(command)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| unavailable(&e))?
-            .0;
-        let client = Arc::new(().serve(transport).await.map_err(|e| unavailable(&e))?);
+        let started = tokio::time::timeout(MCP_START, async {
+            match &self.endpoint {
+                Endpoint::Url(url) => {
+                    let transport =
+                        rmcp::transport::StreamableHttpClientTransport::from_uri(url.as_str());
+                    ().serve(transport).await.map_err(|e| unavailable(&e))
+                }
+                Endpoint::Command { program, args, env } => {
+                    let mut command = tokio::process::Command::new(program);
+                    command.args(args).env_clear().envs(env.iter().cloned());
+                    let transport = rmcp::transport::TokioChildProcess::builder(command)
+                        .stderr(std::process::Stdio::null())
+                        .spawn()
+                        .map_err(|e| unavailable(&e))?
+                        .0;
+                    ().serve(transport).await.map_err(|e| unavailable(&e))
+                }
+            }
+        })
+        .await
+        .map_err(|_| unavailable(&format!("no answer within {} s", MCP_START.as_secs())))??;
+        let client = Arc::new(started);
         *running = Some(Arc::clone(&client));
         Ok(client)
     }
@@ -276,9 +302,9 @@ impl McpServer {
         Fut: std::future::Future<Output = Result<T, rmcp::ServiceError>>,
     {
         let client = self.client().await?;
-        run(client).await.map_err(|e| {
-            HostError::failed("skill.mcp_server", format!("{}: {e}", self.program.display()))
-        })
+        run(client)
+            .await
+            .map_err(|e| HostError::failed("skill.mcp_server", format!("{}: {e}", self.endpoint)))
     }
 
     /// Calls the tool; the server dying mid-call is a clean failure, and the next call starts
