@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -30,13 +31,17 @@ ECHO = "import sys, json; print(json.dumps({'text': json.load(sys.stdin)['text']
 SLOW = "import sys, json, time; d = json.load(sys.stdin); time.sleep(d['seconds']); print(json.dumps({'text': 'slept'}))"
 
 
+def bob_file(path: Path, rest: str) -> Path:
+    """Bob's agent file: KNOWN for whoever asks, then `rest` (its skills)."""
+    path.write_text('name = "bob"\n[trust]\nauto_grant = "known"\n' + rest)
+    return path
+
+
 def agent_file(path: Path) -> Path:
     python = json.dumps(sys.executable)
-    path.write_text(
+    return bob_file(
+        path,
         f"""
-name = "bob"
-[trust]
-auto_grant = "known"
 [limits]
 deadline_secs = 60
 [[skill]]
@@ -59,19 +64,22 @@ input = {{ text = "str" }}
 output = {{ text = "str" }}
 min_tier = "internal"
 command = [{python}, "-c", {json.dumps(ECHO)}]
-"""
+""",
     )
-    return path
 
 
-def cli(node, data: Path, *args: str) -> dict:
-    done = subprocess.run(
+def run_cli(node, data: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [str(COWORKER), "--json", "--network", node.url, "--data-dir", str(data), *args],
         capture_output=True,
         env=ENV,
         stdin=subprocess.DEVNULL,
         timeout=120,
     )
+
+
+def cli(node, data: Path, *args: str) -> dict:
+    done = run_cli(node, data, *args)
     assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
     return json.loads(done.stdout.decode().splitlines()[-1])
 
@@ -253,11 +261,8 @@ def test_streamable_http_on_loopback_refuses_other_hosts_and_origins(node, tmp_p
     try:
         cli(node, alice_dir, "init", "--name", "alice")
         cli(node, alice_dir, "connect", bob.ready["code"])
-        refused = subprocess.run(
-            [str(COWORKER), "--network", node.url, "--data-dir", str(alice_dir), "mcp", "--http", "0.0.0.0:1"],
-            capture_output=True, env=ENV, stdin=subprocess.DEVNULL, timeout=30,
-        )
-        assert refused.returncode == 3 and b"loopback" in refused.stderr, refused
+        refused = run_cli(node, alice_dir, "mcp", "--http", "0.0.0.0:1")
+        assert refused.returncode == 3 and b"loopback" in refused.stdout, refused
         http = subprocess.Popen(
             [str(COWORKER), "--network", node.url, "--data-dir", str(alice_dir), "mcp", "--http", f"127.0.0.1:{port}"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, stdin=subprocess.DEVNULL,
@@ -300,12 +305,9 @@ def test_a_skill_backed_by_an_mcp_tool(node, tmp_path):
     starts, stalling = tmp_path / "starts", tmp_path / "stalling"
     env = f'env = {{ MCP_STARTS = {json.dumps(str(starts))}, MCP_STALLING = {json.dumps(str(stalling))} }}'
     mcp = lambda tool: f'mcp = {{ command = [{python}, {json.dumps(str(server))}], tool = "{tool}" }}'  # noqa: E731
-    file = tmp_path / "bob.toml"
-    file.write_text(
+    file = bob_file(
+        tmp_path / "bob.toml",
         f"""
-name = "bob"
-[trust]
-auto_grant = "known"
 [[skill]]
 name = "shout"
 {mcp("shout")}
@@ -320,7 +322,7 @@ description = "shouts, for internal peers only"
 min_tier = "internal"
 {mcp("shout")}
 {env}
-"""
+""",
     )
     bob = Served(node, tmp_path / "bob", file, tmp_path / "bob.log")
     alice = tmp_path / "alice"
@@ -339,10 +341,7 @@ min_tier = "internal"
         assert called["receipt_id"], called
         # Tiers hold as for every skill; the input is checked before the server sees it.
         for skill, body, code in [("vault", '{"text": "x"}', "UNKNOWN_SKILL"), ("shout", '{"text": 1}', "INVALID_INPUT")]:
-            refused = subprocess.run(
-                [str(COWORKER), "--json", "--network", node.url, "--data-dir", str(alice), "call", "bob", skill, "--input", body],
-                capture_output=True, env=ENV, stdin=subprocess.DEVNULL, timeout=60,
-            )
+            refused = run_cli(node, alice, "call", "bob", skill, "--input", body)
             assert refused.returncode == 5 and code in refused.stdout.decode(), refused
 
         # The server dies mid-run: a clean failure, and the next call starts it again.
@@ -373,22 +372,23 @@ def test_a_skill_backed_by_an_mcp_server_at_a_url(node, tmp_path):
     server = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("mcp_tool_server.py")), "--http", str(port)],
         stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "ab"), stdin=subprocess.DEVNULL,
-        env=dict(ENV, MCP_STARTS=str(tmp_path / "starts")),
+        env=ENV,
     )
     deadline = time.monotonic() + 30
-    while not (tmp_path / "starts").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1)  # the server binds after it starts
-    file = tmp_path / "bob.toml"
-    file.write_text(
+    while True:  # until it listens
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the MCP server never listened"
+            time.sleep(0.1)
+    file = bob_file(
+        tmp_path / "bob.toml",
         f"""
-name = "bob"
-[trust]
-auto_grant = "known"
 [[skill]]
 name = "shout"
 mcp = {{ url = "http://127.0.0.1:{port}/mcp", tool = "shout" }}
-"""
+""",
     )
     bob = Served(node, tmp_path / "bob", file, tmp_path / "bob.log")
     alice = tmp_path / "alice"

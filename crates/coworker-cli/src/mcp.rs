@@ -98,7 +98,7 @@ pub(crate) async fn run(global: &Global, args: McpArgs) -> Result<(), CliError> 
         global: global.clone(),
         pinned: args.peers,
         session: OnceCell::new(),
-        tools: Mutex::new(Vec::new()),
+        tools: Mutex::new(None),
     }));
     // Opening the identity may take a while (the network): start now, answer MCP at once.
     let opening = server.clone();
@@ -173,7 +173,8 @@ struct Shared {
     global: Global,
     pinned: Vec<String>,
     session: OnceCell<Session>,
-    tools: Mutex<Vec<PinnedTool>>,
+    /// The pinned peers' skills as tools; `None` until they were first asked.
+    tools: Mutex<Option<Vec<PinnedTool>>>,
 }
 
 /// A pinned peer's skill as a tool.
@@ -201,7 +202,7 @@ impl Server {
             .await
     }
 
-    fn pinned_tools(&self) -> Vec<PinnedTool> {
+    fn pinned_tools(&self) -> Option<Vec<PinnedTool>> {
         self.0.tools.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
@@ -233,8 +234,8 @@ impl Server {
             }
         }
         let mut held = self.0.tools.lock().unwrap_or_else(PoisonError::into_inner);
-        let changed = *held != tools;
-        *held = tools;
+        let changed = held.as_ref() != Some(&tools);
+        *held = Some(tools);
         Ok(changed)
     }
 }
@@ -256,25 +257,23 @@ impl ServerHandler for Server {
         if self.0.pinned.is_empty() {
             return;
         }
+        // The host's first `tools/list` asks the pinned peers; this asks again every REFRESH.
         // Weak: when the host goes, the server (and the identity it holds) closes cleanly.
         let weak = Arc::downgrade(&self.0);
         let peer = context.peer;
         tokio::spawn(async move {
-            let mut first = true;
             loop {
+                tokio::time::sleep(REFRESH).await;
                 let Some(server) = weak.upgrade().map(Server) else { return };
                 match server.refresh().await {
-                    Ok(changed) if changed && !first => {
+                    Ok(true) => {
                         if peer.notify_tool_list_changed().await.is_err() {
                             return;
                         }
                     }
-                    Ok(_) => {}
+                    Ok(false) => {}
                     Err(e) => tracing::warn!("pinned peers: {}", e.message),
                 }
-                first = false;
-                drop(server);
-                tokio::time::sleep(REFRESH).await;
             }
         });
     }
@@ -285,13 +284,13 @@ impl ServerHandler for Server {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         if !self.0.pinned.is_empty()
-            && self.pinned_tools().is_empty()
+            && self.pinned_tools().is_none()
             && let Err(e) = self.refresh().await
         {
             tracing::warn!("pinned peers: {}", e.message);
         }
         let mut tools = meta_tools();
-        tools.extend(self.pinned_tools().into_iter().map(|t| t.tool));
+        tools.extend(self.pinned_tools().unwrap_or_default().into_iter().map(|t| t.tool));
         Ok(ListToolsResult::with_all_items(tools))
     }
 
@@ -302,7 +301,8 @@ impl ServerHandler for Server {
     ) -> Result<CallToolResponse, McpError> {
         let args = request.arguments.unwrap_or_default();
         let name = request.name.as_ref();
-        let pinned = self.pinned_tools().into_iter().find(|t| t.tool.name == name);
+        let pinned =
+            self.pinned_tools().unwrap_or_default().into_iter().find(|t| t.tool.name == name);
         if pinned.is_none() && !meta_tools().iter().any(|t| t.name == name) {
             return Err(McpError::invalid_params(format!("unknown tool {name}"), None));
         }

@@ -217,13 +217,10 @@ impl Session {
     ) -> Result<Self, CliError> {
         let wanted = global.network.clone().unwrap_or_else(|| profile.network.clone());
         let (network, node) = resolve_network(&wanted).await?;
-        // The key file may live in the data directory: make it the owner's alone first (0700,
-        // everything in it 0600, repaired with a warning).
-        let warnings = coworker_runtime::private::data_dir(data_dir)
+        // The key file may live in the data directory: it must exist first (0700 under the
+        // CLI's umask; `Identity::open` checks and repairs its permissions).
+        std::fs::create_dir_all(data_dir)
             .map_err(|e| CliError::other(format!("cannot create {}: {e}", data_dir.display())))?;
-        for warning in warnings {
-            tracing::warn!("{warning}");
-        }
         let keys = match &profile.keystore {
             Some(path) => open_key_file(path).await?,
             None => {
