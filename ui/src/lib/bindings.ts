@@ -63,7 +63,7 @@ export const commands = {
 	setSkillExposed: (skill: string, exposed: boolean) => typedError<null, HostError_Serialize>(__TAURI_INVOKE("set_skill_exposed", { skill, exposed })),
 	/**  Changes the lowest tier that may see and call a skill added from the app. */
 	setSkillMinTier: (skill: string, tier: number) => typedError<null, HostError_Serialize>(__TAURI_INVOKE("set_skill_min_tier", { skill, tier })),
-	/**  Adds a command-backed skill (hidden until exposed). */
+	/**  Adds a command- or MCP-backed skill (hidden until exposed). */
 	addSkill: (skill: NewSkill_Deserialize) => typedError<null, HostError_Serialize>(__TAURI_INVOKE("add_skill", { skill })),
 	/**
 	 *  The tools a local MCP server offers (it is started to ask, then stopped), to add one as a
