@@ -113,7 +113,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  coworker host &\n  coworker call translator translate --input '{\"text\":\"hola\"}'   # served by the host"
     )]
-    Host,
+    Host(serve::HoldArgs),
     /// Serve this identity's agent to an MCP host (Claude Code, Cursor, …) on stdio: peers'
     /// skills become tools. `install` adds it to a host's configuration.
     #[command(after_help = mcp::EXAMPLES)]
@@ -165,7 +165,7 @@ fn main() -> ExitCode {
             Command::Groups(command) => groups::run(&global, command, out).await,
             Command::Receipts(command) => receipts::run(&global, command, out).await,
             Command::Serve(args) => serve::run(&global, args, out).await,
-            Command::Host => serve::host(&global, out).await,
+            Command::Host(args) => serve::host(&global, args, out).await,
             Command::Mcp(args) => Box::pin(mcp::run(&global, args)).await,
             Command::Demo(args) => demo::run(args, out).await,
             Command::Node(args) => node::run(args).await.map_err(CliError::other),

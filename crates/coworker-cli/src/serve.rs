@@ -65,6 +65,17 @@ translator.toml:
 pub(crate) struct ServeArgs {
     /// The agent file (TOML).
     file: PathBuf,
+    #[command(flatten)]
+    hold: HoldArgs,
+}
+
+/// How long the process holds the identity.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub(crate) struct HoldArgs {
+    /// Also stop when standard input closes: for a program that started this agent and
+    /// keeps its stdin open while it lives (the Python SDK), so the agent never outlives it.
+    #[arg(long)]
+    attached: bool,
 }
 
 pub(crate) async fn run(global: &Global, args: ServeArgs, out: Out) -> Result<(), CliError> {
@@ -77,11 +88,11 @@ pub(crate) async fn run(global: &Global, args: ServeArgs, out: Out) -> Result<()
         None => Profile::new(global, &file.name, &data_dir),
     };
     profile.agent_file = Some(path);
-    hold(global, profile, out).await
+    hold(global, profile, args.hold, out).await
 }
 
 /// `coworker host`: the identity (with the agent file it last served) until stopped.
-pub(crate) async fn host(global: &Global, out: Out) -> Result<(), CliError> {
+pub(crate) async fn host(global: &Global, args: HoldArgs, out: Out) -> Result<(), CliError> {
     let data_dir = global.own_data_dir()?;
     let profile = Profile::load(&data_dir)?.ok_or_else(|| {
         CliError::new(
@@ -91,12 +102,17 @@ pub(crate) async fn host(global: &Global, out: Out) -> Result<(), CliError> {
         )
         .hint("create one: coworker init --name NAME, or coworker serve FILE")
     })?;
-    hold(global, profile, out).await
+    hold(global, profile, args, out).await
 }
 
 /// Holds the identity: serves its agent, its control socket and the owner's terminal until
 /// stopped.
-async fn hold(global: &Global, profile: Profile, out: Out) -> Result<(), CliError> {
+async fn hold(
+    global: &Global,
+    profile: Profile,
+    args: HoldArgs,
+    out: Out,
+) -> Result<(), CliError> {
     let data_dir = global.own_data_dir()?;
     let session = Session::start(global, profile.clone(), &data_dir).await?;
     profile.save(&data_dir)?;
@@ -138,17 +154,34 @@ async fn hold(global: &Global, profile: Profile, out: Out) -> Result<(), CliErro
             }
         }
     });
-    let approver = (!out.json && std::io::stdin().is_terminal()).then(|| {
+    let approver = (!args.attached && !out.json && std::io::stdin().is_terminal()).then(|| {
         let agent = agent.clone();
         tokio::spawn(approve_on_the_terminal(agent))
     });
-    crate::node::shutdown_signal().await;
+    if args.attached {
+        tokio::select! {
+            () = crate::node::shutdown_signal() => {}
+            () = stdin_closed() => tracing::info!("standard input closed: stopping"),
+        }
+    } else {
+        crate::node::shutdown_signal().await;
+    }
     printer.abort();
     if let Some(approver) = approver {
         approver.abort();
     }
     session.close().await;
     Ok(())
+}
+
+/// Resolves when standard input reaches its end (or cannot be read).
+async fn stdin_closed() {
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = [0u8; 256];
+        let mut stdin = std::io::stdin().lock();
+        while matches!(std::io::Read::read(&mut stdin, &mut sink), Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 /// On a terminal, the owner answers trust requests as they arrive (`coworker trust approve`

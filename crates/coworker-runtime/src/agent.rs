@@ -260,17 +260,25 @@ pub struct Serving {
 }
 
 impl Serving {
-    /// Stops receiving and saves how far each conversation was handled.
+    /// Stops receiving, lets the requests being handled finish (their answers and receipts
+    /// go out) for up to [`Serving::DRAIN`], and saves how far each conversation was handled.
     pub async fn stop(mut self) {
         self.shutdown().await;
     }
 
+    /// How long [`Serving::stop`] waits for requests in progress.
+    pub const DRAIN: Duration = Duration::from_secs(10);
+
     async fn shutdown(&mut self) {
-        for task in self.tasks.drain(..) {
-            task.abort();
-        }
         if let Some(stream) = self.stream.take() {
             stream.stop().await;
+        }
+        let mut handling = self.agent.inner.handling.subscribe();
+        if tokio::time::timeout(Self::DRAIN, handling.wait_for(|n| *n == 0)).await.is_err() {
+            tracing::warn!("stopping with requests still in progress");
+        }
+        for task in self.tasks.drain(..) {
+            task.abort();
         }
         let _ = self.agent.flush_watermarks().await;
     }

@@ -193,12 +193,9 @@ async fn serve(agent: Agent, stream: UnixStream, welcome: Welcome) {
                 }
             }
             Err(e) => {
-                let error = HostError::new(
-                    ErrorKind::Protocol,
-                    "control.malformed",
-                    format!("not a request: {e}"),
-                );
-                let _ = out.send(ToClient::Error { id: 0, error });
+                let (id, why) = unreadable(&line, &e);
+                let error = HostError::new(ErrorKind::Protocol, "control.malformed", why);
+                let _ = out.send(ToClient::Error { id, error });
             }
         }
         while requests.try_join_next().is_some() {}
@@ -216,6 +213,23 @@ async fn serve(agent: Agent, stream: UnixStream, welcome: Welcome) {
 
 fn welcome_message(welcome: &Welcome) -> ToClient {
     ToClient::Result { id: 0, result: serde_json::to_value(welcome).unwrap_or_default() }
+}
+
+/// Why a line is not a request or a reply, and the id to answer it with: the request's own
+/// when the line has one (so the client's waiting request fails), else 0.
+fn unreadable(line: &str, error: &serde_json::Error) -> (u64, String) {
+    let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(line) else {
+        return (0, format!("not a request: {error}"));
+    };
+    let Some(id) = object.remove("id").and_then(|id| id.as_u64()).filter(|id| *id != 0) else {
+        return (0, format!("not a request: {error}"));
+    };
+    // The request alone says which field is wrong (the untagged error does not).
+    let why = match serde_json::from_value::<Request>(Value::Object(object)) {
+        Err(e) => e.to_string(),
+        Ok(_) => error.to_string(),
+    };
+    (id, format!("not a request: {why}"))
 }
 
 /// The next line, without its newline; `None` at the end or when a line exceeds
