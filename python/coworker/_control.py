@@ -53,6 +53,12 @@ class Connection:
     @classmethod
     async def open(cls, socket: Path) -> Connection | None:
         """Connects and says hello; ``None`` when no host listens there."""
+        if not hasattr(asyncio, "open_unix_connection"):
+            raise CoworkerError(
+                "the control socket is a Unix socket; this platform has none yet",
+                code="sdk.unsupported_platform",
+                kind="failed",
+            )
         try:
             reader, writer = await asyncio.open_unix_connection(str(socket), limit=LINE_LIMIT)
         except (FileNotFoundError, ConnectionRefusedError):

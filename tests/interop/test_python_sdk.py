@@ -205,6 +205,9 @@ def test_skills_are_checked_isolated_and_concurrent(sdk, env, tmp_path):
                 out["invalid"] = failure(lambda: agent.call(invite, "count", {"text": 7}))
                 out["missing"] = failure(lambda: agent.call(invite, "count", {}))
                 out["count"] = agent.call(invite, "count", {"text": "a"})["output"]
+                task = agent.request(invite, "count", {"text": "b"})
+                out["later"] = agent.result(task, wait=20)
+                out["tiers"] = [p["tier"] for p in agent.trust.list()]
                 out["boom"] = failure(lambda: agent.call(invite, "boom", {"text": "x"}))
                 out["refuse"] = failure(lambda: agent.call(invite, "refuse", {"text": "x"}))
                 out["bad_output"] = failure(lambda: agent.call(invite, "bad_output", {}))
@@ -229,6 +232,8 @@ def test_skills_are_checked_isolated_and_concurrent(sdk, env, tmp_path):
         assert out["invalid"]["peer_code"] == "INVALID_INPUT", out
         assert out["missing"]["peer_code"] == "INVALID_INPUT", out
         assert out["count"] == {"n": 1}
+        assert out["later"]["status"] == "completed" and out["later"]["output"] == {"n": 2}, out
+        assert out["tiers"] == [0], out  # the caller holds the provider at UNTRUSTED
         # An exception is a clean failure: nothing of it reaches the caller.
         assert out["boom"]["peer_code"] == "SKILL_FAILED", out
         assert "secret-token" not in json.dumps(out["boom"]) and "Traceback" not in json.dumps(out)
@@ -244,7 +249,7 @@ def test_skills_are_checked_isolated_and_concurrent(sdk, env, tmp_path):
         provider.process.send_signal(signal.SIGINT)
         code, stdout, stderr = provider.finish()
         assert code == 0, stderr
-        assert stdout.count("ran ") == 1, stdout  # only the valid call ran
+        assert stdout.count("ran ") == 2, stdout  # only the valid calls ran
         # The exception was logged where its owner can read it.
         assert "secret-token" in stderr and "ValueError" in stderr
     finally:

@@ -107,12 +107,7 @@ pub(crate) async fn host(global: &Global, args: HoldArgs, out: Out) -> Result<()
 
 /// Holds the identity: serves its agent, its control socket and the owner's terminal until
 /// stopped.
-async fn hold(
-    global: &Global,
-    profile: Profile,
-    args: HoldArgs,
-    out: Out,
-) -> Result<(), CliError> {
+async fn hold(global: &Global, profile: Profile, args: HoldArgs, out: Out) -> Result<(), CliError> {
     let data_dir = global.own_data_dir()?;
     let session = Session::start(global, profile.clone(), &data_dir).await?;
     profile.save(&data_dir)?;
