@@ -462,3 +462,46 @@ def test_the_app_hosts_the_python_agents_skills(sdk, env, tmp_path):
             dashboard.kill()
         host.terminate()
         host.wait(timeout=30)
+
+
+def test_async_agents_chat_and_call_in_a_group_and_see_events(sdk, env):
+    out = run(sdk, env, """
+        import asyncio
+        from coworker import AsyncAgent
+
+        async def main():
+            ada, bob = AsyncAgent("ada"), AsyncAgent("bob")
+
+            @bob.skill("double", input_schema={"n": "int"}, output_schema={"n": "int"})
+            async def double(n: int) -> dict:
+                return {"n": 2 * n}
+
+            async with ada, bob:
+                await ada.connect(await bob.invite())
+                await bob.connect(await ada.invite())
+                seen = {"chat": [], "task_served": []}
+
+                async def watch():
+                    async for event in bob.events():
+                        if event["type"] in seen:
+                            seen[event["type"]].append(event)
+                        if seen["chat"] and seen["task_served"]:
+                            return
+
+                watcher = asyncio.create_task(watch())
+                await asyncio.sleep(0.2)  # subscribed
+                group = await ada.create_group("Research Sprint", [await bob.invite()])
+                print("group", group.name, sorted(str(m.get("tier")) for m in group.members))
+                await group.send("hello group")
+                answer = await group.call(bob.inbox_id, "double", {"n": 4})
+                print("group call", answer["output"])
+                await asyncio.wait_for(watcher, 30)
+                print("bob saw", seen["chat"][0]["text"], seen["task_served"][0]["skill"])
+                print("bob's groups", [g.name for g in await bob.groups()])
+
+        asyncio.run(main())
+    """)
+    assert "group Research Sprint ['1', 'None']" in out, out  # bob at KNOWN, ada herself
+    assert "group call {'n': 8}" in out
+    assert "bob saw hello group double" in out
+    assert "bob's groups ['Research Sprint']" in out
