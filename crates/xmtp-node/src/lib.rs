@@ -50,6 +50,21 @@ use xmtp_proto::identity_api::identity_api_server::IdentityApiServer;
 use xmtp_proto::mls_api::mls_api_server::MlsApiServer;
 
 pub use config::{Clock, Limits, NodeConfig, TlsConfig, system_clock};
+
+/// The node's checks of client payloads without their panic guard, for the fuzz targets
+/// (`tests/fuzz`): a parser that panics must show up there, not be turned into a rejection.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Whether the bytes pass as a key package.
+    pub fn key_package(bytes: &[u8]) -> bool {
+        crate::validate::validate_key_package(bytes).is_ok()
+    }
+
+    /// Whether the bytes pass as a group message.
+    pub fn group_message(bytes: &[u8]) -> bool {
+        crate::validate::parse_group_message(bytes).is_ok()
+    }
+}
 pub use error::NodeError;
 
 use crate::fanout::Fanout;

@@ -44,7 +44,7 @@ pub(crate) fn key_package(bytes: &[u8]) -> Result<ValidKeyPackage, String> {
     guarded("key package", || validate_key_package(bytes))
 }
 
-fn validate_key_package(bytes: &[u8]) -> Result<ValidKeyPackage, String> {
+pub(crate) fn validate_key_package(bytes: &[u8]) -> Result<ValidKeyPackage, String> {
     let parsed = KeyPackageIn::tls_deserialize_exact_bytes(bytes)
         .map_err(|e| format!("not a TLS-serialized KeyPackage: {e}"))?;
     let key_package = parsed
@@ -86,7 +86,7 @@ pub(crate) fn group_message(bytes: &[u8]) -> Result<GroupMessageInfo, String> {
     guarded("group message", || parse_group_message(bytes))
 }
 
-fn parse_group_message(bytes: &[u8]) -> Result<GroupMessageInfo, String> {
+pub(crate) fn parse_group_message(bytes: &[u8]) -> Result<GroupMessageInfo, String> {
     let message = MlsMessageIn::tls_deserialize_exact_bytes(bytes)
         .map_err(|e| format!("not a TLS-serialized MLSMessage: {e}"))?;
     let (group_id, content_type) = match message.extract() {
