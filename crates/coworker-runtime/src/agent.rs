@@ -728,11 +728,14 @@ impl Agent {
     /// seen twice does no harm.
     async fn catch_up(&self) -> Result<()> {
         for conversation in self.inner.client.conversations().await? {
+            let mut after =
+                lock(&self.inner.watermarks).get(&conversation.id.0).copied().unwrap_or(0);
             loop {
-                let after =
-                    lock(&self.inner.watermarks).get(&conversation.id.0).copied().unwrap_or(0);
                 let page = self.inner.client.messages(&conversation.id, after, 200).await?;
                 let count = page.len();
+                if let Some(last) = page.last() {
+                    after = after.max(last.sent_ns);
+                }
                 for message in page {
                     self.intake(message).await;
                 }
@@ -753,16 +756,22 @@ impl Agent {
         Ok(())
     }
 
-    /// One XMTP message: a protocol envelope, or chat.
+    /// One XMTP message: a protocol envelope, or chat. The conversation's watermark moves past
+    /// it once it has been handled, and only for messages received: their time is the node's,
+    /// while ours carry this machine's clock, which may be ahead of the node's (a watermark
+    /// moved by it would skip what peers send meanwhile).
     async fn intake(&self, message: Message) {
-        {
-            let mut marks = lock(&self.inner.watermarks);
-            let mark = marks.entry(message.conversation.0.clone()).or_insert(0);
-            *mark = (*mark).max(message.sent_ns);
-        }
         if message.sender_installation == self.inner.client.installation_id() {
             return;
         }
+        let (conversation, sent_ns) = (message.conversation.0.clone(), message.sent_ns);
+        self.handle(message).await;
+        let mut marks = lock(&self.inner.watermarks);
+        let mark = marks.entry(conversation).or_insert(0);
+        *mark = (*mark).max(sent_ns);
+    }
+
+    async fn handle(&self, message: Message) {
         let Some(text) = message.text() else { return };
         let peer = message.sender_inbox_id.clone();
         if peer == self.inbox_id() {

@@ -116,11 +116,13 @@ pub async fn open(
 ) -> Agent {
     let network = Network::Url(url.to_owned());
     let database = dir.join(format!("{name}.xmtp.db"));
-    let client =
-        Client::open(ClientOptions::new(network, database, keys)).await.expect("the client opens");
     let mut config = AgentConfig::new(name, dir.join(format!("{name}.agent.db")));
     config.deadline = Duration::from_secs(10);
     configure(&mut config);
+    // The agent's clock is its machine's: its XMTP client reads the same one.
+    let mut options = ClientOptions::new(network, database, keys);
+    options.clock = Arc::clone(&config.clock);
+    let client = Client::open(options).await.expect("the client opens");
     Agent::open(client, config).await.expect("the agent opens")
 }
 

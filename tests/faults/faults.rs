@@ -1,0 +1,5 @@
+//! Faults the agent must survive without losing or repeating work (docs/reliability.md).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod clock_skew;
