@@ -3,3 +3,4 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod clock_skew;
+mod provider_crash;

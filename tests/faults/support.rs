@@ -29,3 +29,51 @@ impl Clock for SkewedClock {
         u64::try_from(now.max(0)).unwrap_or(u64::MAX)
     }
 }
+
+/// An agent on a runtime of its own, so the test can crash it: its tasks stop where they are,
+/// nothing is flushed, nothing is answered (as when its process is killed).
+pub struct Crashable {
+    runtime: tokio::runtime::Runtime,
+    /// The agent.
+    pub agent: coworker_runtime::Agent,
+    serving: coworker_runtime::Serving,
+}
+
+impl Crashable {
+    /// Opens `name` with `keys` on the node at `url` (state in `dir`), runs `setup`, serves.
+    ///
+    /// # Panics
+    /// When the agent cannot open or serve.
+    pub async fn start(
+        url: &str,
+        dir: &std::path::Path,
+        name: &str,
+        keys: &std::sync::Arc<dyn xmtp_client::KeyStore>,
+        setup: fn(&coworker_runtime::Agent),
+    ) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let (url, dir, name, keys) =
+            (url.to_owned(), dir.to_owned(), name.to_owned(), std::sync::Arc::clone(keys));
+        let (agent, serving) = runtime
+            .spawn(async move {
+                let agent = coworker_testkit::open(&url, &dir, &name, keys, |_| {}).await;
+                setup(&agent);
+                let serving = agent.serve().await.expect("it serves");
+                (agent, serving)
+            })
+            .await
+            .expect("the agent starts");
+        Self { runtime, agent, serving }
+    }
+
+    /// Kills it: no shutdown, no flush.
+    pub fn crash(self) {
+        std::mem::forget(self.serving);
+        drop(self.agent);
+        self.runtime.shutdown_background();
+    }
+}

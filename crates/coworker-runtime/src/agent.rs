@@ -14,6 +14,9 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, broadcast, oneshot};
 use xmtp_client::{Client, Clock, ConversationId, Event, Message, SystemClock};
 
+use crate::store::ReplyTo;
+use coworker_protocol::envelope::TaskResult;
+
 use crate::error::{Result, RuntimeError};
 use crate::handler::Handler;
 use crate::quota::Quota;
@@ -225,6 +228,9 @@ pub(crate) struct Inner {
     /// Peers that may have an OKR with us under way that they initiated (served tasks of
     /// other peers skip looking for one).
     pub(crate) peer_plans: Mutex<std::collections::HashSet<String>>,
+    /// Tasks the last shutdown interrupted, answered (cancelled) to their callers once the
+    /// agent serves again: a caller waiting for one is told instead of waiting forever.
+    pub(crate) interrupted: Mutex<Vec<(ReplyTo, TaskResult)>>,
 }
 
 /// A plan a peer proposed, waiting for the owner's decision.
@@ -304,7 +310,7 @@ impl Agent {
             let marks = history_marks(&client).await?;
             store.save_watermarks(&marks).await?;
         }
-        let interrupted = coworker_protocol::envelope::TaskResult {
+        let interrupted = TaskResult {
             success: false,
             error: Some(
                 "the provider restarted while the task ran; retry with a new task id".into(),
@@ -315,9 +321,18 @@ impl Agent {
         let settled = store
             .settle_interrupted_tasks(&serde_json::to_string(&interrupted).unwrap_or_default())
             .await?;
-        if settled > 0 {
-            tracing::warn!(settled, "tasks interrupted by the last shutdown were marked cancelled");
+        if !settled.is_empty() {
+            tracing::warn!(
+                settled = settled.len(),
+                "tasks interrupted by the last shutdown were marked cancelled"
+            );
         }
+        let interrupted: Vec<(ReplyTo, TaskResult)> = settled
+            .into_iter()
+            .map(|(task_id, reply_to)| {
+                (reply_to, TaskResult { task_id: Some(task_id), ..interrupted.clone() })
+            })
+            .collect();
         let exposed = store.visibility().await?.into_iter().collect();
         let watermarks = store.watermarks().await?.into_iter().collect();
         let (events, _) = broadcast::channel(4096);
@@ -339,6 +354,7 @@ impl Agent {
             refusals: Quota::new(20, Duration::from_secs(6)),
             trust_asks: Quota::new(3, Duration::from_secs(60)),
             peer_plans: Mutex::new(Default::default()),
+            interrupted: Mutex::new(interrupted),
             client,
             config,
         };
@@ -691,6 +707,7 @@ impl Agent {
         });
         let agent = self.clone();
         let resume = tokio::spawn(async move {
+            agent.answer_interrupted().await;
             if let Err(e) = agent.resume_okrs().await {
                 tracing::warn!("resuming OKRs failed: {e}");
             }
@@ -711,6 +728,19 @@ impl Agent {
             tasks: vec![intake, flush, resume, expire],
             agent: self.clone(),
         })
+    }
+
+    /// Tells the callers of tasks the last shutdown interrupted that they were cancelled.
+    async fn answer_interrupted(&self) {
+        let interrupted = std::mem::take(&mut *lock(&self.inner.interrupted));
+        for (reply_to, result) in interrupted {
+            let conversation = ConversationId(reply_to.conversation);
+            let answer =
+                self.answer(&conversation, reply_to.group, &reply_to.correlation_id, result);
+            if let Err(e) = answer.await {
+                tracing::warn!("telling a caller its task was interrupted failed: {e}");
+            }
+        }
     }
 
     /// Fetches what arrived while the agent was not running and handles it, waiting up to

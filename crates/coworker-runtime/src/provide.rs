@@ -171,10 +171,15 @@ impl Agent {
         };
         let now = self.now_ms();
         let input_digest = receipt::digest(&request.input);
+        let reply = crate::store::ReplyTo {
+            conversation: reply_to.0.clone(),
+            correlation_id: correlation.clone(),
+            group: group && reply_to == *conversation,
+        };
         match self
             .inner
             .store
-            .claim_task(peer, &task_key, &request.skill, &input_digest, now)
+            .claim_task(peer, &task_key, &request.skill, &input_digest, &reply, now)
             .await?
         {
             Claim::Done(stored) => {
@@ -355,7 +360,7 @@ impl Agent {
         }
     }
 
-    async fn answer(
+    pub(crate) async fn answer(
         &self,
         conversation: &ConversationId,
         group: bool,

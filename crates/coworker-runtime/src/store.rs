@@ -146,6 +146,17 @@ pub(crate) struct CallRecord {
     pub(crate) input: String,
 }
 
+/// Where a served task's answer goes.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplyTo {
+    /// The conversation id.
+    pub(crate) conversation: Vec<u8>,
+    /// The request's correlation id (empty: none).
+    pub(crate) correlation_id: String,
+    /// It came in a group (answered with the group message types).
+    pub(crate) group: bool,
+}
+
 /// What claiming a task id found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Claim {
@@ -412,17 +423,22 @@ impl Store {
         task_id: &str,
         skill: &str,
         input_sha256: &str,
+        reply_to: &ReplyTo,
         now: u64,
     ) -> Result<Claim> {
         let inserted = sqlx::query(
-            "INSERT INTO served_tasks (peer, task_id, skill, started_ms, input_sha256)
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO served_tasks
+               (peer, task_id, skill, started_ms, input_sha256, reply_to, correlation_id, in_group)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(peer)
         .bind(task_id)
         .bind(skill)
         .bind(db(now))
         .bind(input_sha256)
+        .bind(&reply_to.conversation)
+        .bind(&reply_to.correlation_id)
+        .bind(reply_to.group)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -446,13 +462,35 @@ impl Store {
     }
 
     /// Gives tasks that were running when the process stopped the answer `response`: they
-    /// will not finish, and a retry must not wait forever nor run them a second time.
-    pub(crate) async fn settle_interrupted_tasks(&self, response: &str) -> Result<u64> {
-        Ok(sqlx::query("UPDATE served_tasks SET response = ? WHERE response IS NULL")
+    /// will not finish, and a retry must not wait forever nor run them a second time. Returns
+    /// where to tell their callers (tasks claimed before answers were addressed have nowhere).
+    pub(crate) async fn settle_interrupted_tasks(
+        &self,
+        response: &str,
+    ) -> Result<Vec<(String, ReplyTo)>> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT task_id, reply_to, correlation_id, in_group FROM served_tasks
+             WHERE response IS NULL",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE served_tasks SET response = ? WHERE response IS NULL")
             .bind(response)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let reply_to = ReplyTo {
+                    conversation: row.get::<Option<Vec<u8>>, _>("reply_to")?,
+                    correlation_id: row.get::<Option<String>, _>("correlation_id")?,
+                    group: row.get::<Option<bool>, _>("in_group").unwrap_or(false),
+                };
+                Some((row.get::<String, _>("task_id"), reply_to))
+            })
+            .collect())
     }
 
     pub(crate) async fn finish_task(
