@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod clock_skew;
+mod initiator_crash;
 mod node_kill;
 mod provider_crash;

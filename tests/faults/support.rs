@@ -70,6 +70,11 @@ impl Crashable {
         Self { runtime, agent, serving }
     }
 
+    /// Runs `work` on the agent's runtime (it dies with the crash).
+    pub fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.runtime.spawn(work);
+    }
+
     /// Kills it: no shutdown, no flush.
     pub fn crash(self) {
         std::mem::forget(self.serving);

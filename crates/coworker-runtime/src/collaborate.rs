@@ -2,7 +2,7 @@
 //! plans, running our steps and asking the peer for theirs, following the peer's updates,
 //! resuming after a restart, expiring stale OKRs, and the trust step-down when one ends.
 
-use coworker_protocol::envelope::{Dialect, Envelope, kind};
+use coworker_protocol::envelope::{Dialect, Envelope, TaskResult, kind};
 use coworker_protocol::okr::{self, Candidate, OkrStatus, StepStatus};
 use coworker_protocol::receipt;
 use coworker_protocol::trust::Tier;
@@ -15,6 +15,7 @@ use crate::agent::{Agent, AgentEvent, lock};
 use crate::call::CallOptions;
 use crate::error::{Result, RuntimeError};
 use crate::planner::PlanRequest;
+use crate::store::Claim;
 
 impl Agent {
     /// OKRs this agent initiated or accepted.
@@ -172,7 +173,7 @@ impl Agent {
                 let task_id = step_task_id(&okr_id, &step.id);
                 running.spawn(async move {
                     let outcome = if step.agent == agent.inbox_id() {
-                        agent.run_local(&step.skill, input, &peer).await
+                        agent.run_local(&step.skill, input, &peer, &task_id).await
                     } else {
                         let options = CallOptions { task_id: Some(task_id), ..Default::default() };
                         agent
@@ -202,31 +203,69 @@ impl Agent {
     /// One of our own steps in an OKR with `peer`. Its output goes to the peer, so it runs
     /// only if the peer may call that skill now (hidden, under-tier and absent skills alike
     /// fail as unknown).
+    ///
+    /// Like a peer's task, a step runs once per task id: the run-once table records it under
+    /// our own inbox (no peer can send as us), so a step a crash interrupted is not run again
+    /// when the OKR resumes; it ends as cancelled, as a remote step would.
     async fn run_local(
         &self,
         skill: &str,
         input: Value,
         peer: &str,
+        task_id: &str,
     ) -> std::result::Result<Value, String> {
         let tier = self.tier(peer).await.map_err(|e| e.to_string())?;
         let registered =
             self.callable(skill, tier).ok_or_else(|| format!("Unknown skill: {skill}"))?;
         registered.skill.admit(&input, None).map_err(|f| f.message)?;
+        let me = self.inbox_id().to_owned();
+        let nowhere = crate::store::ReplyTo::default();
+        let digest = receipt::digest(&input);
+        let claim =
+            self.inner.store.claim_task(&me, task_id, skill, &digest, &nowhere, self.now_ms());
+        match claim.await.map_err(|e| e.to_string())? {
+            Claim::New => {}
+            Claim::Done(stored) => {
+                let result: TaskResult = serde_json::from_str(&stored).unwrap_or_default();
+                return match (result.success, result.result) {
+                    (true, Some(output)) => Ok(output),
+                    _ => Err(result.error.unwrap_or_else(|| "the step failed".to_owned())),
+                };
+            }
+            Claim::Running | Claim::Conflict => {
+                return Err("this step is already running".to_owned());
+            }
+        }
         let context = crate::handler::CallContext {
             skill: skill.to_owned(),
-            caller: self.inbox_id().to_owned(),
-            task_id: self.uuid(),
+            caller: me.clone(),
+            task_id: task_id.to_owned(),
             progress: None,
         };
-        let output = tokio::time::timeout(
+        let outcome = tokio::time::timeout(
             self.inner.config.deadline,
             registered.handler.run(input, context),
         )
         .await
-        .map_err(|_| "the skill did not finish within its deadline".to_owned())?
-        .map_err(|f| f.0)?;
-        registered.skill.check_output(&output).map_err(|f| f.message)?;
-        Ok(output)
+        .map_err(|_| "the skill did not finish within its deadline".to_owned())
+        .and_then(|done| done.map_err(|f| f.0))
+        .and_then(|output| {
+            registered.skill.check_output(&output).map_err(|f| f.message)?;
+            Ok(output)
+        });
+        let record = match &outcome {
+            Ok(output) => {
+                TaskResult { success: true, result: Some(output.clone()), ..TaskResult::default() }
+            }
+            Err(error) => TaskResult { error: Some(error.clone()), ..TaskResult::default() },
+        };
+        let stored = serde_json::to_string(&record).unwrap_or_default();
+        if let Err(e) =
+            self.inner.store.finish_task(&me, task_id, &stored, None, self.now_ms()).await
+        {
+            tracing::warn!("recording a local step failed: {e}");
+        }
+        outcome
     }
 
     async fn save_okr(&self, okr: &Okr) -> Result<()> {

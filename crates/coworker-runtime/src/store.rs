@@ -146,8 +146,8 @@ pub(crate) struct CallRecord {
     pub(crate) input: String,
 }
 
-/// Where a served task's answer goes.
-#[derive(Debug, Clone)]
+/// Where a served task's answer goes (nowhere: an empty conversation, for our own OKR steps).
+#[derive(Debug, Clone, Default)]
 pub(crate) struct ReplyTo {
     /// The conversation id.
     pub(crate) conversation: Vec<u8>,
@@ -436,7 +436,7 @@ impl Store {
         .bind(skill)
         .bind(db(now))
         .bind(input_sha256)
-        .bind(&reply_to.conversation)
+        .bind((!reply_to.conversation.is_empty()).then_some(&reply_to.conversation))
         .bind(&reply_to.correlation_id)
         .bind(reply_to.group)
         .execute(&self.pool)
