@@ -19,8 +19,11 @@ use coworker_protocol::{Invite, Okr, Schema};
 use serde_json::Value;
 use xmtp_proto::Message;
 
+/// A fuzz target: any bytes in, no panic out.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("envelope", envelope),
     ("invite", invite),
     ("schema", schema),
