@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use coworker_host::Api;
 use coworker_host::control::{ControlClient, ControlServer};
@@ -14,26 +14,9 @@ use coworker_runtime::{CallOptions, Handler};
 use coworker_testkit::Net;
 use serde_json::json;
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn report(what: &str, times: &mut [Duration]) -> Duration {
-    times.sort();
-    let p50 = percentile(times, 0.5);
-    println!(
-        "{what:<44} p50 {:>7.3} ms  p90 {:>7.3} ms  p99 {:>7.3} ms",
-        ms(p50),
-        ms(percentile(times, 0.9)),
-        ms(percentile(times, 0.99))
-    );
-    p50
-}
+#[path = "support/timing.rs"]
+mod timing;
+use timing::{ms, report};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
