@@ -6,3 +6,4 @@ mod clock_skew;
 mod initiator_crash;
 mod node_kill;
 mod provider_crash;
+mod send_cut;

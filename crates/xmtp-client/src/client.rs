@@ -78,6 +78,9 @@ pub(crate) struct State {
     pub(crate) synced: HashMap<Vec<u8>, std::time::Instant>,
     /// Envelopes (group id, envelope id) whose processing panicked: skipped from now on.
     pub(crate) poisoned: std::collections::HashSet<(Vec<u8>, u64)>,
+    /// Our envelopes whose publish failed without the node's answer: hash → (group, when).
+    /// The node may have stored them; a later sync settles which (see `Store::failed_sends`).
+    pub(crate) failed: HashMap<[u8; 32], (Vec<u8>, u64)>,
 }
 
 impl State {
@@ -176,6 +179,7 @@ impl Client {
             }
         }
         let sent = store.unconfirmed_sends().await?;
+        let failed = store.failed_sends().await?;
         let (events, _) = broadcast::channel(1024);
         let client = Self {
             inner: Arc::new(Inner {
@@ -193,6 +197,7 @@ impl Client {
                     leave_requests: true,
                     synced: HashMap::new(),
                     poisoned: Default::default(),
+                    failed,
                 }),
                 events,
                 created: tokio::sync::Notify::new(),

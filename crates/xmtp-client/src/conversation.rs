@@ -766,8 +766,16 @@ impl Client {
             })
             .await;
         if let Err(status) = sent {
-            self.inner.state.lock().await.sent.remove(&hash);
-            self.inner.store.delete_message(&message_id).await?;
+            if answered_without_storing(&status) {
+                self.inner.state.lock().await.sent.remove(&hash);
+                self.inner.store.delete_message(&message_id).await?;
+            } else {
+                // No answer: the node may have stored it and peers may have it. Keep it until a
+                // sync reads it back or shows, long enough after, that the node never stored it.
+                let at = self.now_ns();
+                self.inner.store.mark_send_failed(&hash, at).await?;
+                self.inner.state.lock().await.failed.insert(hash, (id.0.clone(), at));
+            }
             return Err(status.into());
         }
         let _ = self.inner.events.send(Event::Message(Message::from_row(row)?));
@@ -778,4 +786,18 @@ impl Client {
     pub async fn send_text(&self, id: &ConversationId, text: &str) -> Result<[u8; 32]> {
         self.send(id, &content::text(text), SendOptions::default()).await
     }
+}
+
+/// Whether a failed publish was the node's own refusal (nothing stored), as opposed to no answer
+/// at all (a cut connection, a timeout), after which the node may hold the message.
+fn answered_without_storing(status: &tonic::Status) -> bool {
+    use tonic::Code;
+    !matches!(
+        status.code(),
+        Code::Unavailable
+            | Code::Unknown
+            | Code::Cancelled
+            | Code::DeadlineExceeded
+            | Code::Internal
+    )
 }

@@ -36,7 +36,7 @@ pub use conversation::{
 pub use error::ClientError;
 pub use keystore::{FileKeyStore, KeyStore, MemoryKeyStore, OsKeyStore};
 pub use network::Network;
-pub use sync::StreamHandle;
+pub use sync::{FAILED_SEND_GRACE_NS, StreamHandle};
 
 // The attacks that need this crate's MLS state live with the others in tests/attacks.
 #[cfg(test)]

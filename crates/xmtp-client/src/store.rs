@@ -221,6 +221,54 @@ impl Store {
             .collect())
     }
 
+    /// Our envelopes whose publish failed without an answer: hash → (conversation, when).
+    pub(crate) async fn failed_sends(&self) -> Result<HashMap<[u8; 32], (Vec<u8>, u64)>> {
+        let rows: Vec<(Vec<u8>, Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT hash, conversation_id, failed_ns FROM sent_envelopes
+             WHERE failed_ns IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(hash, conversation, failed)| {
+                Some((
+                    <[u8; 32]>::try_from(hash.as_slice()).ok()?,
+                    (conversation, u64::try_from(failed).unwrap_or(0)),
+                ))
+            })
+            .collect())
+    }
+
+    /// Records that publishing `hash` failed at `at_ns` with no answer from the node.
+    pub(crate) async fn mark_send_failed(&self, hash: &[u8; 32], at_ns: u64) -> Result<()> {
+        sqlx::query("UPDATE sent_envelopes SET failed_ns = ? WHERE hash = ?")
+            .bind(i64::try_from(at_ns).unwrap_or(i64::MAX))
+            .bind(hash.as_slice())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a failed envelope the node never stored, and the message it carried.
+    pub(crate) async fn drop_failed_send(&self, hash: &[u8; 32]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let message: Option<(Option<Vec<u8>>,)> =
+            sqlx::query_as("SELECT message_id FROM sent_envelopes WHERE hash = ?")
+                .bind(hash.as_slice())
+                .fetch_optional(&mut *tx)
+                .await?;
+        sqlx::query("DELETE FROM sent_envelopes WHERE hash = ?")
+            .bind(hash.as_slice())
+            .execute(&mut *tx)
+            .await?;
+        if let Some((Some(id),)) = message {
+            sqlx::query("DELETE FROM messages WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub(crate) async fn messages(
         &self,
         conversation: &[u8],

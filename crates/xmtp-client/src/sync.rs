@@ -29,6 +29,10 @@ use crate::store::{ConversationRow, MessageRow, Write};
 
 const PAGE: u32 = 100;
 
+/// How long after a publish failed without an answer a sync must start before not finding the
+/// message proves the node never stored it. Well above any node's request handling time.
+pub const FAILED_SEND_GRACE_NS: u64 = 120 * 1_000_000_000;
+
 fn ascending(cursor: u64, limit: u32) -> Option<api::PagingInfo> {
     Some(api::PagingInfo {
         direction: api::SortDirection::Ascending as i32,
@@ -177,6 +181,7 @@ impl Client {
         pending: Option<[u8; 32]>,
     ) -> std::result::Result<Option<u64>, Step> {
         let started = std::time::Instant::now();
+        let started_ns = self.now_ns();
         let mut cursor = self.inner.store.cursor(group_id).await?;
         let mut merged = None;
         let mut limit = PAGE;
@@ -250,8 +255,35 @@ impl Client {
             let changes = state.provider.take_changes();
             self.inner.store.write(Write { mls: changes, ..Write::default() }).await?;
         }
+        self.settle_failed_sends(state, group_id, started_ns).await?;
         state.synced.insert(group_id.to_vec(), started);
         Ok(merged)
+    }
+
+    /// Our failed sends to `group_id` that this sync (started at `started_ns`) did not read
+    /// back although it started [`FAILED_SEND_GRACE_NS`] after they failed: the node never
+    /// stored them, so no peer has them; they leave our history too.
+    async fn settle_failed_sends(
+        &self,
+        state: &mut State,
+        group_id: &[u8],
+        started_ns: u64,
+    ) -> Result<()> {
+        let lost: Vec<[u8; 32]> = state
+            .failed
+            .iter()
+            .filter(|(_, (group, at))| {
+                group == group_id && started_ns.saturating_sub(*at) > FAILED_SEND_GRACE_NS
+            })
+            .map(|(hash, _)| *hash)
+            .collect();
+        for hash in lost {
+            self.inner.store.drop_failed_send(&hash).await?;
+            state.failed.remove(&hash);
+            state.sent.remove(&hash);
+            tracing::info!(group = %hex::encode(group_id), "a failed send never reached the node; dropped");
+        }
+        Ok(())
     }
 
     async fn process_envelope(
@@ -266,6 +298,7 @@ impl Client {
         let hash: [u8; 32] = Sha256::digest(&v1.data).into();
         if let Some(sent) = state.sent.remove(&hash) {
             write.confirmed.push(hash);
+            state.failed.remove(&hash);
             if pending == Some(hash) {
                 let State { provider, groups, .. } = &mut *state;
                 if let Some(group) = groups.get_mut(group_id) {
