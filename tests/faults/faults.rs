@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod clock_skew;
+mod full_disk;
 mod initiator_crash;
 mod node_kill;
 mod provider_crash;

@@ -201,6 +201,9 @@ pub(crate) struct Answer {
     pub(crate) installation: Vec<u8>,
 }
 
+/// An XMTP message id.
+type MessageId = [u8; 32];
+
 pub(crate) struct Inner {
     pub(crate) client: Client,
     pub(crate) store: Store,
@@ -215,6 +218,11 @@ pub(crate) struct Inner {
     pub(crate) slots: Arc<Semaphore>,
     pub(crate) events: broadcast::Sender<AgentEvent>,
     pub(crate) watermarks: Mutex<HashMap<Vec<u8>, u64>>,
+    /// Received requests not handled yet (message id → conversation, sent time): a saved
+    /// watermark stays below them, so a crash or a full disk never skips one.
+    pub(crate) unhandled: Mutex<HashMap<MessageId, (Vec<u8>, u64)>>,
+    /// Requests whose handling met a storage failure, to be handled again.
+    pub(crate) retry: Mutex<Vec<Message>>,
     /// Requests being handled right now.
     pub(crate) handling: tokio::sync::watch::Sender<usize>,
     /// Plans proposed to us that wait for the owner: OKR id → where and how to answer.
@@ -348,6 +356,8 @@ impl Agent {
             slots: Arc::new(Semaphore::new(config.max_concurrent_tasks.max(1))),
             events,
             watermarks: Mutex::new(watermarks),
+            unhandled: Mutex::default(),
+            retry: Mutex::default(),
             handling: tokio::sync::watch::Sender::new(0),
             proposals: Mutex::new(HashMap::new()),
             tasks_per_peer: Mutex::new(HashMap::new()),
@@ -700,6 +710,7 @@ impl Agent {
         let flush = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
+                agent.retry_unhandled().await;
                 if let Err(e) = agent.flush_watermarks().await {
                     tracing::warn!("saving watermarks failed: {e}");
                 }
@@ -778,8 +789,13 @@ impl Agent {
     }
 
     async fn flush_watermarks(&self) -> Result<()> {
-        let marks: Vec<(Vec<u8>, u64)> =
-            lock(&self.inner.watermarks).iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let mut marks: HashMap<Vec<u8>, u64> = lock(&self.inner.watermarks).clone();
+        for (conversation, sent_ns) in lock(&self.inner.unhandled).values() {
+            if let Some(mark) = marks.get_mut(conversation) {
+                *mark = (*mark).min(sent_ns.saturating_sub(1));
+            }
+        }
+        let marks: Vec<(Vec<u8>, u64)> = marks.into_iter().collect();
         if !marks.is_empty() {
             self.inner.store.save_watermarks(&marks).await?;
         }
@@ -799,6 +815,14 @@ impl Agent {
         let mut marks = lock(&self.inner.watermarks);
         let mark = marks.entry(conversation).or_insert(0);
         *mark = (*mark).max(sent_ns);
+    }
+
+    /// Handles again the requests whose handling met a storage failure (space may be back).
+    async fn retry_unhandled(&self) {
+        let retry = std::mem::take(&mut *lock(&self.inner.retry));
+        for message in retry {
+            self.handle(message).await;
+        }
     }
 
     async fn handle(&self, message: Message) {
@@ -882,10 +906,23 @@ impl Agent {
         }
         let agent = self.clone();
         self.inner.handling.send_modify(|n| *n += 1);
+        lock(&self.inner.unhandled)
+            .insert(message.id, (message.conversation.0.clone(), message.sent_ns));
         // Requests may take long (skills, approvals): never block the intake loop on them.
         tokio::spawn(async move {
-            if let Err(e) = agent.on_request(&peer, tier, &message.conversation, envelope).await {
-                tracing::warn!(peer, code = e.code(), "request handling failed: {e}");
+            match agent.on_request(&peer, tier, &message.conversation, envelope).await {
+                Err(e) if e.is_storage() => {
+                    // Not handled: it stays below the watermark and is handled again later.
+                    tracing::warn!(peer, code = e.code(), "request not handled, retrying: {e}");
+                    lock(&agent.inner.retry).push(message);
+                }
+                Err(e) => {
+                    tracing::warn!(peer, code = e.code(), "request handling failed: {e}");
+                    lock(&agent.inner.unhandled).remove(&message.id);
+                }
+                Ok(()) => {
+                    lock(&agent.inner.unhandled).remove(&message.id);
+                }
             }
             agent.inner.handling.send_modify(|n| *n = n.saturating_sub(1));
         });

@@ -49,6 +49,14 @@ impl RuntimeError {
     }
 }
 
+impl RuntimeError {
+    /// Whether the agent's own storage failed (a full disk, a locked database): the input that
+    /// met it was not handled and is handled again later, instead of being dropped.
+    pub fn is_storage(&self) -> bool {
+        matches!(self.code(), "runtime.database" | "client.storage")
+    }
+}
+
 impl From<sqlx::Error> for RuntimeError {
     fn from(e: sqlx::Error) -> Self {
         Self::Database(e.to_string())

@@ -260,10 +260,30 @@ impl Agent {
             },
         };
         let stored = serde_json::to_string(&result).unwrap_or_default();
-        self.inner
-            .store
-            .finish_task(peer, &task_key, &stored, Some(&signed), self.now_ms())
-            .await?;
+        // The skill ran: its result must be recorded before it is answered (a retry is answered
+        // from the record). While the disk is full, keep trying; the answer waits.
+        let mut wait = std::time::Duration::from_millis(250);
+        loop {
+            let finished = self.inner.store.finish_task(
+                peer,
+                &task_key,
+                &stored,
+                Some(&signed),
+                self.now_ms(),
+            );
+            match finished.await {
+                Ok(()) => break,
+                Err(e) if e.is_storage() => {
+                    tracing::warn!(
+                        code = e.code(),
+                        "recording a task's result failed, retrying: {e}"
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let replies = lock(&self.inner.running).remove(&key).map(|t| t.replies).unwrap_or_default();
         for (correlation, conversation) in replies {
             self.answer(&conversation, group, &correlation, result.clone()).await?;

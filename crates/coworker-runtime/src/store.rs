@@ -196,7 +196,17 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .after_release(|connection, _| {
+                // After a failed statement (a full disk) SQLite may end a transaction on its own
+                // while the driver still counts it open; reused, such a connection would nest
+                // later writes in savepoints that never commit, holding the write lock. A
+                // connection that comes back inside a transaction is closed instead.
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(connection)) })
+            })
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         crate::private::database(path, existed);
         Ok(Self { pool })

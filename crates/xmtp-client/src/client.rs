@@ -285,6 +285,25 @@ impl Client {
         Ok(())
     }
 
+    /// Saves `write`, whose MLS changes were just taken from the provider. When saving fails (a
+    /// full disk, a locked database) memory goes back to what the database holds, so nothing
+    /// counts as done that was not saved: the input that caused it is processed again later.
+    pub(crate) async fn save(&self, state: &mut State, write: Write) -> Result<()> {
+        let saved = self.inner.store.write(write).await;
+        if let Err(e) = &saved {
+            tracing::warn!(code = e.code(), "saving client state failed; memory rolled back: {e}");
+            state.provider.undo_take();
+            state.recover();
+            if let Ok(sent) = self.inner.store.unconfirmed_sends().await {
+                state.sent = sent;
+            }
+            if let Ok(failed) = self.inner.store.failed_sends().await {
+                state.failed = failed;
+            }
+        }
+        saved
+    }
+
     /// Creates, stores and uploads a fresh last-resort key package.
     pub(crate) async fn upload_key_package(&self, state: &mut State) -> Result<()> {
         let fresh = key_package::create(&state.provider, &self.signer(), &self.inner.inbox_id)?;
@@ -293,7 +312,7 @@ impl Client {
             key_packages: vec![(fresh.init_key, fresh.hash_ref, self.now_ns() as i64)],
             ..Write::default()
         };
-        self.inner.store.write(write).await?;
+        self.save(state, write).await?;
         self.inner
             .api
             .mls

@@ -300,14 +300,12 @@ impl Client {
             active: true,
             leaving: false,
         };
-        self.inner
-            .store
-            .write(Write {
-                mls: state_ref.provider.take_changes(),
-                new_conversations: vec![row.clone()],
-                ..Write::default()
-            })
-            .await?;
+        let write = Write {
+            mls: state_ref.provider.take_changes(),
+            new_conversations: vec![row.clone()],
+            ..Write::default()
+        };
+        self.save(state_ref, write).await?;
         let mut wanted: Vec<String> = members.iter().filter(|m| **m != me).cloned().collect();
         wanted.sort();
         wanted.dedup();
@@ -737,15 +735,13 @@ impl Client {
             content: encoded,
         };
         // Ratchet state first: a crash after publishing must never reuse a generation.
-        self.inner
-            .store
-            .write(Write {
-                mls: provider.take_changes(),
-                messages: vec![row.clone()],
-                sent: vec![(hash, id.0.clone(), Some(message_id.to_vec()))],
-                ..Write::default()
-            })
-            .await?;
+        let write = Write {
+            mls: provider.take_changes(),
+            messages: vec![row.clone()],
+            sent: vec![(hash, id.0.clone(), Some(message_id.to_vec()))],
+            ..Write::default()
+        };
+        self.save(&mut state, write).await?;
         state.sent.insert(hash, Some(message_id.to_vec()));
         drop(state);
         let sent = self
@@ -768,7 +764,7 @@ impl Client {
         if let Err(status) = sent {
             if answered_without_storing(&status) {
                 self.inner.state.lock().await.sent.remove(&hash);
-                self.inner.store.delete_message(&message_id).await?;
+                self.inner.store.write(Write { dropped: vec![hash], ..Write::default() }).await?;
             } else {
                 // No answer: the node may have stored it and peers may have it. Keep it until a
                 // sync reads it back or shows, long enough after, that the node never stored it.

@@ -109,6 +109,8 @@ pub(crate) struct Write {
     pub(crate) sent: Vec<SentEnvelope>,
     /// Hashes of our own envelopes read back from the network.
     pub(crate) confirmed: Vec<[u8; 32]>,
+    /// Hashes of our own envelopes the node does not have: forgotten with their messages.
+    pub(crate) dropped: Vec<[u8; 32]>,
     /// (message id, envelope id): our own messages seen on the network.
     pub(crate) envelope_ids: Vec<(Vec<u8>, i64)>,
     pub(crate) welcome_cursor: Option<i64>,
@@ -125,7 +127,17 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .after_release(|connection, _| {
+                // After a failed statement (a full disk) SQLite may end a transaction on its own
+                // while the driver still counts it open; reused, such a connection would nest
+                // later writes in savepoints that never commit, holding the write lock. A
+                // connection that comes back inside a transaction is closed instead.
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(connection)) })
+            })
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool, sealer: Sealer(XChaCha20Poly1305::new(storage_key.into())) })
     }
@@ -250,25 +262,6 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets a failed envelope the node never stored, and the message it carried.
-    pub(crate) async fn drop_failed_send(&self, hash: &[u8; 32]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        let message: Option<(Option<Vec<u8>>,)> =
-            sqlx::query_as("SELECT message_id FROM sent_envelopes WHERE hash = ?")
-                .bind(hash.as_slice())
-                .fetch_optional(&mut *tx)
-                .await?;
-        sqlx::query("DELETE FROM sent_envelopes WHERE hash = ?")
-            .bind(hash.as_slice())
-            .execute(&mut *tx)
-            .await?;
-        if let Some((Some(id),)) = message {
-            sqlx::query("DELETE FROM messages WHERE id = ?").bind(id).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     pub(crate) async fn messages(
         &self,
         conversation: &[u8],
@@ -311,16 +304,7 @@ impl Store {
         Ok(rows)
     }
 
-    pub(crate) async fn delete_message(&self, id: &[u8]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query!("DELETE FROM sent_envelopes WHERE message_id = ?", id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query!("DELETE FROM messages WHERE id = ?", id).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
+    /// Writes everything in `write` in one transaction.
     pub(crate) async fn write(&self, write: Write) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         for (key, value) in &write.mls {
@@ -425,6 +409,21 @@ impl Store {
             )
             .execute(&mut *tx)
             .await?;
+        }
+        for hash in &write.dropped {
+            let hash = hash.as_slice();
+            let message: Option<(Option<Vec<u8>>,)> =
+                sqlx::query_as("SELECT message_id FROM sent_envelopes WHERE hash = ?")
+                    .bind(hash)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            sqlx::query("DELETE FROM sent_envelopes WHERE hash = ?")
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+            if let Some((Some(id),)) = message {
+                sqlx::query("DELETE FROM messages WHERE id = ?").bind(id).execute(&mut *tx).await?;
+            }
         }
         for hash in &write.confirmed {
             let hash = hash.as_slice();

@@ -92,11 +92,12 @@ impl Client {
             state.groups.keys().cloned().collect()
         };
         // One conversation that cannot be synced (a hostile backlog, a broken state) never
-        // stops the others; only an unreachable node ends the round.
+        // stops the others; an unreachable node or a database that cannot save (a full disk)
+        // ends the round, so the caller (the stream) retries it later.
         for id in ids {
             let mut state = self.inner.state.lock().await;
             if let Err(e) = self.sync_group_locked(&mut state, &id).await {
-                if e.code() == "client.unreachable" {
+                if matches!(e.code(), "client.unreachable" | "client.storage") {
                     return Err(e);
                 }
                 tracing::warn!(group = %hex::encode(&id), code = e.code(), "sync skipped: {e}");
@@ -241,7 +242,7 @@ impl Client {
             }
             write.mls = state.provider.take_changes();
             write.cursors.push((group_id.to_vec(), cursor as i64));
-            self.inner.store.write(write).await?;
+            self.save(state, write).await?;
             for event in events {
                 let _ = self.inner.events.send(event);
             }
@@ -253,7 +254,7 @@ impl Client {
             let _ = group
                 .clear_pending_commit(openmls_traits::OpenMlsProvider::storage(&state.provider));
             let changes = state.provider.take_changes();
-            self.inner.store.write(Write { mls: changes, ..Write::default() }).await?;
+            self.save(state, Write { mls: changes, ..Write::default() }).await?;
         }
         self.settle_failed_sends(state, group_id, started_ns).await?;
         state.synced.insert(group_id.to_vec(), started);
@@ -277,8 +278,11 @@ impl Client {
             })
             .map(|(hash, _)| *hash)
             .collect();
+        if lost.is_empty() {
+            return Ok(());
+        }
+        self.inner.store.write(Write { dropped: lost.clone(), ..Write::default() }).await?;
         for hash in lost {
-            self.inner.store.drop_failed_send(&hash).await?;
             state.failed.remove(&hash);
             state.sent.remove(&hash);
             tracing::info!(group = %hex::encode(group_id), "a failed send never reached the node; dropped");
@@ -520,14 +524,14 @@ impl Client {
                     Ok(Some((row, conversation))) => {
                         let mut write = write;
                         write.new_conversations.push(row);
-                        self.inner.store.write(write).await?;
+                        self.save(&mut state, write).await?;
                         let _ = self.inner.events.send(Event::Conversation(conversation.clone()));
                         joined.push(conversation.id);
                     }
-                    Ok(None) => self.inner.store.write(write).await?,
+                    Ok(None) => self.save(&mut state, write).await?,
                     Err(e) => {
                         tracing::warn!(welcome = id, code = e.code(), "skipped welcome: {e}");
-                        self.inner.store.write(write).await?;
+                        self.save(&mut state, write).await?;
                     }
                 }
             }

@@ -15,6 +15,8 @@ pub(crate) struct Provider {
     storage: MemoryStorage,
     /// What the database holds, to compute what changed since the last write.
     persisted: HashMap<Vec<u8>, Vec<u8>>,
+    /// What the last [`Provider::take_changes`] replaced in `persisted`, until its write is done.
+    undo: Vec<Change>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -28,7 +30,7 @@ impl Provider {
     pub(crate) fn with_values(values: HashMap<Vec<u8>, Vec<u8>>) -> Self {
         let storage = MemoryStorage::default();
         *storage.values.write().unwrap_or_else(|e| e.into_inner()) = values.clone();
-        Self { crypto: RustCrypto::default(), storage, persisted: values }
+        Self { crypto: RustCrypto::default(), storage, persisted: values, undo: Vec::new() }
     }
 
     /// What changed since the last call; the caller writes it to the database.
@@ -46,13 +48,26 @@ impl Provider {
             }
         }
         drop(values);
+        self.undo.clear();
         for (key, value) in &changes {
-            match value {
+            let old = match value {
                 Some(value) => self.persisted.insert(key.clone(), value.clone()),
                 None => self.persisted.remove(key),
             };
+            self.undo.push((key.clone(), old));
         }
         changes
+    }
+
+    /// The write of the last [`Provider::take_changes`] failed: the database still holds what
+    /// it held before. Call [`Provider::roll_back`] next to drop the changes from memory too.
+    pub(crate) fn undo_take(&mut self) {
+        for (key, old) in self.undo.drain(..).rev() {
+            match old {
+                Some(old) => self.persisted.insert(key, old),
+                None => self.persisted.remove(&key),
+            };
+        }
     }
 }
 
