@@ -9,6 +9,8 @@
 //! | [`control`] | a local client's lines on the control socket, and a host's answers |
 //! | [`node_request`] | a client's request to the node: its protobuf and the MLS payloads inside |
 //! | [`identity_update`] | an identity update from the network, verified and applied |
+//! | [`agent_file`] | an agent file (TOML): skills, schemas, trust policy, limits |
+//! | [`mls`] | the client's handling of group messages (commits, proposals, application messages) and welcomes, on a real conversation's state |
 //!
 //! `libfuzzer/` runs them coverage-guided (`cargo +nightly fuzz run --fuzz-dir
 //! tests/fuzz/libfuzzer TARGET tests/fuzz/corpus/TARGET`); `tests/smoke.rs` runs them briefly in
@@ -23,13 +25,15 @@ use xmtp_proto::Message;
 pub type Target = fn(&[u8]);
 
 /// Every target, by name.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("envelope", envelope),
     ("invite", invite),
     ("schema", schema),
     ("control", control),
     ("node_request", node_request),
     ("identity_update", identity_update),
+    ("agent_file", agent_file),
+    ("mls", mls),
 ];
 
 fn text(data: &[u8]) -> String {
@@ -147,4 +151,117 @@ pub fn identity_update(data: &[u8]) {
     if let Ok(state) = xmtp_identity::AssociationState::apply(None, &update) {
         let _ = xmtp_identity::AssociationState::apply(Some(&state), &update);
     }
+}
+
+/// An agent file as `coworker serve FILE` reads it (commands resolve against a directory that
+/// does not exist; nothing is started).
+pub fn agent_file(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let _ = coworker_host::agent_file::AgentFile::parse(text, std::path::Path::new("/nonexistent"));
+}
+
+/// Two clients of an in-process node sharing a DM: `alice` receives what the target makes.
+struct Mls {
+    runtime: tokio::runtime::Runtime,
+    alice: xmtp_client::Client,
+    alice_dm: xmtp_client::ConversationId,
+    bob: xmtp_client::Client,
+    bob_dm: xmtp_client::ConversationId,
+    _node: xmtp_node::Node,
+    _dir: tempfile::TempDir,
+}
+
+fn mls_state() -> &'static Mls {
+    static STATE: std::sync::OnceLock<Mls> = std::sync::OnceLock::new();
+    STATE.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (node, alice, alice_dm, bob, bob_dm) = runtime.block_on(async {
+            use std::sync::Arc;
+            use xmtp_client::{Client, ClientOptions, KeyStore, MemoryKeyStore, Network};
+            let node = xmtp_node::start(xmtp_node::NodeConfig::local(dir.path().join("node.db")))
+                .await
+                .expect("the node starts");
+            let open = |name: &str| {
+                let options = ClientOptions::new(
+                    Network::Url(node.url().to_owned()),
+                    dir.path().join(format!("{name}.db")),
+                    Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>,
+                );
+                Client::open(options)
+            };
+            let (alice, bob) =
+                (open("alice").await.expect("alice"), open("bob").await.expect("bob"));
+            let bob_dm = bob.dm(alice.inbox_id()).await.expect("a DM");
+            bob.send_text(&bob_dm, "hello").await.expect("sent");
+            alice.sync_welcomes().await.expect("alice joins");
+            let alice_dm = alice.dm(bob.inbox_id()).await.expect("the DM");
+            alice.sync(&alice_dm).await.expect("synced");
+            (node, alice, alice_dm, bob, bob_dm)
+        });
+        Mls { runtime, alice, alice_dm, bob, bob_dm, _node: node, _dir: dir }
+    })
+}
+
+/// MLS input for the client, by its first byte: 0 — a group message as the network delivers
+/// it; 1 — an application message's plaintext, sealed by the other member of the DM (what a
+/// peer can put inside a valid message); 2 — an MLS Welcome, wrapped for our key package (what
+/// anyone can send us).
+pub fn mls(data: &[u8]) {
+    let Some((&mode, body)) = data.split_first() else { return };
+    let state = mls_state();
+    state.runtime.block_on(async {
+        match mode % 3 {
+            0 => state.alice.fuzz_group_message(&state.alice_dm, body).await,
+            1 => {
+                if let Some(sealed) = state.bob.fuzz_seal(&state.bob_dm, body).await {
+                    state.alice.fuzz_group_message(&state.alice_dm, &sealed).await;
+                }
+            }
+            _ => state.alice.fuzz_welcome(body).await,
+        }
+    });
+}
+
+/// Seeds for [`mls`] from real traffic on its state: the DM's and a group's messages as the node
+/// holds them (a commit adding a member among them), application plaintexts, and the group's
+/// welcome, unwrapped.
+///
+/// # Panics
+/// When the traffic cannot be made (the node or a client fails).
+pub fn mls_seeds() -> Vec<Vec<u8>> {
+    use xmtp_client::{Client, GroupOptions, content};
+    let state = mls_state();
+    state.runtime.block_on(async {
+        let (alice, bob) = (&state.alice, &state.bob);
+        alice.send_text(&state.alice_dm, "a reply").await.expect("sent");
+        let group = bob
+            .create_group(&[alice.inbox_id().to_owned()], &GroupOptions::default())
+            .await
+            .expect("a group");
+        bob.send_text(&group, "to the group").await.expect("sent");
+        let joined = alice.sync_welcomes().await.expect("alice joins");
+        let mut seeds = Vec::new();
+        let (dm_messages, welcomes) = alice.fuzz_seeds(&state.alice_dm).await;
+        let (group_messages, _) = alice.fuzz_seeds(&joined[0]).await;
+        for message in dm_messages.into_iter().chain(group_messages) {
+            seeds.push([&[0u8][..], &message].concat());
+        }
+        let custom = content::custom(
+            &xmtp_client::ContentType::new("coworker.dev", "envelope", 1, 0),
+            b"{}".to_vec(),
+            None,
+        );
+        for plaintext in [content::text("hello"), custom].iter().map(Client::fuzz_plaintext) {
+            seeds.push([&[1u8][..], &plaintext].concat());
+        }
+        for welcome in welcomes {
+            seeds.push([&[2u8][..], &welcome].concat());
+        }
+        seeds
+    })
 }

@@ -8,7 +8,7 @@
 //! | [`identity`] | `init`, `status`, `invite` |
 //! | [`calls`] | `connect`, `call`, `request`, `tasks`, `result`, `collaborate` |
 //! | [`trust`], [`skills`], [`groups`], [`receipts`] | the commands of those names |
-//! | [`serve`] + [`agentfile`] | `serve FILE`: a headless agent declared in TOML |
+//! | [`serve`] | `serve FILE`: a headless agent declared in TOML (the agent file: `coworker_host::agent_file`) |
 //! | [`mcp`] | `mcp`: the agent as an MCP server for Claude Code, Cursor and other MCP hosts |
 //! | [`demo`] | `demo`: an offline tour with an in-process node and demo bot |
 //! | [`node`] | `node`: the local XMTP node (`xmtp-node`) |
@@ -16,7 +16,6 @@
 //! | [`output`], [`activity`] | human and `--json` output, errors with hints and exit codes |
 
 mod activity;
-mod agentfile;
 mod calls;
 mod demo;
 mod groups;

@@ -15,8 +15,8 @@ use coworker_host::network::Network;
 use coworker_runtime::Agent;
 use serde::{Deserialize, Serialize};
 
-use crate::agentfile::AgentFile;
 use crate::output::{CliError, exit};
+use coworker_host::agent_file::AgentFile;
 
 /// The environment variable holding the key file's password.
 pub(crate) const PASSWORD_VAR: &str = "COWORKER_KEYSTORE_PASSWORD";

@@ -1,5 +1,5 @@
 //! `coworker serve FILE` and `coworker host`: the process that holds an identity. `serve` runs
-//! the skills and policy of an agent file (see [`crate::agentfile`]; a data directory without
+//! the skills and policy of an agent file (see [`coworker_host::agent_file`]; a data directory without
 //! an identity gets one, named as the file says); `host` runs the identity with the agent file
 //! it last served, if any. Both serve the control API (`docs/control-api.md`) on the data
 //! directory's socket, so every other `coworker` command, an MCP server or a Python program
@@ -21,9 +21,9 @@ use coworker_host::approval::Question;
 use coworker_runtime::protocol::Invite;
 use serde_json::json;
 
-use crate::agentfile::AgentFile;
 use crate::output::{CliError, Out};
 use crate::profile::{Global, Profile, Session};
+use coworker_host::agent_file::AgentFile;
 
 pub(crate) const EXAMPLES: &str = r#"Examples:
   COWORKER_KEYSTORE_PASSWORD=... coworker serve translator.toml --data-dir ./translator --network local

@@ -16,9 +16,11 @@
 //! | [`error`] | [`HostError`]: a stable code and a kind, the same in-process and over the socket |
 //! | [`approval`] | owner approval: what only the owner may grant, asked and answered the same way in every front end |
 //! | [`skill`] | skill declarations: command- and HTTP-backed skills, as the agent file and the app declare them |
+//! | [`agent_file`] | the agent file (TOML): name, skills, trust policy, limits |
 //! | [`api`] | [`Api`]: every use case a front end has, on a local agent or a remote host |
 //! | [`control`] | the control API: protocol (`docs/control-api.md`), server, client, client-provided skills |
 
+pub mod agent_file;
 pub mod api;
 pub mod approval;
 pub mod control;

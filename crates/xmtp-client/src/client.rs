@@ -84,6 +84,21 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Back to what the database holds, with only `group` loaded again: for changes that
+    /// touched that group alone (the fuzz target's inputs).
+    pub(crate) fn recover_group(&mut self, group: &[u8]) {
+        self.provider.roll_back();
+        let storage = openmls_traits::OpenMlsProvider::storage(&self.provider);
+        match MlsGroup::load(storage, &GroupId::from_slice(group)) {
+            Ok(Some(loaded)) => {
+                self.groups.insert(group.to_vec(), loaded);
+            }
+            _ => {
+                self.groups.remove(group);
+            }
+        }
+    }
+
     /// After a panic: back to what the database holds, every group loaded again.
     pub(crate) fn recover(&mut self) {
         self.provider.roll_back();

@@ -21,6 +21,8 @@ pub mod client;
 pub mod content;
 pub mod conversation;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod identity;
 pub mod keystore;
 mod mls;

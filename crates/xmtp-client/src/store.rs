@@ -182,6 +182,15 @@ impl Store {
         Ok(())
     }
 
+    /// The init key of our newest key package.
+    pub(crate) async fn newest_init_key(&self) -> Result<Option<Vec<u8>>> {
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT init_key FROM key_packages ORDER BY created_ns DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(key,)| key))
+    }
+
     pub(crate) async fn key_package_ref(&self, init_key: &[u8]) -> Result<Option<Vec<u8>>> {
         let row = sqlx::query!("SELECT hash_ref FROM key_packages WHERE init_key = ?", init_key)
             .fetch_optional(&self.pool)

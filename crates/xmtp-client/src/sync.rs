@@ -77,7 +77,7 @@ impl From<ClientError> for Step {
 }
 
 /// What processing one envelope did.
-enum Outcome {
+pub(crate) enum Outcome {
     Nothing,
     /// Our pending commit was read back and merged.
     MergedOwnCommit,
@@ -290,7 +290,7 @@ impl Client {
         Ok(())
     }
 
-    async fn process_envelope(
+    pub(crate) async fn process_envelope(
         &self,
         state: &mut State,
         group_id: &[u8],
@@ -550,7 +550,7 @@ impl Client {
     }
 
     /// Unwraps, validates and joins one welcome. `Ok(None)` if the group is already joined.
-    async fn join(
+    pub(crate) async fn join(
         &self,
         state: &mut State,
         v1: &api::welcome_message::V1,

@@ -115,3 +115,15 @@ fn every_target_survives_its_seeds_and_their_mutations() {
         println!("{target}: {} seeds, {runs} mutations", seeds.len());
     }
 }
+
+/// Writes the `mls` target's seeds from real traffic (run by hand when the client's messages
+/// change): `cargo test -p coworker-fuzz --test smoke -- --ignored write_mls_seeds`.
+#[test]
+#[ignore = "writes corpus/mls"]
+fn write_mls_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join("mls");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, seed) in coworker_fuzz::mls_seeds().iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-{i:02}")), seed).unwrap();
+    }
+}

@@ -75,7 +75,13 @@ impl Provider {
     /// Forgets every change since the last [`Provider::take_changes`] (after a panic left the
     /// in-memory state half-updated). Groups must be loaded again afterwards.
     pub(crate) fn roll_back(&mut self) {
-        *self.storage.values.write().unwrap_or_else(|e| e.into_inner()) = self.persisted.clone();
+        let mut values = self.storage.values.write().unwrap_or_else(|e| e.into_inner());
+        values.retain(|key, _| self.persisted.contains_key(key));
+        for (key, value) in &self.persisted {
+            if values.get(key) != Some(value) {
+                values.insert(key.clone(), value.clone());
+            }
+        }
     }
 }
 

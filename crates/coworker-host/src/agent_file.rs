@@ -7,20 +7,20 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use coworker_host::HostError;
-use coworker_host::skill::{CommandSkill, HttpSkill, McpSkill};
 use coworker_runtime::protocol::SkillSpec;
 use coworker_runtime::protocol::trust::Tier;
 use coworker_runtime::{Agent, AgentConfig, Handler};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::output::CliError;
+use crate::error::HostError;
+use crate::skill::{CommandSkill, HttpSkill, McpSkill};
 
 /// A loaded, checked agent file.
 #[derive(Debug)]
-pub(crate) struct AgentFile {
-    pub(crate) name: String,
+pub struct AgentFile {
+    /// The agent's name.
+    pub name: String,
     auto_grant: Option<Tier>,
     peers: Vec<(String, Tier)>,
     limits: Limits,
@@ -45,14 +45,26 @@ enum Backing {
 }
 
 impl AgentFile {
-    pub(crate) fn load(path: &Path) -> Result<Self, CliError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CliError::invalid(format!("cannot read {}: {e}", path.display())))?;
-        let config: Config = toml::from_str(&text)
-            .map_err(|e| CliError::invalid(format!("{}: {e}", path.display())))?;
+    /// Reads and checks the agent file at `path` (`host.agent_file` when it is wrong).
+    ///
+    /// # Errors
+    /// When the file cannot be read, is not valid TOML, or declares something wrong.
+    pub fn load(path: &Path) -> Result<Self, HostError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            HostError::invalid(CODE, format!("cannot read {}: {e}", path.display()))
+        })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self::from_config(config, &base)
-            .map_err(|e| CliError::invalid(format!("{}: {e}", path.display())))
+        Self::parse(&text, &base)
+            .map_err(|e| HostError::invalid(CODE, format!("{}: {e}", path.display())))
+    }
+
+    /// Checks an agent file's text; command paths resolve against `base`. Starts nothing.
+    ///
+    /// # Errors
+    /// A sentence naming the first mistake.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        Self::from_config(config, base)
     }
 
     fn from_config(config: Config, base: &Path) -> Result<Self, String> {
@@ -71,7 +83,7 @@ impl AgentFile {
     }
 
     /// Applies the trust policy and limits.
-    pub(crate) fn configure(&self, config: &mut AgentConfig) {
+    pub fn configure(&self, config: &mut AgentConfig) {
         config.auto_grant_ceiling = self.auto_grant;
         if let Some(n) = self.limits.max_concurrent_tasks {
             config.max_concurrent_tasks = n;
@@ -81,15 +93,19 @@ impl AgentFile {
         }
     }
 
-    /// Registers the skills and sets the preset peer tiers.
-    pub(crate) async fn install(self, agent: &Agent) -> Result<(), CliError> {
+    /// Registers the skills (starting their MCP servers) and sets the preset peer tiers.
+    ///
+    /// # Errors
+    /// When an MCP server cannot be started or lacks its tool, or a skill cannot be registered.
+    pub async fn install(self, agent: &Agent) -> Result<(), HostError> {
         for Declared { mut spec, backing, exposed, schemas } in self.skills {
             let handler = match backing {
                 Backing::Ready(handler) => handler,
                 Backing::Mcp(skill, base) => {
                     let what = format!("skill {:?}", spec.name);
-                    let (tool, handler) = skill.open(Some(&base)).await.map_err(|e| {
-                        CliError::from(HostError { message: format!("{what}: {}", e.message), ..e })
+                    let (tool, handler) = skill.open(Some(&base)).await.map_err(|e| HostError {
+                        message: format!("{what}: {}", e.message),
+                        ..e
                     })?;
                     if !schemas.0 {
                         spec.input_schema = tool.input_schema;
@@ -113,6 +129,9 @@ impl AgentFile {
         Ok(())
     }
 }
+
+/// The stable code of a wrong agent file.
+const CODE: &str = "host.agent_file";
 
 /// The agent's file.
 #[derive(Debug, Deserialize)]
@@ -279,8 +298,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Vec<(SkillSpec, Handler, bool)>, String> {
-        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
-        let file = AgentFile::from_config(config, Path::new("/etc/bots"))?;
+        let file = AgentFile::parse(text, Path::new("/etc/bots"))?;
         Ok(file
             .skills
             .into_iter()
