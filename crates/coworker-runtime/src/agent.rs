@@ -682,6 +682,35 @@ impl Agent {
         Ok(())
     }
 
+    /// Sends an envelope, again and again while the node cannot be reached, until `until`: for
+    /// requests and answers, which a node restart must not lose. Sending one twice does no harm
+    /// (a provider runs a task id once, a caller takes the first answer).
+    pub(crate) async fn send_until<T: Serialize>(
+        &self,
+        conversation: &ConversationId,
+        message_type: &str,
+        payload: &T,
+        correlation_id: Option<&str>,
+        until: std::time::Instant,
+    ) -> Result<()> {
+        let mut pause = Duration::from_millis(250);
+        loop {
+            match self.send(conversation, message_type, payload, correlation_id).await {
+                Err(e)
+                    if e.code() == "client.unreachable"
+                        && std::time::Instant::now() + pause < until =>
+                {
+                    tracing::info!(
+                        "the node is unreachable; sending {message_type} again in {pause:?}"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                sent => return sent,
+            }
+        }
+    }
+
     /// Starts receiving: the XMTP streams, a catch-up of everything that arrived while the
     /// agent was not running, and the intake loop.
     pub async fn serve(&self) -> Result<Serving> {

@@ -60,6 +60,9 @@ pub struct CallResult {
     pub elapsed: Duration,
 }
 
+/// How long an asynchronous call's request is sent again while the node cannot be reached.
+const ASYNC_RESEND: Duration = Duration::from_secs(60);
+
 impl Agent {
     /// Calls a peer's skill and waits for the answer.
     pub async fn call(
@@ -109,7 +112,7 @@ impl Agent {
             self.forget(&correlation);
             return Err(e);
         }
-        let waited = tokio::time::timeout(wait, answer).await;
+        let waited = tokio::time::timeout(wait.saturating_sub(started.elapsed()), answer).await;
         abandoned.armed = false;
         let Ok(Ok(answer)) = waited else {
             self.forget(&correlation);
@@ -207,10 +210,20 @@ impl Agent {
             deadline_ms: (!wait.is_zero())
                 .then(|| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
         };
+        // While the node is down (restarting, say) the request is sent again until the call's
+        // deadline (an asynchronous call's: a minute).
+        let until = std::time::Instant::now() + if wait.is_zero() { ASYNC_RESEND } else { wait };
         match route {
             Route::Dm(peer) => {
                 let conversation = self.dm(peer).await?;
-                self.send(&conversation, kind::TASK_REQUEST, &request, Some(correlation)).await
+                self.send_until(
+                    &conversation,
+                    kind::TASK_REQUEST,
+                    &request,
+                    Some(correlation),
+                    until,
+                )
+                .await
             }
             Route::Group { id, member, wallet } => {
                 // The original checks the caller's tier by `requester_wallet`.
@@ -221,7 +234,8 @@ impl Agent {
                     requester_wallet: Some(self.inner.client.address()),
                     ..request
                 };
-                self.send(id, kind::GROUP_TASK_REQUEST, &request, Some(correlation)).await
+                self.send_until(id, kind::GROUP_TASK_REQUEST, &request, Some(correlation), until)
+                    .await
             }
         }
     }

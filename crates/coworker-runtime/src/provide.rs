@@ -394,7 +394,9 @@ impl Agent {
             (true, false) => kind::GROUP_TASK_ERROR,
         };
         let corr = (!correlation.is_empty()).then_some(correlation);
-        self.send(conversation, message_type, &result, corr).await
+        // An answer outlives a node restart: sent again while the node is down.
+        let until = std::time::Instant::now() + self.inner.config.deadline;
+        self.send_until(conversation, message_type, &result, corr, until).await
     }
 
     /// The lowest tier among a group's other members (unknown members are untrusted): what

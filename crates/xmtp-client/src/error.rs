@@ -64,12 +64,19 @@ pub enum ClientError {
     Panicked(&'static str),
 }
 
+/// Whether a status stands for no answer from the node at all: refused or dropped connections.
+fn lost_connection(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Unavailable
+        || std::error::Error::source(status).is_some_and(|e| e.is::<tonic::transport::Error>())
+}
+
 impl ClientError {
     /// A stable, machine-readable code, e.g. `client.verification`.
     pub fn code(&self) -> &'static str {
         match self {
-            // A lazily connected channel reports a refused connection as UNAVAILABLE.
-            Self::Node(s) if s.code() == tonic::Code::Unavailable => "client.unreachable",
+            // A lazily connected channel reports a refused connection as UNAVAILABLE; a
+            // connection lost mid-request comes as UNKNOWN or CANCELLED from the transport.
+            Self::Node(s) if lost_connection(s) => "client.unreachable",
             Self::Node(_) => "client.node",
             Self::Transport(_) => "client.unreachable",
             Self::Storage(_) | Self::Migrate(_) => "client.storage",
