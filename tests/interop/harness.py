@@ -55,17 +55,19 @@ def free_port() -> int:
 class Node:
     """`coworker node` on a fixed port and database, stoppable and restartable."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, *args: str):
         assert COWORKER.exists(), f"{COWORKER} is missing: build it with `cargo build -p coworker-cli`"
         self.port = free_port()
         self.db = workdir / "node.db"
         self.log = open(workdir / "node.log", "ab")
         self.url = f"http://127.0.0.1:{self.port}"
+        self.args = list(args)
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [str(COWORKER), "node", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db)],
+            [str(COWORKER), "node", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db)]
+            + self.args,
             stdout=subprocess.PIPE,
             stderr=self.log,
             stdin=subprocess.DEVNULL,
@@ -115,18 +117,24 @@ class Peer:
     def __init__(self, client, address: str):
         self.client = client
         self.address = address
+        self.key: bytes | None = None
 
     @property
     def inbox_id(self) -> str:
         return self.client.inbox_id()
 
     @classmethod
-    async def create(cls, node: Node, workdir: Path, name: str) -> "Peer":
-        key = os.urandom(32)
+    async def create(
+        cls, node: Node, workdir: Path, name: str, d14n: bool = False, key: bytes | None = None
+    ) -> "Peer":
+        """A new client; `d14n` speaks the decentralized network's API (the node is its own
+        gateway); `key` reuses a wallet (a second installation of its inbox)."""
+        key = key or os.urandom(32)
         address = x.ethereum_address_from_pubkey(x.ethereum_generate_public_key(key)).lower()
         ident = x.FfiIdentifier(identifier=address, identifier_kind=x.FfiIdentifierKind.ETHEREUM)
-        api = await x.connect_to_backend(node.url, None, False, None, None, None, None)
-        sync_api = await x.connect_to_backend(node.url, None, False, None, None, None, None)
+        gateway = node.url if d14n else None
+        api = await x.connect_to_backend(node.url, gateway, False, None, None, None, None)
+        sync_api = await x.connect_to_backend(node.url, gateway, False, None, None, None, None)
         inbox = await x.get_inbox_id_for_identifier(api, ident) or x.generate_inbox_id(ident, 1)
         db = x.DbOptions(
             db=str(workdir / f"{name}.db3"),
@@ -138,12 +146,14 @@ class Peer:
             api, sync_api, db, inbox, ident, 1, None, x.FfiDeviceSyncMode.DISABLED, None, None
         )
         request = client.signature_request()
-        assert request is not None, "a new wallet must need registration"
+        assert request is not None, "a new installation must need registration"
         text = await request.signature_text()
         signature = x.ethereum_sign_recoverable(x.ethereum_hash_personal(text), key, False)
         await request.add_ecdsa_signature(signature)
         await client.register_identity(request)
-        return cls(client, address)
+        peer = cls(client, address)
+        peer.key = key
+        return peer
 
     async def find_inbox(self, node: Node, address: str) -> str | None:
         api = await x.connect_to_backend(node.url, None, False, None, None, None, None)

@@ -31,6 +31,11 @@ pub(crate) struct NodeArgs {
     /// Requests per second each client connection may make.
     #[arg(long, default_value_t = xmtp_node::Limits::default().requests_per_second)]
     rate_limit: u32,
+    /// When V3 publishing stops, in nanoseconds since the Unix epoch (as XMTP's V3 nodes'
+    /// `--d14n-cutover-ns`): announced by `FetchD14nCutover`; from then on V3 writes and new V3
+    /// streams are refused and clients use the d14n API this node also serves.
+    #[arg(long)]
+    d14n_cutover_ns: Option<u64>,
 }
 
 pub(crate) fn default_db() -> PathBuf {
@@ -68,6 +73,7 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     config.listen = args.listen;
     config.limits.requests_per_second = args.rate_limit;
     config.limits.burst = args.rate_limit.saturating_mul(2);
+    config.d14n_cutover_ns = args.d14n_cutover_ns;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
         config.tls = Some(xmtp_node::TlsConfig { cert_pem: read(cert)?, key_pem: read(key)? });

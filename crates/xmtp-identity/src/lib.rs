@@ -25,5 +25,7 @@ pub mod update;
 
 pub use error::IdentityError;
 pub use member::{MemberIdentifier, MemberKind, inbox_id};
-pub use signature::{InstallationKey, SignatureKind, VerifiedSignature, WalletKey};
+pub use signature::{
+    InstallationKey, SignatureKind, VerifiedSignature, WalletKey, keccak256, recover_keccak_signer,
+};
 pub use state::{AssociationState, Member, StateDiff};

@@ -81,23 +81,7 @@ pub fn ethereum_address(key: &VerifyingKey) -> String {
 }
 
 fn verify_erc191(text: &str, bytes: &[u8]) -> Result<VerifiedSignature, IdentityError> {
-    const KIND: &str = "erc191";
-    let bytes: &[u8; 65] =
-        bytes.try_into().map_err(|_| invalid(KIND, "expected 65 bytes r || s || v"))?;
-    let parity = match bytes[64] {
-        0 | 27 => false,
-        1 | 28 => true,
-        _ => return Err(invalid(KIND, "recovery byte must be 0, 1, 27 or 28")),
-    };
-    let signature = EcdsaSignature::from_slice(&bytes[..64])
-        .map_err(|_| invalid(KIND, "r or s out of range"))?;
-    let (signature, parity) = match signature.normalize_s() {
-        Some(low) => (low, !parity),
-        None => (signature, parity),
-    };
-    let recovery = RecoveryId::new(parity, false);
-    let key = VerifyingKey::recover_from_prehash(&eip191_hash(text), &signature, recovery)
-        .map_err(|_| invalid(KIND, "no public key recovers from it"))?;
+    let (key, signature, parity) = recover(&eip191_hash(text), bytes, "erc191")?;
     let mut replay_key = signature.to_bytes().to_vec();
     replay_key.push(u8::from(parity));
     Ok(VerifiedSignature {
@@ -105,6 +89,45 @@ fn verify_erc191(text: &str, bytes: &[u8]) -> Result<VerifiedSignature, Identity
         kind: SignatureKind::Erc191,
         replay_key,
     })
+}
+
+/// The key that made a 65-byte `r ‖ s ‖ v` signature of `hash`, with the signature in low-`s`
+/// form and its recovery parity.
+fn recover(
+    hash: &[u8; 32],
+    bytes: &[u8],
+    kind: &'static str,
+) -> Result<(VerifyingKey, EcdsaSignature, bool), IdentityError> {
+    let bytes: &[u8; 65] =
+        bytes.try_into().map_err(|_| invalid(kind, "expected 65 bytes r || s || v"))?;
+    let parity = match bytes[64] {
+        0 | 27 => false,
+        1 | 28 => true,
+        _ => return Err(invalid(kind, "recovery byte must be 0, 1, 27 or 28")),
+    };
+    let signature = EcdsaSignature::from_slice(&bytes[..64])
+        .map_err(|_| invalid(kind, "r or s out of range"))?;
+    let (signature, parity) = match signature.normalize_s() {
+        Some(low) => (low, !parity),
+        None => (signature, parity),
+    };
+    let recovery = RecoveryId::new(parity, false);
+    let key = VerifyingKey::recover_from_prehash(hash, &signature, recovery)
+        .map_err(|_| invalid(kind, "no public key recovers from it"))?;
+    Ok((key, signature, parity))
+}
+
+/// Keccak-256 of `message`.
+pub fn keccak256(message: &[u8]) -> [u8; 32] {
+    Keccak256::digest(message).into()
+}
+
+/// The lower-case `0x` address whose key made `signature` (65 bytes `r ‖ s ‖ v`) over
+/// Keccak-256 of `message`: how the decentralized network's node and payer signatures are
+/// checked.
+pub fn recover_keccak_signer(message: &[u8], signature: &[u8]) -> Result<String, IdentityError> {
+    let (key, _, _) = recover(&keccak256(message), signature, "keccak-ecdsa")?;
+    Ok(ethereum_address(&key))
 }
 
 fn verify_installation(
@@ -183,6 +206,19 @@ impl WalletKey {
         out[64] = 27 + recovery.to_byte();
         Ok(out)
     }
+
+    /// A recoverable signature of Keccak-256 of `message`: 65 bytes `r ‖ s ‖ v` with `v` = 0
+    /// or 1, low `s` (the form of the decentralized network's node signatures).
+    pub fn sign_keccak(&self, message: &[u8]) -> Result<[u8; 65], IdentityError> {
+        let (signature, recovery) = self
+            .0
+            .sign_prehash_recoverable(&keccak256(message))
+            .map_err(|_| invalid("keccak-ecdsa", "signing failed"))?;
+        let mut out = [0u8; 65];
+        out[..64].copy_from_slice(&signature.to_bytes());
+        out[64] = recovery.to_byte();
+        Ok(out)
+    }
 }
 
 /// An installation's Ed25519 key: signs identity texts with Ed25519ph and is also the MLS
@@ -255,6 +291,21 @@ mod tests {
         secret[31] = 1;
         let wallet = WalletKey::from_bytes(&secret).unwrap();
         assert_eq!(wallet.address(), "0x7e5f4552091a69125d5dfcb7b8c2659029395bdf");
+    }
+
+    #[test]
+    fn keccak_signatures_recover_their_signer_and_nothing_else() {
+        let node = WalletKey::generate(&mut ChaCha20Rng::seed_from_u64(7));
+        let message = b"originator|envelope bytes";
+        let sig = node.sign_keccak(message).unwrap();
+        assert!(sig[64] <= 1, "v is 0 or 1");
+        assert_eq!(recover_keccak_signer(message, &sig).unwrap(), node.address());
+        let other = recover_keccak_signer(b"originator|other bytes", &sig);
+        assert_ne!(other.ok(), Some(node.address()), "another message recovers another key");
+        assert!(recover_keccak_signer(message, &sig[..64]).is_err(), "64 bytes");
+        let mut bad_v = sig;
+        bad_v[64] = 5;
+        assert!(recover_keccak_signer(message, &bad_v).is_err());
     }
 
     #[test]

@@ -20,6 +20,15 @@ pub struct NodeConfig {
     pub limits: Limits,
     /// The time source for message timestamps.
     pub clock: Clock,
+    /// When V3 publishing stops (nanoseconds since the Unix epoch), as XMTP's V3 nodes announce
+    /// through `FetchD14nCutover`: from then on V3 writes and streams are refused and clients
+    /// use the d14n API. `None`: never.
+    pub d14n_cutover_ns: Option<u64>,
+    /// The node's id on the decentralized network (what `GetNodes` lists).
+    pub node_id: u32,
+    /// The secp256k1 key the node signs originator envelopes with. `None`: one is made on first
+    /// start and kept in the database.
+    pub originator_key: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -29,6 +38,8 @@ impl std::fmt::Debug for NodeConfig {
             .field("database", &self.database)
             .field("tls", &self.tls.is_some())
             .field("limits", &self.limits)
+            .field("d14n_cutover_ns", &self.d14n_cutover_ns)
+            .field("node_id", &self.node_id)
             .finish_non_exhaustive()
     }
 }
@@ -42,6 +53,9 @@ impl NodeConfig {
             tls: None,
             limits: Limits::default(),
             clock: system_clock(),
+            d14n_cutover_ns: None,
+            node_id: 100,
+            originator_key: None,
         }
     }
 }

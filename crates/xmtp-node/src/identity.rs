@@ -19,27 +19,11 @@ impl IdentityService {
         Self { shared }
     }
 
-    fn check_count(&self, what: &str, count: usize) -> Result<(), Status> {
-        let max = self.shared.limits.max_items_per_request;
-        if count > max {
-            return Err(Status::invalid_argument(format!(
-                "too many {what} in one request: {count} (at most {max})"
-            )));
-        }
-        Ok(())
-    }
-}
-
-#[tonic::async_trait]
-impl IdentityApi for IdentityService {
-    async fn publish_identity_update(
+    /// Verifies and stores an identity update (V3 and d14n publishing).
+    pub(crate) async fn publish(
         &self,
-        request: Request<api::PublishIdentityUpdateRequest>,
-    ) -> Result<Response<api::PublishIdentityUpdateResponse>, Status> {
-        let update = request
-            .into_inner()
-            .identity_update
-            .ok_or_else(|| Status::invalid_argument("no identity update"))?;
+        update: xmtp_proto::associations::IdentityUpdate,
+    ) -> Result<(), Status> {
         let size = update.encoded_len();
         let max = self.shared.limits.max_identity_update_bytes;
         if size > max {
@@ -62,7 +46,7 @@ impl IdentityApi for IdentityService {
         {
             Ok(()) => {
                 tracing::debug!(%inbox, "identity update stored");
-                Ok(Response::new(api::PublishIdentityUpdateResponse {}))
+                Ok(())
             }
             Err(IdentityWriteError::Invalid(error)) => {
                 tracing::info!(%inbox, code = error.code(), %error, "identity update rejected");
@@ -76,6 +60,32 @@ impl IdentityApi for IdentityService {
             ))),
             Err(IdentityWriteError::Storage(error)) => Err(storage_status(&error)),
         }
+    }
+
+    fn check_count(&self, what: &str, count: usize) -> Result<(), Status> {
+        let max = self.shared.limits.max_items_per_request;
+        if count > max {
+            return Err(Status::invalid_argument(format!(
+                "too many {what} in one request: {count} (at most {max})"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl IdentityApi for IdentityService {
+    async fn publish_identity_update(
+        &self,
+        request: Request<api::PublishIdentityUpdateRequest>,
+    ) -> Result<Response<api::PublishIdentityUpdateResponse>, Status> {
+        self.shared.v3_writes_open()?;
+        let update = request
+            .into_inner()
+            .identity_update
+            .ok_or_else(|| Status::invalid_argument("no identity update"))?;
+        self.publish(update).await?;
+        Ok(Response::new(api::PublishIdentityUpdateResponse {}))
     }
 
     async fn get_identity_updates(

@@ -29,6 +29,7 @@
 //! answered `is_valid = false`.
 
 mod config;
+mod d14n;
 mod error;
 mod fanout;
 mod identity;
@@ -46,7 +47,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use xmtp_proto::d14n_payer::payer_api_server::PayerApiServer;
+use xmtp_proto::d14n_replication::replication_api_server::ReplicationApiServer;
+use xmtp_proto::grpc_health::health_server::HealthServer;
 use xmtp_proto::identity_api::identity_api_server::IdentityApiServer;
+use xmtp_proto::migration_api::d14n_migration_api_server::D14nMigrationApiServer;
 use xmtp_proto::mls_api::mls_api_server::MlsApiServer;
 
 pub use config::{Clock, Limits, NodeConfig, TlsConfig, system_clock};
@@ -82,6 +87,36 @@ struct Shared {
     quotas: IdentityQuotas,
     /// Becomes `true` when the node shuts down; ends every subscription.
     stopping: watch::Receiver<bool>,
+    /// When V3 publishing stops (`NodeConfig::d14n_cutover_ns`).
+    cutover_ns: Option<u64>,
+    clock: Clock,
+}
+
+/// What XMTP's V3 nodes answer once the decentralized network has taken over.
+const V3_CLOSED: &str =
+    "publishing to XMTP V3 is no longer available. Please upgrade your client to XMTP D14N.";
+
+impl Shared {
+    /// Whether the d14n cutover time has passed.
+    fn past_cutover(&self) -> bool {
+        self.cutover_ns.is_some_and(|at| (self.clock)() >= at)
+    }
+
+    /// V3 writes are refused (`UNAVAILABLE`) from the cutover on.
+    fn v3_writes_open(&self) -> Result<(), tonic::Status> {
+        if self.past_cutover() { Err(tonic::Status::unavailable(V3_CLOSED)) } else { Ok(()) }
+    }
+
+    /// New V3 subscriptions are refused from the cutover on (ones already open go on).
+    fn v3_streams_open(&self) -> Result<(), tonic::Status> {
+        if self.past_cutover() {
+            Err(tonic::Status::unavailable(
+                "XMTP V3 streams are no longer available; use XMTP D14N",
+            ))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// A running node started by [`start`].
@@ -149,7 +184,9 @@ impl Server {
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         let url = format!("{scheme}://{addr}");
         let (store, writer) = Store::open(&config.database, config.clock.clone()).await?;
-        Ok(Self { prepared: Prepared { config, store, writer }, listener, url, addr })
+        let key = store.originator_key(config.originator_key).await?;
+        let prepared = Prepared { config, store, writer, key, url: url.clone() };
+        Ok(Self { prepared, listener, url, addr })
     }
 
     /// The URL clients connect to.
@@ -186,6 +223,9 @@ struct Prepared {
     config: NodeConfig,
     store: Store,
     writer: JoinHandle<()>,
+    /// Signs d14n originator envelopes.
+    key: xmtp_identity::WalletKey,
+    url: String,
 }
 
 impl Prepared {
@@ -194,7 +234,7 @@ impl Prepared {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), NodeError> {
-        let Prepared { config, store, writer } = self;
+        let Prepared { config, store, writer, key, url } = self;
         let (stop, stopping) = watch::channel(false);
         let shared = Shared {
             groups: store.group_fanout(),
@@ -203,6 +243,8 @@ impl Prepared {
             limits: Arc::new(config.limits.clone()),
             quotas: IdentityQuotas::default(),
             stopping,
+            cutover_ns: config.d14n_cutover_ns,
+            clock: config.clock.clone(),
         };
         let limiter = RateLimiter::new(config.limits.requests_per_second, config.limits.burst);
         let max = config.limits.max_request_bytes;
@@ -213,12 +255,29 @@ impl Prepared {
             let limiter = limiter.clone();
             move |request| limiter.check(request)
         });
-        let identity = IdentityApiServer::new(identity::IdentityService::new(shared))
+        let identity = IdentityApiServer::new(identity::IdentityService::new(shared.clone()))
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
         let identity = tonic::service::interceptor::InterceptedService::new(identity, {
+            let limiter = limiter.clone();
             move |request| limiter.check(request)
         });
+        let d14n = d14n::D14nService::new(shared, key, config.node_id, url);
+        let payer = PayerApiServer::new(d14n.clone())
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let payer = tonic::service::interceptor::InterceptedService::new(payer, {
+            let limiter = limiter.clone();
+            move |request| limiter.check(request)
+        });
+        let replication = ReplicationApiServer::new(d14n.clone())
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let replication = tonic::service::interceptor::InterceptedService::new(replication, {
+            move |request| limiter.check(request)
+        });
+        let health = HealthServer::new(d14n.clone());
+        let migration = D14nMigrationApiServer::new(d14n);
 
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = &config.tls {
@@ -243,6 +302,10 @@ impl Prepared {
             .layer(tower::util::MapResponseLayer::new(oversize_is_resource_exhausted))
             .add_service(mls)
             .add_service(identity)
+            .add_service(payer)
+            .add_service(replication)
+            .add_service(health)
+            .add_service(migration)
             .serve_with_incoming_shutdown(incoming, async move {
                 shutdown.await;
                 // End the server streams so the graceful shutdown does not wait on them.

@@ -52,6 +52,150 @@ impl MlsService {
         Ok(())
     }
 
+    /// Validates and stores group messages (V3 and d14n publishing).
+    pub(crate) async fn publish_group_messages(
+        &self,
+        messages: Vec<api::GroupMessageInput>,
+    ) -> Result<(), Status> {
+        self.check_count("group messages", messages.len())?;
+        let max = self.shared.limits.max_group_message_bytes;
+        let mut valid = Vec::with_capacity(messages.len());
+        for (i, input) in messages.into_iter().enumerate() {
+            let Some(api::group_message_input::Version::V1(v1)) = input.version else {
+                return Err(Status::invalid_argument(format!("group message {i}: no v1 content")));
+            };
+            if v1.data.is_empty() {
+                return Err(Status::invalid_argument(format!("group message {i}: empty data")));
+            }
+            if v1.data.len() > max {
+                return Err(Status::invalid_argument(format!(
+                    "group message {i}: {} bytes is over the {max}-byte limit",
+                    v1.data.len()
+                )));
+            }
+            let info = validate::group_message(&v1.data)
+                .map_err(|e| Status::invalid_argument(format!("group message {i}: {e}")))?;
+            valid.push(NewGroupMessage {
+                group_id: Bytes::from(info.group_id),
+                data: v1.data,
+                sender_hmac: v1.sender_hmac,
+                should_push: v1.should_push,
+                is_commit: info.is_commit,
+            });
+        }
+        self.shared.store.insert_group_messages(valid).await.map_err(|e| storage_status(&e))
+    }
+
+    /// Validates and stores welcomes (V3 and d14n publishing).
+    pub(crate) async fn publish_welcomes(
+        &self,
+        messages: Vec<api::WelcomeMessageInput>,
+    ) -> Result<(), Status> {
+        self.check_count("welcome messages", messages.len())?;
+        let max = self.shared.limits.max_welcome_bytes;
+        let mut valid = Vec::with_capacity(messages.len());
+        for (i, input) in messages.into_iter().enumerate() {
+            let bad = |reason: &str| Status::invalid_argument(format!("welcome {i}: {reason}"));
+            let welcome = match input.version {
+                Some(api::welcome_message_input::Version::V1(v1)) => {
+                    let symmetric =
+                        v1.wrapper_algorithm == WelcomeWrapperAlgorithm::SymmetricKey as i32;
+                    if v1.installation_key.is_empty() || v1.data.is_empty() {
+                        return Err(bad("installation key and data are required"));
+                    }
+                    if v1.hpke_public_key.is_empty() && !symmetric {
+                        return Err(bad("an HPKE public key is required"));
+                    }
+                    NewWelcome {
+                        kind: WelcomeKind::V1,
+                        installation_key: v1.installation_key,
+                        data: v1.data,
+                        hpke_public_key: v1.hpke_public_key,
+                        wrapper_algorithm: v1.wrapper_algorithm,
+                        welcome_metadata: v1.welcome_metadata,
+                    }
+                }
+                Some(api::welcome_message_input::Version::WelcomePointer(p)) => {
+                    if p.installation_key.is_empty()
+                        || p.welcome_pointer.is_empty()
+                        || p.hpke_public_key.is_empty()
+                    {
+                        return Err(bad(
+                            "installation key, pointer and HPKE public key are required",
+                        ));
+                    }
+                    if p.wrapper_algorithm
+                        != WelcomePointerWrapperAlgorithm::XwingMlkem768Draft6 as i32
+                    {
+                        return Err(bad("a welcome pointer must be wrapped with X-Wing"));
+                    }
+                    NewWelcome {
+                        kind: WelcomeKind::Pointer,
+                        installation_key: p.installation_key,
+                        data: p.welcome_pointer,
+                        hpke_public_key: p.hpke_public_key,
+                        wrapper_algorithm: p.wrapper_algorithm,
+                        welcome_metadata: Bytes::new(),
+                    }
+                }
+                None => return Err(bad("no content")),
+            };
+            let size = welcome.data.len() + welcome.welcome_metadata.len();
+            if size > max {
+                return Err(bad(&format!("{size} bytes is over the {max}-byte limit")));
+            }
+            valid.push(welcome);
+        }
+        let mut per_recipient: std::collections::HashMap<&[u8], f64> = Default::default();
+        for welcome in &valid {
+            *per_recipient.entry(welcome.installation_key.as_ref()).or_default() += 1.0;
+        }
+        let now = std::time::Instant::now();
+        for (recipient, count) in per_recipient {
+            if !self.shared.quotas.welcomes.take(&recipient.to_vec(), count, now) {
+                return Err(over_quota("welcomes to one installation"));
+            }
+        }
+        self.shared.store.insert_welcomes(valid).await.map_err(|e| storage_status(&e))
+    }
+
+    /// Validates and stores a key package (V3 and d14n publishing); returns its installation
+    /// key.
+    pub(crate) async fn publish_key_package(
+        &self,
+        request: api::UploadKeyPackageRequest,
+    ) -> Result<Vec<u8>, Status> {
+        let bytes = request
+            .key_package
+            .ok_or_else(|| Status::invalid_argument("no key package"))?
+            .key_package_tls_serialized;
+        if !request.is_inbox_id_credential {
+            return Err(Status::invalid_argument(
+                "only key packages with inbox-id credentials are accepted",
+            ));
+        }
+        let max = self.shared.limits.max_key_package_bytes;
+        if bytes.len() > max {
+            return Err(Status::invalid_argument(format!(
+                "key package of {} bytes is over the {max}-byte limit",
+                bytes.len()
+            )));
+        }
+        let valid = validate::key_package(&bytes)
+            .map_err(|e| Status::invalid_argument(format!("invalid key package: {e}")))?;
+        let now = std::time::Instant::now();
+        if !self.shared.quotas.key_packages.take(&valid.installation_key.to_vec(), 1.0, now) {
+            return Err(over_quota("key packages from one installation"));
+        }
+        tracing::debug!(installation = %hex::encode(&valid.installation_key), inbox = %valid.inbox_id, "key package stored");
+        self.shared
+            .store
+            .upsert_key_package(valid.installation_key.clone(), valid.inbox_id, bytes.to_vec())
+            .await
+            .map_err(|e| storage_status(&e))?;
+        Ok(valid.installation_key)
+    }
+
     /// Both subscriptions: checks the (topic, cursor) filters, subscribes to `fanout` first, then
     /// replays each topic's backlog after its cursor and goes live with no gap and no repeat.
     fn follow<M, F, Fut>(
@@ -127,34 +271,8 @@ impl MlsApi for MlsService {
         &self,
         request: Request<api::SendGroupMessagesRequest>,
     ) -> Result<Response<()>, Status> {
-        let messages = request.into_inner().messages;
-        self.check_count("group messages", messages.len())?;
-        let max = self.shared.limits.max_group_message_bytes;
-        let mut valid = Vec::with_capacity(messages.len());
-        for (i, input) in messages.into_iter().enumerate() {
-            let Some(api::group_message_input::Version::V1(v1)) = input.version else {
-                return Err(Status::invalid_argument(format!("group message {i}: no v1 content")));
-            };
-            if v1.data.is_empty() {
-                return Err(Status::invalid_argument(format!("group message {i}: empty data")));
-            }
-            if v1.data.len() > max {
-                return Err(Status::invalid_argument(format!(
-                    "group message {i}: {} bytes is over the {max}-byte limit",
-                    v1.data.len()
-                )));
-            }
-            let info = validate::group_message(&v1.data)
-                .map_err(|e| Status::invalid_argument(format!("group message {i}: {e}")))?;
-            valid.push(NewGroupMessage {
-                group_id: Bytes::from(info.group_id),
-                data: v1.data,
-                sender_hmac: v1.sender_hmac,
-                should_push: v1.should_push,
-                is_commit: info.is_commit,
-            });
-        }
-        self.shared.store.insert_group_messages(valid).await.map_err(|e| storage_status(&e))?;
+        self.shared.v3_writes_open()?;
+        self.publish_group_messages(request.into_inner().messages).await?;
         Ok(Response::new(()))
     }
 
@@ -162,73 +280,8 @@ impl MlsApi for MlsService {
         &self,
         request: Request<api::SendWelcomeMessagesRequest>,
     ) -> Result<Response<()>, Status> {
-        let messages = request.into_inner().messages;
-        self.check_count("welcome messages", messages.len())?;
-        let max = self.shared.limits.max_welcome_bytes;
-        let mut valid = Vec::with_capacity(messages.len());
-        for (i, input) in messages.into_iter().enumerate() {
-            let bad = |reason: &str| Status::invalid_argument(format!("welcome {i}: {reason}"));
-            let welcome = match input.version {
-                Some(api::welcome_message_input::Version::V1(v1)) => {
-                    let symmetric =
-                        v1.wrapper_algorithm == WelcomeWrapperAlgorithm::SymmetricKey as i32;
-                    if v1.installation_key.is_empty() || v1.data.is_empty() {
-                        return Err(bad("installation key and data are required"));
-                    }
-                    if v1.hpke_public_key.is_empty() && !symmetric {
-                        return Err(bad("an HPKE public key is required"));
-                    }
-                    NewWelcome {
-                        kind: WelcomeKind::V1,
-                        installation_key: v1.installation_key,
-                        data: v1.data,
-                        hpke_public_key: v1.hpke_public_key,
-                        wrapper_algorithm: v1.wrapper_algorithm,
-                        welcome_metadata: v1.welcome_metadata,
-                    }
-                }
-                Some(api::welcome_message_input::Version::WelcomePointer(p)) => {
-                    if p.installation_key.is_empty()
-                        || p.welcome_pointer.is_empty()
-                        || p.hpke_public_key.is_empty()
-                    {
-                        return Err(bad(
-                            "installation key, pointer and HPKE public key are required",
-                        ));
-                    }
-                    if p.wrapper_algorithm
-                        != WelcomePointerWrapperAlgorithm::XwingMlkem768Draft6 as i32
-                    {
-                        return Err(bad("a welcome pointer must be wrapped with X-Wing"));
-                    }
-                    NewWelcome {
-                        kind: WelcomeKind::Pointer,
-                        installation_key: p.installation_key,
-                        data: p.welcome_pointer,
-                        hpke_public_key: p.hpke_public_key,
-                        wrapper_algorithm: p.wrapper_algorithm,
-                        welcome_metadata: Bytes::new(),
-                    }
-                }
-                None => return Err(bad("no content")),
-            };
-            let size = welcome.data.len() + welcome.welcome_metadata.len();
-            if size > max {
-                return Err(bad(&format!("{size} bytes is over the {max}-byte limit")));
-            }
-            valid.push(welcome);
-        }
-        let mut per_recipient: std::collections::HashMap<&[u8], f64> = Default::default();
-        for welcome in &valid {
-            *per_recipient.entry(welcome.installation_key.as_ref()).or_default() += 1.0;
-        }
-        let now = std::time::Instant::now();
-        for (recipient, count) in per_recipient {
-            if !self.shared.quotas.welcomes.take(&recipient.to_vec(), count, now) {
-                return Err(over_quota("welcomes to one installation"));
-            }
-        }
-        self.shared.store.insert_welcomes(valid).await.map_err(|e| storage_status(&e))?;
+        self.shared.v3_writes_open()?;
+        self.publish_welcomes(request.into_inner().messages).await?;
         Ok(Response::new(()))
     }
 
@@ -236,35 +289,8 @@ impl MlsApi for MlsService {
         &self,
         request: Request<api::UploadKeyPackageRequest>,
     ) -> Result<Response<()>, Status> {
-        let request = request.into_inner();
-        let bytes = request
-            .key_package
-            .ok_or_else(|| Status::invalid_argument("no key package"))?
-            .key_package_tls_serialized;
-        if !request.is_inbox_id_credential {
-            return Err(Status::invalid_argument(
-                "only key packages with inbox-id credentials are accepted",
-            ));
-        }
-        let max = self.shared.limits.max_key_package_bytes;
-        if bytes.len() > max {
-            return Err(Status::invalid_argument(format!(
-                "key package of {} bytes is over the {max}-byte limit",
-                bytes.len()
-            )));
-        }
-        let valid = validate::key_package(&bytes)
-            .map_err(|e| Status::invalid_argument(format!("invalid key package: {e}")))?;
-        let now = std::time::Instant::now();
-        if !self.shared.quotas.key_packages.take(&valid.installation_key.to_vec(), 1.0, now) {
-            return Err(over_quota("key packages from one installation"));
-        }
-        tracing::debug!(installation = %hex::encode(&valid.installation_key), inbox = %valid.inbox_id, "key package stored");
-        self.shared
-            .store
-            .upsert_key_package(valid.installation_key, valid.inbox_id, bytes.to_vec())
-            .await
-            .map_err(|e| storage_status(&e))?;
+        self.shared.v3_writes_open()?;
+        self.publish_key_package(request.into_inner()).await?;
         Ok(Response::new(()))
     }
 
@@ -330,6 +356,7 @@ impl MlsApi for MlsService {
         &self,
         request: Request<api::SubscribeGroupMessagesRequest>,
     ) -> Result<Response<Live<api::GroupMessage>>, Status> {
+        self.shared.v3_streams_open()?;
         let filters: Vec<(Bytes, u64)> =
             request.into_inner().filters.into_iter().map(|f| (f.group_id, f.id_cursor)).collect();
         let store = self.shared.store.clone();
@@ -350,6 +377,7 @@ impl MlsApi for MlsService {
         &self,
         request: Request<api::SubscribeWelcomeMessagesRequest>,
     ) -> Result<Response<Live<api::WelcomeMessage>>, Status> {
+        self.shared.v3_streams_open()?;
         let filters: Vec<(Bytes, u64)> = request
             .into_inner()
             .filters
@@ -375,6 +403,7 @@ impl MlsApi for MlsService {
         &self,
         request: Request<api::BatchPublishCommitLogRequest>,
     ) -> Result<Response<()>, Status> {
+        self.shared.v3_writes_open()?;
         let requests = request.into_inner().requests;
         if requests.is_empty() {
             return Err(Status::invalid_argument("no commit log entries to publish"));

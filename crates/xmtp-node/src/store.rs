@@ -80,6 +80,14 @@ pub(crate) struct CommitLogRow {
     pub(crate) signature: Vec<u8>,
 }
 
+/// A stored key package as the decentralized network sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyPackageRow {
+    pub(crate) sequence_id: u64,
+    pub(crate) updated_ns: u64,
+    pub(crate) key_package: Vec<u8>,
+}
+
 /// A stored identity update.
 #[derive(Debug, Clone)]
 pub(crate) struct InboxLogRow {
@@ -108,6 +116,20 @@ pub(crate) struct Page {
 }
 
 type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
+
+/// Timestamps for stored rows: the clock, but strictly increasing from row to row, so that
+/// ordering by time (as d14n clients do before their causal sort) is ordering by id.
+struct Stamp {
+    next: i64,
+}
+
+impl Stamp {
+    fn take(&mut self) -> i64 {
+        let now = self.next;
+        self.next = self.next.saturating_add(1);
+        now
+    }
+}
 
 enum Write {
     GroupMessages(Vec<NewGroupMessage>, Reply<()>),
@@ -443,6 +465,161 @@ impl Store {
         .await?)
     }
 
+    /// The next page of a group's messages for a d14n cursor: commits after `after_commit`
+    /// and application messages after `after_application`, in id order.
+    pub(crate) async fn group_messages_after(
+        &self,
+        group_id: &[u8],
+        after_commit: u64,
+        after_application: u64,
+        limit: u32,
+        budget: usize,
+    ) -> Result<(Vec<GroupMessage>, bool), NodeError> {
+        let rows = sqlx::query(GROUP_PAGE_D14N)
+            .bind(group_id)
+            .bind(to_i64(after_commit))
+            .bind(i64::from(limit))
+            .bind(INLINE_BYTES)
+            .bind(to_i64(after_application))
+            .fetch_all(&self.reads)
+            .await?;
+        let mut reader = SizedPage::new(budget);
+        let mut messages = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.get("id");
+            let Some(data) =
+                reader.take(self, r, "SELECT data FROM group_messages WHERE id = ?", id).await?
+            else {
+                break;
+            };
+            let row = GroupRow {
+                id,
+                created_ns: r.get("created_ns"),
+                group_id: r.get("group_id"),
+                data,
+                sender_hmac: r.get("sender_hmac"),
+                should_push: r.get("should_push"),
+                is_commit: r.get("is_commit"),
+            };
+            messages.push(row.into_proto());
+        }
+        Ok((messages, reader.cut))
+    }
+
+    /// The stored group message with this content (what a publish just stored, or its
+    /// earlier duplicate).
+    pub(crate) async fn group_message_with(
+        &self,
+        group_id: &[u8],
+        data: &[u8],
+    ) -> Result<Option<GroupMessage>, NodeError> {
+        let row = sqlx::query(
+            "SELECT id, created_ns, is_commit, should_push FROM group_messages
+             WHERE content_hash = ?1",
+        )
+        .bind(content_hash(group_id, data))
+        .fetch_optional(&self.reads)
+        .await?;
+        Ok(row.map(|r| {
+            GroupRow {
+                id: r.get("id"),
+                created_ns: r.get("created_ns"),
+                group_id: group_id.to_vec(),
+                data: data.to_vec(),
+                sender_hmac: Vec::new(),
+                should_push: r.get("should_push"),
+                is_commit: r.get("is_commit"),
+            }
+            .into_proto()
+        }))
+    }
+
+    /// The id and timestamp of the stored welcome with this content.
+    pub(crate) async fn welcome_with(
+        &self,
+        installation_key: &[u8],
+        data: &[u8],
+    ) -> Result<Option<(u64, u64)>, NodeError> {
+        let row =
+            sqlx::query("SELECT id, created_ns FROM welcome_messages WHERE content_hash = ?1")
+                .bind(content_hash(installation_key, data))
+                .fetch_optional(&self.reads)
+                .await?;
+        Ok(row.map(|r| (to_u64(r.get("id")), to_u64(r.get("created_ns")))))
+    }
+
+    /// The sequence id and timestamp of an inbox's newest log entry equal to `update`.
+    pub(crate) async fn identity_update_with(
+        &self,
+        inbox_id: &str,
+        update: &IdentityUpdate,
+    ) -> Result<Option<(u64, u64)>, NodeError> {
+        let row = sqlx::query(
+            "SELECT sequence_id, server_timestamp_ns FROM inbox_log
+             WHERE inbox_id = ?1 AND identity_update = ?2 ORDER BY sequence_id DESC LIMIT 1",
+        )
+        .bind(inbox_id)
+        .bind(update.encode_to_vec())
+        .fetch_optional(&self.reads)
+        .await?;
+        Ok(row.map(|r| (to_u64(r.get("sequence_id")), to_u64(r.get("server_timestamp_ns")))))
+    }
+
+    /// An installation's key package with its sequence id and upload time.
+    pub(crate) async fn key_package_entry(
+        &self,
+        installation_key: &[u8],
+    ) -> Result<Option<KeyPackageRow>, NodeError> {
+        let row = sqlx::query(
+            "SELECT sequence_id, updated_ns, key_package FROM key_packages
+             WHERE installation_key = ?1",
+        )
+        .bind(installation_key)
+        .fetch_optional(&self.reads)
+        .await?;
+        Ok(row.map(|r| KeyPackageRow {
+            sequence_id: to_u64(r.get("sequence_id")),
+            updated_ns: to_u64(r.get("updated_ns")),
+            key_package: r.get("key_package"),
+        }))
+    }
+
+    /// The key this node signs originator envelopes with: `configured` if given, else the one
+    /// kept in the database, else a new one (kept from then on).
+    pub(crate) async fn originator_key(
+        &self,
+        configured: Option<[u8; 32]>,
+    ) -> Result<xmtp_identity::WalletKey, NodeError> {
+        let bad = |_| NodeError::Config("the originator key is not a valid secp256k1 key".into());
+        if let Some(secret) = configured {
+            return xmtp_identity::WalletKey::from_bytes(&secret).map_err(bad);
+        }
+        let stored: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT secret FROM node_key WHERE id = 1")
+                .fetch_optional(&self.reads)
+                .await?;
+        if let Some(secret) = stored {
+            let secret: [u8; 32] = secret.as_slice().try_into().map_err(|_| {
+                NodeError::Storage("the stored originator key is not 32 bytes".into())
+            })?;
+            return xmtp_identity::WalletKey::from_bytes(&secret).map_err(bad);
+        }
+        let key = xmtp_identity::WalletKey::generate(&mut rand::rngs::OsRng);
+        // Two nodes starting on one database at once: the first key stored wins.
+        sqlx::query("INSERT OR IGNORE INTO node_key (id, secret) VALUES (1, ?1)")
+            .bind(key.to_bytes().to_vec())
+            .execute(&self.reads)
+            .await?;
+        let secret: Vec<u8> = sqlx::query_scalar("SELECT secret FROM node_key WHERE id = 1")
+            .fetch_one(&self.reads)
+            .await?;
+        let secret: [u8; 32] = secret
+            .as_slice()
+            .try_into()
+            .map_err(|_| NodeError::Storage("the stored originator key is not 32 bytes".into()))?;
+        xmtp_identity::WalletKey::from_bytes(&secret).map_err(bad)
+    }
+
     /// A page of a group's commit log, ascending.
     pub(crate) async fn commit_log(
         &self,
@@ -527,6 +704,13 @@ const GROUP_PAGE_DESC: &str =
     CASE WHEN length(data) <= ?4 THEN data END AS data,
     length(data) + length(sender_hmac) + 64 AS size
     FROM group_messages WHERE group_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3";
+// A d14n page of a group: commits after `?2`, application messages after `?5`.
+const GROUP_PAGE_D14N: &str = "SELECT id, created_ns, group_id, sender_hmac, should_push, is_commit,
+    CASE WHEN length(data) <= ?4 THEN data END AS data,
+    length(data) + length(sender_hmac) + 64 AS size
+    FROM group_messages
+    WHERE group_id = ?1 AND id > min(?2, ?5) AND ((is_commit AND id > ?2) OR (NOT is_commit AND id > ?5))
+    ORDER BY id ASC LIMIT ?3";
 const WELCOME_PAGE_ASC: &str = "SELECT id, created_ns, installation_key, message_type,
     hpke_public_key, wrapper_algorithm, welcome_metadata,
     CASE WHEN length(data) <= ?4 THEN data END AS data,
@@ -623,11 +807,25 @@ async fn run_writer(
     welcomes: Arc<Fanout<WelcomeMessage>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // Where the last run's stamps ended, so a clock set back does not reorder new rows.
+    let mut last = sqlx::query_scalar::<_, Option<i64>>(
+        "SELECT max(t) FROM (SELECT max(created_ns) AS t FROM group_messages
+         UNION ALL SELECT max(created_ns) FROM welcome_messages
+         UNION ALL SELECT max(server_timestamp_ns) FROM inbox_log
+         UNION ALL SELECT max(updated_ns) FROM key_packages)",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or(0);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let now = clock();
+        let mut stamp = Stamp { next: to_i64(clock()).max(last.saturating_add(1)) };
         let mut published = Published::default();
         let mut outcomes = Vec::with_capacity(batch.len());
-        let result = apply(&mut conn, batch.drain(..), now, &mut published, &mut outcomes).await;
+        let result =
+            apply(&mut conn, batch.drain(..), &mut stamp, &mut published, &mut outcomes).await;
+        last = stamp.next - 1;
         match result {
             Ok(()) => {
                 for message in &published.groups {
@@ -684,11 +882,10 @@ fn welcome_topic(message: &WelcomeMessage) -> &[u8] {
 async fn apply(
     conn: &mut SqliteConnection,
     batch: impl Iterator<Item = Write>,
-    now: u64,
+    stamp: &mut Stamp,
     published: &mut Published,
     outcomes: &mut Vec<Outcome>,
 ) -> Result<(), sqlx::Error> {
-    let now = to_i64(now);
     let mut tx = match conn.begin().await {
         Ok(tx) => tx,
         Err(error) => {
@@ -705,31 +902,33 @@ async fn apply(
         let result = match write {
             Write::GroupMessages(messages, done) => {
                 outcomes.push(Outcome::Plain(done));
-                insert_group_messages(&mut tx, messages, now, published).await
+                insert_group_messages(&mut tx, messages, stamp, published).await
             }
             Write::Welcomes(welcomes, done) => {
                 outcomes.push(Outcome::Plain(done));
-                insert_welcomes(&mut tx, welcomes, now, published).await
+                insert_welcomes(&mut tx, welcomes, stamp, published).await
             }
             Write::KeyPackage { installation_key, inbox_id, key_package, done } => {
                 outcomes.push(Outcome::Plain(done));
-                sqlx::query!(
-                    "INSERT INTO key_packages (installation_key, inbox_id, key_package, updated_ns)
-                     VALUES (?1, ?2, ?3, ?4)
+                sqlx::query(
+                    "INSERT INTO key_packages
+                        (installation_key, inbox_id, key_package, updated_ns, sequence_id)
+                     VALUES (?1, ?2, ?3, ?4,
+                             (SELECT coalesce(max(sequence_id), 0) + 1 FROM key_packages))
                      ON CONFLICT (installation_key) DO UPDATE SET
                         inbox_id = excluded.inbox_id, key_package = excluded.key_package,
-                        updated_ns = excluded.updated_ns",
-                    installation_key,
-                    inbox_id,
-                    key_package,
-                    now
+                        updated_ns = excluded.updated_ns, sequence_id = excluded.sequence_id",
                 )
+                .bind(installation_key)
+                .bind(inbox_id)
+                .bind(key_package)
+                .bind(stamp.take())
                 .execute(&mut *tx)
                 .await
                 .map(|_| ())
             }
             Write::IdentityUpdate { update, max_log_entries, done } => {
-                match append_identity_update(&mut tx, &update, max_log_entries, now).await {
+                match append_identity_update(&mut tx, &update, max_log_entries, stamp).await {
                     Ok(result) => {
                         outcomes.push(Outcome::Identity(done, result));
                         Ok(())
@@ -775,10 +974,11 @@ impl Write {
 async fn insert_group_messages(
     tx: &mut SqliteConnection,
     messages: Vec<NewGroupMessage>,
-    now: i64,
+    stamp: &mut Stamp,
     published: &mut Published,
 ) -> Result<(), sqlx::Error> {
     for m in messages {
+        let now = stamp.take();
         let hash = content_hash(&m.group_id, &m.data);
         let (group_id, data, hmac) = (m.group_id.as_ref(), m.data.as_ref(), m.sender_hmac.as_ref());
         let id = sqlx::query_scalar!(
@@ -817,10 +1017,11 @@ async fn insert_group_messages(
 async fn insert_welcomes(
     tx: &mut SqliteConnection,
     welcomes: Vec<NewWelcome>,
-    now: i64,
+    stamp: &mut Stamp,
     published: &mut Published,
 ) -> Result<(), sqlx::Error> {
     for w in welcomes {
+        let now = stamp.take();
         let hash = content_hash(&w.installation_key, &w.data);
         let kind = w.kind as i64;
         let (key, data, hpke, meta) = (
@@ -888,7 +1089,7 @@ async fn append_identity_update(
     tx: &mut SqliteConnection,
     update: &IdentityUpdate,
     max_log_entries: usize,
-    now: i64,
+    stamp: &mut Stamp,
 ) -> Result<Result<(), IdentityWriteError>, sqlx::Error> {
     let inbox_id = update.inbox_id.as_str();
     let stored = sqlx::query_scalar!(
@@ -932,6 +1133,7 @@ async fn append_identity_update(
         None => after.as_diff(),
     };
     let encoded = update.encode_to_vec();
+    let now = stamp.take();
     let sequence_id = sqlx::query_scalar!(
         "INSERT INTO inbox_log (inbox_id, server_timestamp_ns, identity_update)
          VALUES (?1, ?2, ?3) RETURNING sequence_id",

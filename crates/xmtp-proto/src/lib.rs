@@ -1,4 +1,4 @@
-//! XMTP v3 wire types.
+//! XMTP wire types: the V3 API and the decentralized network's (d14n).
 //!
 //! This crate owns the `.proto` files (under `proto/`) for the part of the XMTP v3 API that
 //! libxmtp 1.10 speaks, written from the field reference with names and numbers matching
@@ -14,10 +14,18 @@
 //! | [`identity_api`] | `xmtp.identity.api.v1` | `IdentityApi` client/server, identity update logs, inbox lookup |
 //! | [`associations`] | `xmtp.identity.associations` | identity updates, actions, signatures |
 //! | [`mls_content`] | `xmtp.mls.message_contents` | encoded content, envelopes, group context extensions |
+//! | [`d14n_envelopes`] | `xmtp.xmtpv4.envelopes` | d14n client, payer and originator envelopes, vector cursors |
+//! | [`d14n_replication`] | `xmtp.xmtpv4.message_api` | d14n `ReplicationApi` (query, subscribe, newest, inbox ids) |
+//! | [`d14n_payer`] | `xmtp.xmtpv4.payer_api` | d14n `PayerApi` (publish, node list), served by a gateway |
+//! | [`migration_api`] | `xmtp.migration.api.v1` | `FetchD14nCutover`: when V3 publishing stops |
+//! | [`grpc_health`] | `grpc.health.v1` | the standard health check |
+//!
+//! [`d14n`] holds the decentralized network's topics and originator ids.
 //!
 //! It is the bottom of the XMTP side of the workspace and depends on nothing of ours.
 
 pub mod codec;
+pub mod d14n;
 
 /// Generated code, one module per protobuf package.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic, rust_2018_idioms)]
@@ -59,6 +67,37 @@ pub mod xmtp {
             }
         }
     }
+    /// `xmtp.xmtpv4`: the decentralized network (d14n)
+    pub mod xmtpv4 {
+        /// `xmtp.xmtpv4.envelopes`
+        pub mod envelopes {
+            include!(concat!(env!("OUT_DIR"), "/xmtp.xmtpv4.envelopes.rs"));
+        }
+        /// `xmtp.xmtpv4.message_api`
+        pub mod message_api {
+            include!(concat!(env!("OUT_DIR"), "/xmtp.xmtpv4.message_api.rs"));
+        }
+        /// `xmtp.xmtpv4.payer_api`
+        pub mod payer_api {
+            include!(concat!(env!("OUT_DIR"), "/xmtp.xmtpv4.payer_api.rs"));
+        }
+    }
+    /// `xmtp.migration`
+    pub mod migration {
+        /// `xmtp.migration.api`
+        pub mod api {
+            /// `xmtp.migration.api.v1`
+            pub mod v1 {
+                include!(concat!(env!("OUT_DIR"), "/xmtp.migration.api.v1.rs"));
+            }
+        }
+    }
+}
+
+/// Generated code for `grpc.health.v1`, the standard health check.
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic, rust_2018_idioms)]
+pub mod grpc_health {
+    include!(concat!(env!("OUT_DIR"), "/grpc.health.v1.rs"));
 }
 
 pub use bytes::Bytes;
@@ -66,8 +105,12 @@ pub use prost::Message;
 pub use xmtp::identity::MlsCredential;
 pub use xmtp::identity::api::v1 as identity_api;
 pub use xmtp::identity::associations;
+pub use xmtp::migration::api::v1 as migration_api;
 pub use xmtp::mls::api::v1 as mls_api;
 pub use xmtp::mls::message_contents as mls_content;
+pub use xmtp::xmtpv4::envelopes as d14n_envelopes;
+pub use xmtp::xmtpv4::message_api as d14n_replication;
+pub use xmtp::xmtpv4::payer_api as d14n_payer;
 
 #[cfg(test)]
 mod tests {

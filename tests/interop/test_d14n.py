@@ -1,0 +1,153 @@
+"""The official XMTP client (libxmtp 1.10) in d14n mode against our node, which is its own
+gateway: registration, lookup, DMs both ways, a group with members added and removed, streams,
+a second installation (an identity update), paging past 1,000 envelopes, V3 and d14n clients
+in one conversation, and the V3 cutover."""
+
+import asyncio
+import time
+
+import pytest
+from harness import Node, Peer, next_streamed, stream_all, texts, wait_for_texts
+from xmtp_bindings import xmtpv3 as x
+
+NO_DM_OPTIONS = x.FfiCreateDmOptions(message_disappearing_settings=None)
+
+
+def group_options(name):
+    return x.FfiCreateGroupOptions(
+        permissions=None,
+        group_name=name,
+        group_image_url_square=None,
+        group_description=None,
+        custom_permission_policy_set=None,
+        message_disappearing_settings=None,
+        app_data=None,
+    )
+
+
+def test_d14n_clients_register_find_each_other_and_dm_both_ways(node, tmp_path):
+    async def scenario():
+        alice = await Peer.create(node, tmp_path, "alice", d14n=True)
+        bob = await Peer.create(node, tmp_path, "bob", d14n=True)
+        assert await alice.find_inbox(node, bob.address) == bob.inbox_id
+        dm = await alice.client.conversations().find_or_create_dm(bob.inbox_id, NO_DM_OPTIONS)
+        await dm.send_text("hello bob")
+        bobs_dm = await bob.conversation(dm.id())
+        await wait_for_texts(bobs_dm, ["hello bob"])
+        await bobs_dm.send_text("hello alice")
+        assert await wait_for_texts(dm, ["hello bob", "hello alice"]) == ["hello bob", "hello alice"]
+
+    asyncio.run(scenario())
+
+
+def test_a_v3_client_and_a_d14n_client_share_a_conversation(node, tmp_path):
+    async def scenario():
+        old = await Peer.create(node, tmp_path, "v3")
+        new = await Peer.create(node, tmp_path, "d14n", d14n=True)
+        dm = await old.client.conversations().find_or_create_dm(new.inbox_id, NO_DM_OPTIONS)
+        await dm.send_text("from V3")
+        theirs = await new.conversation(dm.id())
+        await wait_for_texts(theirs, ["from V3"])
+        await theirs.send_text("from d14n")
+        assert await wait_for_texts(dm, ["from V3", "from d14n"]) == ["from V3", "from d14n"]
+
+    asyncio.run(scenario())
+
+
+def test_d14n_group_with_members_added_and_removed_and_a_stream(node, tmp_path):
+    async def scenario():
+        alice, bob, carol, dave = [
+            await Peer.create(node, tmp_path, name, d14n=True)
+            for name in ("alice", "bob", "carol", "dave")
+        ]
+        inbox, closer = await stream_all(bob)
+        group = await alice.client.conversations().create_group(
+            [bob.inbox_id, carol.inbox_id], group_options("d14n")
+        )
+        await group.send_text("hi all")
+        assert x.decode_text(next_streamed(inbox).content) == "hi all", "bob's stream"
+        carols = await carol.conversation(group.id())
+        await wait_for_texts(carols, ["hi all"])
+        await carols.send_text("carol here")
+
+        await group.add_members([dave.inbox_id])
+        daves = await dave.conversation(group.id())
+        await group.send_text("welcome dave")
+        await wait_for_texts(daves, ["welcome dave"])
+
+        await group.remove_members([carol.inbox_id])
+        await group.send_text("after carol left")
+        await daves.send_text("dave here")
+
+        everything = ["hi all", "carol here", "welcome dave", "after carol left", "dave here"]
+        bobs = await bob.conversation(group.id())
+        for conversation in (group, bobs):
+            assert sorted(await wait_for_texts(conversation, everything)) == sorted(everything)
+        assert {m.inbox_id for m in await group.list_members()} == {
+            alice.inbox_id,
+            bob.inbox_id,
+            dave.inbox_id,
+        }
+        for _ in range(50):
+            await carols.sync()
+            if not carols.is_active():
+                break
+            await asyncio.sleep(0.2)
+        assert not carols.is_active(), "carol applied her removal"
+        assert "after carol left" not in await texts(carols)
+        closer.end()
+
+    asyncio.run(scenario())
+
+
+def test_a_second_installation_is_an_identity_update_d14n_peers_follow(node, tmp_path):
+    async def scenario():
+        alice = await Peer.create(node, tmp_path, "alice", d14n=True)
+        bob = await Peer.create(node, tmp_path, "bob", d14n=True)
+        laptop = await Peer.create(node, tmp_path, "alice-laptop", d14n=True, key=alice.key)
+        assert laptop.inbox_id == alice.inbox_id
+        state = await bob.client.addresses_from_inbox_id(True, [alice.inbox_id])
+        assert len(state[0].installations) == 2, "bob sees both of alice's installations"
+
+        dm = await bob.client.conversations().find_or_create_dm(alice.inbox_id, NO_DM_OPTIONS)
+        await dm.send_text("to both")
+        for device in (alice, laptop):
+            await wait_for_texts(await device.conversation(dm.id()), ["to both"])
+
+    asyncio.run(scenario())
+
+
+def test_d14n_paging_past_a_thousand_envelopes(node, tmp_path):
+    async def scenario():
+        alice = await Peer.create(node, tmp_path, "alice", d14n=True)
+        bob = await Peer.create(node, tmp_path, "bob", d14n=True)
+        group = await alice.client.conversations().create_group([bob.inbox_id], group_options("many"))
+        bobs = await bob.conversation(group.id())
+        count = 1_050
+        for i in range(count):
+            await group.send_text(f"m{i}")
+        # libxmtp 1.10 reads 100 envelopes per sync in d14n mode: bob pages through them all.
+        got = await wait_for_texts(bobs, [f"m{i}" for i in range(count)], timeout=120)
+        assert got == [f"m{i}" for i in range(count)], "every message once, in order"
+
+    asyncio.run(scenario())
+
+
+def test_v3_publishing_stops_at_the_cutover_and_d14n_goes_on(tmp_path):
+    cutover_ns = time.time_ns() - 1
+    node = Node(tmp_path, "--d14n-cutover-ns", str(cutover_ns))
+    node.start()
+    try:
+
+        async def scenario():
+            with pytest.raises(Exception, match="no longer available"):
+                await Peer.create(node, tmp_path, "v3")
+            alice = await Peer.create(node, tmp_path, "alice", d14n=True)
+            bob = await Peer.create(node, tmp_path, "bob", d14n=True)
+            dm = await alice.client.conversations().find_or_create_dm(bob.inbox_id, NO_DM_OPTIONS)
+            await dm.send_text("after the cutover")
+            await wait_for_texts(await bob.conversation(dm.id()), ["after the cutover"])
+
+        asyncio.run(scenario())
+    finally:
+        node.close()
