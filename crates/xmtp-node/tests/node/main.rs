@@ -5,6 +5,7 @@
 
 mod support;
 
+mod d14n;
 mod group_messages;
 mod identity;
 mod key_packages;
