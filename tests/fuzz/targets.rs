@@ -7,7 +7,7 @@
 //! | [`invite`] | an invite code or `coworker://` link a user pastes or scans |
 //! | [`schema`] | a peer's skill card schemas, compiled and used to validate a value |
 //! | [`control`] | a local client's lines on the control socket, and a host's answers |
-//! | [`node_request`] | a client's request to the node: its protobuf and the MLS payloads inside |
+//! | [`node_request`] | a client's request to the node (V3 and d14n): its protobuf, topics and the MLS payloads inside |
 //! | [`identity_update`] | an identity update from the network, verified and applied |
 //! | [`agent_file`] | an agent file (TOML): skills, schemas, trust policy, limits |
 //! | [`mls`] | the client's handling of group messages (commits, proposals, application messages) and welcomes, on a real conversation's state |
@@ -107,7 +107,7 @@ pub fn control(data: &[u8]) {
 pub fn node_request(data: &[u8]) {
     use xmtp_proto::{identity_api, mls_api};
     let Some((&kind, body)) = data.split_first() else { return };
-    match kind % 6 {
+    match kind % 8 {
         0 => {
             if let Ok(request) = mls_api::SendGroupMessagesRequest::decode(body) {
                 for message in request.messages {
@@ -137,9 +137,48 @@ pub fn node_request(data: &[u8]) {
                 let _ = xmtp_identity::AssociationState::apply(None, &update);
             }
         }
-        _ => {
+        5 => {
             xmtp_node::fuzzing::group_message(body);
             xmtp_node::fuzzing::key_package(body);
+        }
+        6 => {
+            // d14n publishing: each envelope's topic, then its payload as the node checks it.
+            use xmtp_proto::d14n_envelopes::client_envelope::Payload;
+            let Ok(request) = xmtp_proto::d14n_payer::PublishClientEnvelopesRequest::decode(body)
+            else {
+                return;
+            };
+            for envelope in request.envelopes {
+                let topic = envelope.aad.as_ref().map(|a| a.target_topic.as_slice());
+                let _ = topic.and_then(xmtp_proto::d14n::Topic::parse);
+                match envelope.payload {
+                    Some(Payload::GroupMessage(mls_api::GroupMessageInput {
+                        version: Some(mls_api::group_message_input::Version::V1(v1)),
+                    })) => {
+                        xmtp_node::fuzzing::group_message(&v1.data);
+                    }
+                    Some(Payload::UploadKeyPackage(request)) => {
+                        if let Some(package) = request.key_package {
+                            xmtp_node::fuzzing::key_package(&package.key_package_tls_serialized);
+                        }
+                    }
+                    Some(Payload::IdentityUpdate(update)) => {
+                        let _ = xmtp_proto::d14n::Topic::identity_updates(&update.inbox_id);
+                        let _ = xmtp_identity::AssociationState::apply(None, &update);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {
+            // d14n reads: a query's topics and vector cursor.
+            if let Ok(request) = xmtp_proto::d14n_replication::QueryEnvelopesRequest::decode(body)
+                && let Some(query) = request.query
+            {
+                for topic in &query.topics {
+                    let _ = xmtp_proto::d14n::Topic::parse(topic);
+                }
+            }
         }
     }
 }

@@ -3,7 +3,9 @@
 //! Serves the XMTP v3 gRPC API that libxmtp 1.10 uses (`xmtp.mls.api.v1.MlsApi` and
 //! `xmtp.identity.api.v1.IdentityApi`, 15 RPCs) from a SQLite database, so the official client
 //! and our own can register, exchange key packages, welcomes and group messages with no external
-//! service. The desktop app and the CLI embed it as their offline default network;
+//! service. It also serves the decentralized network's API (d14n) over the same data, as its
+//! own gateway, so libxmtp in d14n mode (and clients moving there at the cutover) work against
+//! it too. The desktop app and the CLI embed it as their offline default network;
 //! `coworker node` runs it stand-alone on a LAN.
 //!
 //! Map of the crate:
@@ -18,7 +20,11 @@
 //!   then live messages, with per-topic high-water marks so nothing is lost or repeated.
 //! - `validate`: key packages (signature, ciphersuite, inbox-id credential), group-message
 //!   framing (group id, commit flag) and welcome shape, using openmls.
-//! - `mls`, `identity`: the two gRPC services. Identity updates are verified with
+//! - `d14n`: `PayerApi`, `ReplicationApi`, the health check and `FetchD14nCutover`: each row
+//!   as a signed originator envelope under libxmtp's originator ids; publishing goes through
+//!   `mls`/`identity`. From `NodeConfig::d14n_cutover_ns` on, V3 writes and new V3 streams are
+//!   refused.
+//! - `mls`, `identity`: the two V3 gRPC services. Identity updates are verified with
 //!   `xmtp-identity` against the inbox's stored log before they are stored or change the
 //!   identifier index.
 //! - `rate_limit`: token buckets per client host, and write quotas per inbox and installation.
