@@ -76,9 +76,10 @@ impl From<RuntimeError> for HostError {
     fn from(e: RuntimeError) -> Self {
         let code = e.code();
         let (kind, peer_code, message) = match &e {
-            RuntimeError::Invite(_) | RuntimeError::InvalidInput(_) | RuntimeError::Skill(_) => {
-                (ErrorKind::InvalidInput, None, e.to_string())
-            }
+            RuntimeError::Invite(_)
+            | RuntimeError::InvalidInput(_)
+            | RuntimeError::Skill(_)
+            | RuntimeError::WrongNetwork { .. } => (ErrorKind::InvalidInput, None, e.to_string()),
             RuntimeError::NotFound(_) => (ErrorKind::NotFound, None, e.to_string()),
             RuntimeError::Call(CallError::Timeout(_)) => (ErrorKind::Timeout, None, e.to_string()),
             RuntimeError::Call(CallError::Failed { code, message, violations }) => {

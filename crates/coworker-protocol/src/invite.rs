@@ -9,9 +9,11 @@
 //! original (agent-coworker 0.6.1), which reads `n`/`name`, `i`, `wallet`, `v`/`version` and
 //! ignores unknown keys, can still decode ours.
 //!
-//! * **CoWorker (signed)** — `{"n":name,"i":inbox_id,"v":"coworker/1","x":expiry,"k":key,"s":sig}`
-//!   in exactly that key order. `x` (expiry, Unix seconds) is omitted when the code never
-//!   expires; `k` is the Ed25519 public key of the issuing XMTP installation (64 lowercase hex)
+//! * **CoWorker (signed)** —
+//!   `{"n":name,"i":inbox_id,"v":"coworker/1","x":expiry,"w":network,"k":key,"s":sig}` in exactly
+//!   that key order. `x` (expiry, Unix seconds) is omitted when the code never expires; `w` is
+//!   the XMTP network the inbox lives on (`dev`, `production` or a node URL; omitted by codes
+//!   issued before networks were named); `k` is the Ed25519 public key of the issuing XMTP installation (64 lowercase hex)
 //!   and `s` its signature (128 lowercase hex) over [`Invite::signing_bytes`].
 //! * **Legacy (Python, unsigned)** — `{"n":name,"i":inbox_id,"v":"0.6.1"}`, or the older
 //!   `{"name":name,"wallet":"0x…","v":…}`. The first parses as an unverified invite
@@ -45,6 +47,8 @@ pub const URI_PREFIX: &str = "coworker://invite/";
 pub const MAX_INPUT_BYTES: usize = 4096;
 /// The longest name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
+/// The longest network name or node URL, in bytes.
+pub const MAX_NETWORK_BYTES: usize = 256;
 /// The largest PNG side, in pixels, [`Invite::qr_png`] renders.
 pub const MAX_PNG_SIDE: u32 = 4096;
 const DOMAIN: &str = "CoWorker invite v1\n";
@@ -59,6 +63,9 @@ pub struct Invite {
     pub inbox_id: String,
     /// When the code stops being accepted (Unix seconds), if ever.
     pub expires_at: Option<u64>,
+    /// The XMTP network the inbox lives on (`dev`, `production` or a node URL), when the code
+    /// names it (signed codes since networks were named).
+    pub network: Option<String>,
     /// Ed25519 public key of the XMTP installation that signed the code; `None` for an
     /// unverified legacy code.
     pub signer: Option<[u8; 32]>,
@@ -124,6 +131,8 @@ struct Wire<'a> {
     v: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     x: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    w: Option<&'a str>,
     k: String,
     s: String,
 }
@@ -137,6 +146,7 @@ struct Raw {
     wallet: Option<String>,
     v: Option<Value>,
     x: Option<u64>,
+    w: Option<String>,
     k: Option<String>,
     s: Option<String>,
 }
@@ -163,6 +173,13 @@ fn check_inbox(inbox_id: &str) -> Result<String, InviteError> {
         return Err(malformed("inbox id must be 64 hex characters"));
     }
     Ok(inbox_id.to_ascii_lowercase())
+}
+
+fn check_network(network: &str) -> Result<&str, InviteError> {
+    if network.is_empty() || network.len() > MAX_NETWORK_BYTES || network.chars().any(is_banned) {
+        return Err(malformed("the network must be 1 to 256 bytes with no control characters"));
+    }
+    Ok(network)
 }
 
 fn clean_legacy_name(name: &str) -> String {
@@ -227,15 +244,22 @@ impl Invite {
     /// The bytes the installation key signs: the UTF-8 of
     /// `"CoWorker invite v1\n" + n + "\n" + i + "\n" + x + "\n" + k`, where `n` is the name and
     /// `i` the inbox id exactly as they appear in the code's JSON, `x` the expiry in decimal
-    /// (empty when there is none) and `k` the signer's public key in 64 lowercase hex.
+    /// (empty when there is none) and `k` the signer's public key in 64 lowercase hex; then,
+    /// when the code names its network, `"\n" + w`.
     pub fn signing_bytes(
         name: &str,
         inbox_id: &str,
         expires_at: Option<u64>,
+        network: Option<&str>,
         signer: &[u8; 32],
     ) -> Vec<u8> {
         let x = expires_at.map(|x| x.to_string()).unwrap_or_default();
-        format!("{DOMAIN}{name}\n{inbox_id}\n{x}\n{}", hex::encode(signer)).into_bytes()
+        let mut text = format!("{DOMAIN}{name}\n{inbox_id}\n{x}\n{}", hex::encode(signer));
+        if let Some(network) = network {
+            text.push('\n');
+            text.push_str(network);
+        }
+        text.into_bytes()
     }
 
     /// Issues a signed code. `sign` signs bytes with the installation key (the key stays in the
@@ -245,12 +269,14 @@ impl Invite {
         name: &str,
         inbox_id: &str,
         expires_at: Option<u64>,
+        network: Option<&str>,
         signer: [u8; 32],
         sign: impl FnOnce(&[u8]) -> [u8; 64],
     ) -> Result<String, InviteError> {
         let name = check_name(name)?;
         let inbox_id = check_inbox(inbox_id)?;
-        let msg = Self::signing_bytes(name, &inbox_id, expires_at, &signer);
+        let network = network.map(check_network).transpose()?;
+        let msg = Self::signing_bytes(name, &inbox_id, expires_at, network, &signer);
         let sig = sign(&msg);
         verify(&msg, &signer, &sig)?;
         let wire = Wire {
@@ -258,6 +284,7 @@ impl Invite {
             i: &inbox_id,
             v: VERSION,
             x: expires_at,
+            w: network,
             k: hex::encode(signer),
             s: hex::encode(sig),
         };
@@ -283,7 +310,8 @@ impl Invite {
                 let (Some(n), Some(i)) = (&raw.n, &raw.i) else {
                     return Err(malformed("a signed invite needs \"n\" and \"i\""));
                 };
-                verify(&Self::signing_bytes(n, i, raw.x, &key), &key, &sig)?;
+                let network = raw.w.as_deref().map(check_network).transpose()?;
+                verify(&Self::signing_bytes(n, i, raw.x, network, &key), &key, &sig)?;
                 (Some(key), Some(sig), check_name(n)?.to_owned())
             }
             (None, None) => {
@@ -309,7 +337,9 @@ impl Invite {
         if let Some(x) = raw.x.filter(|&x| now >= x) {
             return Err(InviteError::Expired(x));
         }
-        Ok(Invite { name, inbox_id, expires_at: raw.x, signer, signature })
+        // An unsigned code's network is not vouched for by anyone: it is not kept.
+        let network = if signer.is_some() { raw.w } else { None };
+        Ok(Invite { name, inbox_id, expires_at: raw.x, network, signer, signature })
     }
 
     /// Whether the code was signed (and the signature verified when it was parsed).
@@ -434,8 +464,14 @@ mod tests {
 
     fn issue(name: &str, x: Option<u64>) -> String {
         let k = key();
-        Invite::issue(name, INBOX, x, k.verifying_key().to_bytes(), |m| k.sign(m).to_bytes())
+        Invite::issue(name, INBOX, x, None, k.verifying_key().to_bytes(), |m| k.sign(m).to_bytes())
             .unwrap()
+    }
+
+    fn issue_on(network: &str) -> String {
+        let k = key();
+        let pk = k.verifying_key().to_bytes();
+        Invite::issue("icy", INBOX, None, Some(network), pk, |m| k.sign(m).to_bytes()).unwrap()
     }
 
     fn json_of(code: &str) -> serde_json::Map<String, Value> {
@@ -472,11 +508,15 @@ mod tests {
         assert_eq!(Invite::parse(&format!("  {wrapped}\r\n"), NOW).unwrap(), inv);
         // Uppercase inbox ids are lowercased on issue.
         let k = key();
-        let up =
-            Invite::issue("a", &INBOX.to_uppercase(), None, k.verifying_key().to_bytes(), |m| {
-                k.sign(m).to_bytes()
-            })
-            .unwrap();
+        let up = Invite::issue(
+            "a",
+            &INBOX.to_uppercase(),
+            None,
+            None,
+            k.verifying_key().to_bytes(),
+            |m| k.sign(m).to_bytes(),
+        )
+        .unwrap();
         assert_eq!(Invite::parse(&up, NOW).unwrap().inbox_id, INBOX);
     }
 
@@ -519,9 +559,38 @@ mod tests {
     fn signing_bytes_layout() {
         let k = [0xab; 32];
         let want = format!("CoWorker invite v1\nicy\n{INBOX}\n5\n{}", "ab".repeat(32));
-        assert_eq!(Invite::signing_bytes("icy", INBOX, Some(5), &k), want.as_bytes());
+        assert_eq!(Invite::signing_bytes("icy", INBOX, Some(5), None, &k), want.as_bytes());
         let want = format!("CoWorker invite v1\nicy\n{INBOX}\n\n{}", "ab".repeat(32));
-        assert_eq!(Invite::signing_bytes("icy", INBOX, None, &k), want.as_bytes());
+        assert_eq!(Invite::signing_bytes("icy", INBOX, None, None, &k), want.as_bytes());
+        let want = format!("CoWorker invite v1\nicy\n{INBOX}\n\n{}\ndev", "ab".repeat(32));
+        assert_eq!(Invite::signing_bytes("icy", INBOX, None, Some("dev"), &k), want.as_bytes());
+    }
+
+    #[test]
+    fn a_code_names_its_network_and_that_cannot_be_changed() {
+        let code = issue_on("production");
+        let invite = Invite::parse(&code, NOW).unwrap();
+        assert_eq!(invite.network.as_deref(), Some("production"));
+        let raw = String::from_utf8(STANDARD.decode(&code).unwrap()).unwrap();
+        assert!(raw.contains("\"v\":\"coworker/1\",\"w\":\"production\",\"k\":"), "{raw}");
+        // Moving the code to another network breaks its signature.
+        let moved = tamper(&code, "w", Value::from("dev"));
+        assert_eq!(Invite::parse(&moved, NOW).unwrap_err().code(), "invite.bad_signature");
+        // Adding a network to a code that had none breaks it too.
+        let added = tamper(&issue("icy", None), "w", Value::from("dev"));
+        assert_eq!(Invite::parse(&added, NOW).unwrap_err().code(), "invite.bad_signature");
+        // Codes issued before networks were named still parse, with no network.
+        assert_eq!(Invite::parse(&issue("icy", None), NOW).unwrap().network, None);
+        // An unsigned (Python) code's network is nobody's word: not kept.
+        let legacy = encode(&serde_json::json!({"n": "py", "i": INBOX, "v": "0.6.1", "w": "dev"}));
+        assert_eq!(Invite::parse(&legacy, NOW).unwrap().network, None);
+        // Bad network names are refused on issue.
+        let k = key();
+        let pk = k.verifying_key().to_bytes();
+        for bad in ["", "dev\nproduction", &"x".repeat(MAX_NETWORK_BYTES + 1)] {
+            let issued = Invite::issue("icy", INBOX, None, Some(bad), pk, |m| k.sign(m).to_bytes());
+            assert_eq!(issued.unwrap_err().code(), "invite.malformed", "{bad:?}");
+        }
     }
 
     #[test]
@@ -546,7 +615,7 @@ mod tests {
         let err = Invite::parse(&encode(&Value::Object(map)), NOW).unwrap_err();
         assert_eq!(err.code(), "invite.bad_signature");
         // A signer that signs with the wrong key cannot issue.
-        let err = Invite::issue("icy", INBOX, None, key().verifying_key().to_bytes(), |m| {
+        let err = Invite::issue("icy", INBOX, None, None, key().verifying_key().to_bytes(), |m| {
             other.sign(m).to_bytes()
         });
         assert_eq!(err, Err(InviteError::BadSignature));
@@ -611,7 +680,7 @@ mod tests {
         let k = key();
         let pk = k.verifying_key().to_bytes();
         let issue = |name: &str, inbox: &str| {
-            Invite::issue(name, inbox, None, pk, |m| k.sign(m).to_bytes())
+            Invite::issue(name, inbox, None, None, pk, |m| k.sign(m).to_bytes())
         };
         for name in ["", "   ", "a\nb", "a\u{202e}b", &"é".repeat(65)] {
             assert_eq!(issue(name, INBOX).unwrap_err().code(), "invite.malformed", "{name:?}");
@@ -621,7 +690,7 @@ mod tests {
             assert_eq!(issue("a", inbox).unwrap_err().code(), "invite.malformed");
         }
         // A signed code with a newline in its name verifies but is still malformed.
-        let msg = Invite::signing_bytes("a\nb", INBOX, None, &pk);
+        let msg = Invite::signing_bytes("a\nb", INBOX, None, None, &pk);
         let v = serde_json::json!({"n": "a\nb", "i": INBOX, "v": VERSION, "k": hex::encode(pk),
             "s": hex::encode(k.sign(&msg).to_bytes())});
         assert_eq!(Invite::parse(&encode(&v), NOW).unwrap_err().code(), "invite.malformed");

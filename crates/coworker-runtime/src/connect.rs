@@ -13,14 +13,25 @@ use crate::call::refusal;
 use crate::error::{CallError, Result, RuntimeError};
 use crate::store::{NameSource, Peer};
 
+/// Whether two network names (`dev`, `production` or node URLs) are the same network:
+/// `localhost` and `127.0.0.1`, case and a trailing slash do not matter.
+fn same_network(a: &str, b: &str) -> bool {
+    let key = |n: &str| {
+        n.trim_end_matches('/').to_ascii_lowercase().replace("://localhost", "://127.0.0.1")
+    };
+    key(a) == key(b)
+}
+
 impl Agent {
-    /// An invite code for this agent: name and inbox id, signed by the installation key.
+    /// An invite code for this agent: name, inbox id and network, signed by the installation
+    /// key.
     pub fn invite(&self, expires_at: Option<u64>) -> Result<String> {
         let client = &self.inner.client;
         Ok(Invite::issue(
             &self.inner.config.name,
             client.inbox_id(),
             expires_at,
+            Some(&client.network().to_string()),
             client.installation_id(),
             |b| client.sign(b),
         )?)
@@ -94,6 +105,10 @@ impl Agent {
 
     /// A signed invite must be signed by an installation of the inbox it names.
     pub(crate) async fn check_invite(&self, invite: &Invite) -> Result<()> {
+        let ours = self.inner.client.network().to_string();
+        if let Some(theirs) = invite.network.as_ref().filter(|n| !same_network(n, &ours)) {
+            return Err(RuntimeError::WrongNetwork { invite: theirs.clone(), ours });
+        }
         if let Some(signer) = invite.signer {
             let state = self.inner.client.inbox_state(&invite.inbox_id).await?;
             if !state.installation_keys().any(|k| k == signer) {
@@ -269,5 +284,18 @@ impl Agent {
                 self.send(conversation, deny.kind(), &deny, corr).await
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_network;
+
+    #[test]
+    fn network_names_compare_as_the_same_node() {
+        assert!(same_network("http://localhost:5556/", "http://127.0.0.1:5556"));
+        assert!(same_network("dev", "dev"));
+        assert!(!same_network("dev", "production"));
+        assert!(!same_network("http://127.0.0.1:5556", "http://127.0.0.1:5557"));
     }
 }

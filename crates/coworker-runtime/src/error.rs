@@ -31,6 +31,17 @@ pub enum RuntimeError {
     /// A call to a peer did not succeed.
     #[error(transparent)]
     Call(#[from] CallError),
+    /// An invite for an inbox on another XMTP network than this agent's: its owner cannot be
+    /// reached from here.
+    #[error(
+        "this invite is for an agent on the XMTP network \"{invite}\", but this agent is on \"{ours}\": switch to \"{invite}\" (Settings, or --network) to connect, or ask for an invite on \"{ours}\""
+    )]
+    WrongNetwork {
+        /// The invite's network.
+        invite: String,
+        /// This agent's network.
+        ours: String,
+    },
 }
 
 impl RuntimeError {
@@ -45,6 +56,7 @@ impl RuntimeError {
             Self::InvalidInput(_) => "runtime.invalid_input",
             Self::NotFound(_) => "runtime.not_found",
             Self::Call(e) => e.code(),
+            Self::WrongNetwork { .. } => "runtime.wrong_network",
         }
     }
 }

@@ -933,3 +933,23 @@ async fn an_okr_resumes_after_its_initiator_restarts() {
         "completion stepped down"
     );
 }
+
+/// An invite says which network its agent is on: accepting it from another network is a
+/// clear error that says what to do (it used to look like an unknown peer), and remembers no
+/// peer. The code cannot be moved to another network (see the protocol's invite tests).
+#[tokio::test]
+async fn an_invite_from_another_network_is_a_clear_error() {
+    let (here, there) = (Net::start().await, Net::start().await);
+    let alice = here.agent("alice").await;
+    let bob = there.agent("bob").await;
+    let code = bob.invite(None).unwrap();
+    let refused = alice.add_peer(&code).await.unwrap_err();
+    assert_eq!(refused.code(), "runtime.wrong_network");
+    let text = refused.to_string();
+    assert!(text.contains(there.url()) && text.contains(here.url()), "{text}");
+    assert!(text.contains("switch"), "says what to do: {text}");
+    assert!(alice.peers().await.unwrap().is_empty(), "no peer remembered");
+    // On the same network the same kind of code works.
+    let carol = here.agent("carol").await;
+    assert!(alice.add_peer(&carol.invite(None).unwrap()).await.is_ok());
+}

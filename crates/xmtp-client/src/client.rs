@@ -120,6 +120,7 @@ impl State {
 
 pub(crate) struct Inner {
     pub(crate) api: Api,
+    pub(crate) network: Network,
     pub(crate) store: Store,
     pub(crate) keys: Keys,
     pub(crate) inbox_id: String,
@@ -199,6 +200,7 @@ impl Client {
         let client = Self {
             inner: Arc::new(Inner {
                 api,
+                network: options.network,
                 store,
                 keys,
                 inbox_id,
@@ -234,6 +236,11 @@ impl Client {
     /// `"CoWorker receipt v1\n"`), so it can never pass for an MLS or identity signature.
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.inner.keys.installation.sign_raw(message)
+    }
+
+    /// The network this client talks to.
+    pub fn network(&self) -> &Network {
+        &self.inner.network
     }
 
     /// This installation's public key (its id on the network).
