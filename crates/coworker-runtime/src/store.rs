@@ -173,6 +173,9 @@ pub(crate) enum Claim {
 #[derive(Debug)]
 pub(crate) struct Store {
     pool: SqlitePool,
+    /// Trust requests from one peer arrive concurrently (each request is handled on its own
+    /// task): replacing the pending one and inserting the new one must not interleave.
+    trust_requests: tokio::sync::Mutex<()>,
 }
 
 fn tier(value: i64) -> Tier {
@@ -209,7 +212,7 @@ impl Store {
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         crate::private::database(path, existed);
-        Ok(Self { pool })
+        Ok(Self { pool, trust_requests: tokio::sync::Mutex::new(()) })
     }
 
     pub(crate) async fn peers(&self) -> Result<Vec<Peer>> {
@@ -752,6 +755,7 @@ impl Store {
         correlation_id: Option<&str>,
         now: u64,
     ) -> Result<(i64, bool)> {
+        let _one_at_a_time = self.trust_requests.lock().await;
         // The same message seen twice (stream and catch-up) is one request.
         let same = sqlx::query(
             "SELECT id FROM trust_requests WHERE peer = ? AND status = 'pending' AND correlation_id IS ?",

@@ -953,3 +953,39 @@ async fn an_invite_from_another_network_is_a_clear_error() {
     let carol = here.agent("carol").await;
     assert!(alice.add_peer(&carol.invite(None).unwrap()).await.is_ok());
 }
+
+/// Two agents calling each other while their node's d14n cutover passes: before it their
+/// clients speak V3, after it d14n (the node refuses V3 writes). Every call ends once with its
+/// result and the skill runs once per call.
+#[tokio::test]
+async fn calls_keep_working_across_the_d14n_cutover() {
+    let cutover = Duration::from_secs(3);
+    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + cutover;
+    let net =
+        Net::start_with(|c| c.d14n_cutover_ns = Some(u64::try_from(at.as_nanos()).unwrap())).await;
+    let started = std::time::Instant::now();
+    let (alice, bob) = (net.agent("alice").await, net.agent("bob").await);
+    let runs = Arc::new(AtomicUsize::new(0));
+    provide(&bob, &runs);
+    let _serving = bob.serve().await.unwrap();
+    let _alice_serving = alice.serve().await.unwrap();
+    bob.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
+    alice.connect(&bob.invite(None).unwrap()).await.unwrap();
+    let mut calls = 0;
+    while started.elapsed() < cutover + Duration::from_secs(2) {
+        let called = alice
+            .call(
+                bob.inbox_id(),
+                "translate",
+                json!({"text": format!("n{calls}")}),
+                CallOptions::default(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("call {calls} failed at {:?}: {e}", started.elapsed()));
+        assert!(called.output.is_object());
+        calls += 1;
+    }
+    assert!(calls > 5, "calls on both sides of the cutover");
+    assert_eq!(runs.load(Ordering::SeqCst), calls, "each call ran once");
+    assert_eq!(alice.receipts().await.unwrap().len(), calls);
+}

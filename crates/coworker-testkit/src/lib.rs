@@ -30,10 +30,18 @@ impl Net {
     /// # Panics
     /// When the node cannot start (a broken test machine).
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Net::start`] with `configure` applied to the node's configuration.
+    ///
+    /// # Panics
+    /// When the node cannot start.
+    pub async fn start_with(configure: impl FnOnce(&mut xmtp_node::NodeConfig)) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let node = xmtp_node::start(xmtp_node::NodeConfig::local(dir.path().join("node.db")))
-            .await
-            .expect("the node starts");
+        let mut config = xmtp_node::NodeConfig::local(dir.path().join("node.db"));
+        configure(&mut config);
+        let node = xmtp_node::start(config).await.expect("the node starts");
         Self { node, dir }
     }
 

@@ -159,7 +159,12 @@ impl Client {
         .map_err(|e| ClientError::InvalidInput(format!("key store task failed: {e}")))??;
         let installation_key = keys.installation.public_key();
         let store = Store::open(&options.database, &keys.storage).await?;
-        let api = Api::connect(&options.network, options.trusted_ca_pem.as_deref())?;
+        let api = Api::connect(
+            &options.network,
+            options.trusted_ca_pem.as_deref(),
+            installation_key,
+            Arc::clone(&options.clock),
+        )?;
 
         let saved = store.installation().await?;
         if let Some((_, saved_key, _, _)) = &saved

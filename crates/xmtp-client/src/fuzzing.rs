@@ -95,7 +95,7 @@ impl Client {
     /// Seeds for the fuzz target, from what the node holds for us: the group messages of
     /// `conversation` as sent, and the welcomes addressed to us, unwrapped.
     pub async fn fuzz_seeds(&self, conversation: &ConversationId) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
-        let mut mls = self.inner.api.mls.clone();
+        let mls = self.inner.api.mls.clone();
         let mut messages = Vec::new();
         let request = api::QueryGroupMessagesRequest {
             group_id: conversation.0.clone().into(),

@@ -12,7 +12,9 @@
 //! - `identity`: this installation's keys and verified identity logs of other inboxes.
 //! - [`keystore`]: where keys live: OS keychain, password-encrypted file, memory.
 //! - [`content`]: `EncodedContent`, content types, the text codec, message ids.
-//! - [`network`]: `dev`, `production` or any node URL (h2c or TLS).
+//! - [`network`]: `dev`, `production`, any node URL (h2c or TLS) or a d14n gateway; calls go
+//!   over V3 or, from the node's announced cutover on (or always for a gateway), over d14n.
+//! - `d14n`: the V3 calls the client makes, as d14n envelopes, topic queries and subscriptions.
 //! - `store`: SQLite (sqlx): sealed MLS state, conversations, cursors, messages.
 //!
 //! Knows nothing about CoWorker; depends on `xmtp-proto` and `xmtp-identity`.
@@ -20,6 +22,7 @@
 pub mod client;
 pub mod content;
 pub mod conversation;
+mod d14n;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;

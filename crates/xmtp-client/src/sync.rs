@@ -122,7 +122,7 @@ impl Client {
         cursor: u64,
         limit: u32,
     ) -> tokio::task::JoinHandle<Result<api::QueryGroupMessagesResponse>> {
-        let mut mls = self.inner.api.mls.clone();
+        let mls = self.inner.api.mls.clone();
         let request = api::QueryGroupMessagesRequest {
             group_id: group_id.to_vec().into(),
             paging_info: ascending(cursor, limit),
@@ -684,7 +684,7 @@ impl Client {
     async fn follow(&self, stopped: &mut watch::Receiver<bool>) -> Result<bool> {
         self.sync_all().await?;
         let welcome_cursor = self.inner.store.installation().await?.map_or(0, |i| i.3) as u64;
-        let mut mls = self.inner.api.mls.clone();
+        let mls = self.inner.api.mls.clone();
         let mut welcomes = mls
             .subscribe_welcome_messages(api::SubscribeWelcomeMessagesRequest {
                 filters: vec![api::subscribe_welcome_messages_request::Filter {
