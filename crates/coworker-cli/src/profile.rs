@@ -25,7 +25,7 @@ pub(crate) const PASSWORD_VAR: &str = "COWORKER_KEYSTORE_PASSWORD";
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Global {
     /// Network: embedded (an in-process node, the first-run default), local (a node on
-    /// 127.0.0.1:5556), dev, production or a node URL. Saved by `init`.
+    /// 127.0.0.1:5556), dev, production, a node URL or a d14n gateway (gateway:<url>). Saved by `init`.
     #[arg(long, global = true, env = "COWORKER_NETWORK")]
     pub(crate) network: Option<String>,
     /// Where the identity and state live [default: $XDG_DATA_HOME/coworker].

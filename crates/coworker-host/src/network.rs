@@ -1,6 +1,7 @@
 //! Network names, the same in every front end: `embedded` (a node in this process on
 //! 127.0.0.1:5556, or the one already listening there, with the shared database), `local` (the
-//! node on 127.0.0.1:5556), `dev`, `production`, or a node URL.
+//! node on 127.0.0.1:5556), `dev`, `production`, a node URL, or a d14n gateway
+//! (`gateway:<url>`, `testnet-dev`, `testnet`).
 
 pub use xmtp_client::Network;
 
@@ -55,7 +56,9 @@ pub async fn resolve(name: &str) -> Result<Resolved, HostError> {
                 HostError::new(
                     ErrorKind::InvalidInput,
                     "host.network",
-                    format!("{e} (use embedded, local, dev, production or a node URL)"),
+                    format!(
+                        "{e} (use embedded, local, dev, production, a node URL or gateway:<url>)"
+                    ),
                 )
             })
         }
