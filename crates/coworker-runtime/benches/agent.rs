@@ -1,5 +1,6 @@
 //! Agent benchmarks on the embedded node: call round trip (p50/p99), throughput with 64 calls
-//! in flight, and connect (invite → skills listed). `-- --quick` for a smoke run.
+//! in flight, and connect (invite → skills listed). `-- --quick` for a smoke run, `-- --d14n` for
+//! agents on the decentralized network's API.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
@@ -21,8 +22,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (calls, burst, connects) = if quick { (100, 256, 3) } else { (1000, 2000, 10) };
-    let net = Net::start().await;
-    println!("coworker-runtime benchmarks ({})", if quick { "quick" } else { "full run" });
+    let d14n = std::env::args().any(|a| a == "--d14n");
+    let net = if d14n { Net::start_d14n().await } else { Net::start().await };
+    println!(
+        "coworker-runtime benchmarks ({}, {})",
+        if quick { "quick" } else { "full run" },
+        if d14n { "d14n" } else { "V3" }
+    );
 
     let (alice, bob) = (net.agent("alice").await, net.agent("bob").await);
     let mut spec = SkillSpec::new("echo", "echoes");

@@ -22,6 +22,8 @@ use xmtp_client::{Client, ClientOptions, KeyStore, MemoryKeyStore, Network};
 pub struct Net {
     node: xmtp_node::Node,
     dir: tempfile::TempDir,
+    /// The agents speak the decentralized network's API (the node as their gateway).
+    d14n: bool,
 }
 
 impl Net {
@@ -42,7 +44,15 @@ impl Net {
         let mut config = xmtp_node::NodeConfig::local(dir.path().join("node.db"));
         configure(&mut config);
         let node = xmtp_node::start(config).await.expect("the node starts");
-        Self { node, dir }
+        Self { node, dir, d14n: false }
+    }
+
+    /// [`Net::start`] with agents that speak d14n, the node as their gateway.
+    ///
+    /// # Panics
+    /// When the node cannot start.
+    pub async fn start_d14n() -> Self {
+        Self { d14n: true, ..Self::start().await }
     }
 
     /// The node's URL.
@@ -57,7 +67,11 @@ impl Net {
 
     /// The network the agents join.
     pub fn network(&self) -> Network {
-        Network::Url(self.url().to_owned())
+        if self.d14n {
+            Network::Gateway(self.url().to_owned())
+        } else {
+            Network::Url(self.url().to_owned())
+        }
     }
 
     /// A new agent with its keys in memory (a 10 s task deadline).
@@ -79,7 +93,7 @@ impl Net {
         keys: Arc<dyn KeyStore>,
         configure: impl FnOnce(&mut AgentConfig),
     ) -> Agent {
-        open(self.url(), self.dir(), name, keys, configure).await
+        open(&self.network().to_string(), self.dir(), name, keys, configure).await
     }
 
     /// A new agent that keeps its keys, to be reopened.
@@ -110,8 +124,8 @@ impl Net {
     }
 }
 
-/// The agent `name` with `keys` on the node at `url`, its state in `dir` (a 10 s task
-/// deadline): for a test that opens agents on a runtime of its own.
+/// The agent `name` with `keys` on the network `url` (a node URL, or `gateway:<url>`), its
+/// state in `dir` (a 10 s task deadline): for a test that opens agents on a runtime of its own.
 ///
 /// # Panics
 /// When it cannot open (the node is down, the state is corrupt).
@@ -122,7 +136,7 @@ pub async fn open(
     keys: Arc<dyn KeyStore>,
     configure: impl FnOnce(&mut AgentConfig),
 ) -> Agent {
-    let network = Network::Url(url.to_owned());
+    let network = Network::parse(url).expect("a node URL or gateway:<url>");
     let database = dir.join(format!("{name}.xmtp.db"));
     let mut config = AgentConfig::new(name, dir.join(format!("{name}.agent.db")));
     config.deadline = Duration::from_secs(10);

@@ -1,7 +1,8 @@
 //! Client benchmarks against the embedded node over loopback: DM creation to first delivered
 //! message, catch-up sync of a 10,000-message backlog, per-message send and receive cost,
 //! creating a group of 100 members, reading a long conversation's newest messages (a chat view).
-//! `cargo bench -p xmtp-client --bench client`; figures go to `docs/benchmarks.md`.
+//! `cargo bench -p xmtp-client --bench client`; figures go to `docs/benchmarks.md`. With
+//! `-- --d14n` every client speaks the decentralized network's API (the node as its gateway).
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
@@ -10,10 +11,17 @@ use std::time::{Duration, Instant};
 
 use xmtp_client::{Client, ClientOptions, Event, GroupOptions, KeyStore, MemoryKeyStore, Network};
 
+/// Whether the clients speak d14n (`--d14n`).
+static D14N: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
 async fn client(url: &str, dir: &std::path::Path, name: &str) -> Client {
     let keys: Arc<dyn KeyStore> = Arc::new(MemoryKeyStore::default());
-    let options =
-        ClientOptions::new(Network::Url(url.to_owned()), dir.join(format!("{name}.db")), keys);
+    let network = if D14N.get().copied().unwrap_or(false) {
+        Network::Gateway(url.to_owned())
+    } else {
+        Network::Url(url.to_owned())
+    };
+    let options = ClientOptions::new(network, dir.join(format!("{name}.db")), keys);
     Client::open(options).await.unwrap()
 }
 
@@ -25,13 +33,18 @@ fn median(mut v: Vec<Duration>) -> Duration {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let d14n = *D14N.get_or_init(|| std::env::args().any(|a| a == "--d14n"));
     let dir = tempfile::tempdir().unwrap();
     let mut config = xmtp_node::NodeConfig::local(dir.path().join("node.db"));
     config.limits.requests_per_second = 1_000_000;
     config.limits.burst = 1_000_000;
     let node = xmtp_node::start(config).await.unwrap();
     let url = node.url().to_owned();
-    println!("xmtp-client benchmarks ({} run)", if quick { "quick" } else { "full" });
+    println!(
+        "xmtp-client benchmarks ({} run, {})",
+        if quick { "quick" } else { "full" },
+        if d14n { "d14n" } else { "V3" }
+    );
 
     // DM creation -> first message delivered to a streaming peer.
     let rounds = if quick { 5 } else { 20 };
