@@ -45,6 +45,21 @@ ALL_MESSAGES = dict(
     inserted_before_ns=None,
 )
 
+NO_DM_OPTIONS = x.FfiCreateDmOptions(message_disappearing_settings=None)
+
+
+def group_options(name):
+    """Options for a group with this name and the default policies."""
+    return x.FfiCreateGroupOptions(
+        permissions=None,
+        group_name=name,
+        group_image_url_square=None,
+        group_description=None,
+        custom_permission_policy_set=None,
+        message_disappearing_settings=None,
+        app_data=None,
+    )
+
 
 def free_port() -> int:
     with socket.socket() as s:

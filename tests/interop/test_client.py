@@ -6,23 +6,16 @@ import asyncio
 import time
 
 import pytest
-from harness import Peer, stream_all, texts, wait_for_texts
+from harness import (
+    NO_DM_OPTIONS,
+    Peer,
+    stream_all,
+    texts,
+    wait_for_texts,
+    group_options,
+)
 from rust_peer import RustPeer
 from xmtp_bindings import xmtpv3 as x
-
-NO_DM_OPTIONS = x.FfiCreateDmOptions(message_disappearing_settings=None)
-
-
-def group_options(name):
-    return x.FfiCreateGroupOptions(
-        permissions=None,
-        group_name=name,
-        group_image_url_square=None,
-        group_description=None,
-        custom_permission_policy_set=None,
-        message_disappearing_settings=None,
-        app_data=None,
-    )
 
 
 @pytest.fixture

@@ -7,22 +7,17 @@ import asyncio
 import time
 
 import pytest
-from harness import Node, Peer, next_streamed, stream_all, texts, wait_for_texts
+from harness import (
+    NO_DM_OPTIONS,
+    Node,
+    Peer,
+    next_streamed,
+    stream_all,
+    texts,
+    wait_for_texts,
+    group_options,
+)
 from xmtp_bindings import xmtpv3 as x
-
-NO_DM_OPTIONS = x.FfiCreateDmOptions(message_disappearing_settings=None)
-
-
-def group_options(name):
-    return x.FfiCreateGroupOptions(
-        permissions=None,
-        group_name=name,
-        group_image_url_square=None,
-        group_description=None,
-        custom_permission_policy_set=None,
-        message_disappearing_settings=None,
-        app_data=None,
-    )
 
 
 def test_d14n_clients_register_find_each_other_and_dm_both_ways(node, tmp_path):

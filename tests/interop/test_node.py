@@ -3,22 +3,16 @@ with membership changes, streams, and a node restart in the middle of a conversa
 
 import asyncio
 
-from harness import Peer, next_streamed, stream_all, texts, wait_for_texts
+from harness import (
+    NO_DM_OPTIONS,
+    Peer,
+    next_streamed,
+    stream_all,
+    texts,
+    wait_for_texts,
+    group_options,
+)
 from xmtp_bindings import xmtpv3 as x
-
-NO_DM_OPTIONS = x.FfiCreateDmOptions(message_disappearing_settings=None)
-
-
-def group_options(name):
-    return x.FfiCreateGroupOptions(
-        permissions=None,
-        group_name=name,
-        group_image_url_square=None,
-        group_description=None,
-        custom_permission_policy_set=None,
-        message_disappearing_settings=None,
-        app_data=None,
-    )
 
 
 def test_clients_register_and_find_each_other(node, tmp_path):

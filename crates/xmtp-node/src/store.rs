@@ -298,9 +298,19 @@ impl Store {
     ) -> Result<(Vec<GroupMessage>, bool), NodeError> {
         let sql = if page.ascending { GROUP_PAGE_ASC } else { GROUP_PAGE_DESC };
         let rows = self.page_rows(sql, group_id, page).await?;
+        self.group_page(&rows, budget).await
+    }
+
+    /// Group-message rows (from a page query) as messages, until `budget` bytes are spent;
+    /// `true` when the budget cut the page short.
+    async fn group_page(
+        &self,
+        rows: &[sqlx::sqlite::SqliteRow],
+        budget: usize,
+    ) -> Result<(Vec<GroupMessage>, bool), NodeError> {
         let mut reader = SizedPage::new(budget);
         let mut messages = Vec::with_capacity(rows.len());
-        for r in &rows {
+        for r in rows {
             let id: i64 = r.get("id");
             let Some(data) =
                 reader.take(self, r, "SELECT data FROM group_messages WHERE id = ?", id).await?
@@ -483,27 +493,7 @@ impl Store {
             .bind(to_i64(after_application))
             .fetch_all(&self.reads)
             .await?;
-        let mut reader = SizedPage::new(budget);
-        let mut messages = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let id: i64 = r.get("id");
-            let Some(data) =
-                reader.take(self, r, "SELECT data FROM group_messages WHERE id = ?", id).await?
-            else {
-                break;
-            };
-            let row = GroupRow {
-                id,
-                created_ns: r.get("created_ns"),
-                group_id: r.get("group_id"),
-                data,
-                sender_hmac: r.get("sender_hmac"),
-                should_push: r.get("should_push"),
-                is_commit: r.get("is_commit"),
-            };
-            messages.push(row.into_proto());
-        }
-        Ok((messages, reader.cut))
+        self.group_page(&rows, budget).await
     }
 
     /// The stored group message with this content (what a publish just stored, or its
