@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -77,21 +79,47 @@ class Program:
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True)
         self.lines: list[str] = []
+        # Lines are read on a thread so that `expect` keeps its deadline when none comes.
+        self._incoming: queue.Queue[str | None] = queue.Queue()
+        self._errors: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        self._stderr = threading.Thread(target=self._errors.extend, args=(self.process.stderr,),
+                                        daemon=True)
+        self._stderr.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self._incoming.put(line)
+        self._incoming.put(None)
+
+    def stderr(self) -> str:
+        self._stderr.join(timeout=5)
+        return "".join(self._errors)
 
     def expect(self, prefix: str, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._incoming.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                self._incoming.put(None)
                 break
             self.lines.append(line)
             if line.startswith(prefix):
                 return line[len(prefix):].strip()
-        raise AssertionError(f"no {prefix!r} in {self.lines} / {self.process.stderr.read()}")
+        self.kill()
+        raise AssertionError(f"no {prefix!r} in {self.lines} / {self.stderr()}")
 
     def finish(self, timeout: float = 60) -> tuple[int, str, str]:
-        out, err = self.process.communicate(timeout=timeout)
-        return self.process.returncode, "".join(self.lines) + out, err
+        self.process.stdin.close()
+        code = self.process.wait(timeout=timeout)
+        rest = []
+        while (line := self._incoming.get(timeout=timeout)) is not None:
+            rest.append(line)
+        self._incoming.put(None)
+        return code, "".join(self.lines + rest), self.stderr()
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -166,9 +194,12 @@ PROVIDER = """
     def refuse(text: str) -> dict:
         raise SkillError("no pictures of cats")
 
+    printing = threading.Lock()  # skills run on threads: one line at a time
+
     @agent.skill("slow")
     def slow(ctx: Context, seconds: float) -> dict:
-        print("slow started", ctx.task_id, flush=True)
+        with printing:
+            print("slow started", ctx.task_id, flush=True)
         ctx.progress(10, "started")
         time.sleep(seconds)
         return {"slept": seconds}
@@ -277,8 +308,11 @@ def test_ctrl_c_while_calls_run_loses_no_receipt(sdk, env, tmp_path):
                 print("done", json.dumps({"tasks": sorted(results),
                       "receipts": sorted(r["receipt"]["task_id"] for r in agent.receipts())}))
         """, invite)
-        for _ in range(4):
-            provider.expect("slow started")
+        try:
+            for _ in range(4):
+                provider.expect("slow started")
+        except AssertionError as missing:
+            raise AssertionError(f"{missing}\ncaller: {caller.finish()}") from None
         provider.process.send_signal(signal.SIGINT)  # four calls in flight
         done = json.loads(caller.expect("done ", timeout=90))
         code, stdout, stderr = provider.finish()

@@ -137,10 +137,12 @@ impl Held {
         self.control.path()
     }
 
-    /// Stops the control socket, then serving (saving how far each conversation was
-    /// handled); the lock is released last.
-    pub async fn stop(self) {
-        self.control.stop();
+    /// Stops: the control socket takes no new clients, serving stops and drains (the skills
+    /// of connected clients still answer the requests in progress), then the clients are
+    /// disconnected; the lock is released last.
+    pub async fn stop(mut self) {
+        self.control.stop_accepting();
         self.serving.stop().await;
+        self.control.stop();
     }
 }

@@ -548,3 +548,50 @@ async fn a_failed_skill_answer_reaches_the_caller_as_is() {
     assert!(failed.to_string().contains("the printer is on fire"), "{failed}");
     assert_eq!(refused(failed), FailureCode::SkillFailed);
 }
+
+/// The owner stops the host (Ctrl-C, the app quitting) while a client's skill runs: the socket
+/// takes no new clients at once, yet the client's answer still reaches the caller, because open
+/// connections stay until the requests in progress are answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_host_waits_for_the_answers_of_client_skills() {
+    use coworker_host::identity::Identity;
+    use coworker_host::keys::{KeyStore, MemoryKeyStore};
+
+    let net = Net::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
+    let network = coworker_host::network::Network::Url(net.url().to_owned());
+    let mut identity = Identity::new("host", dir.path(), network, "test", keys);
+    identity.config.auto_grant_ceiling = Some(Tier::Known);
+    let held = identity.open().await.unwrap().serve().await.unwrap();
+    let host_inbox = held.agent.inbox_id().to_owned();
+    let socket = held.control_socket().to_owned();
+    let client = ControlClient::connect(dir.path(), "test").await.unwrap().expect("a host runs");
+    client.provide(text_spec("shout"), true).await.unwrap();
+    let mut invocations = client.invocations().unwrap();
+
+    let caller = net.agent("caller").await;
+    let _caller_serving = caller.serve().await.unwrap();
+    caller.connect(&held.agent.invite(None).unwrap()).await.unwrap();
+    caller.request_trust(&host_inbox, Tier::Known, "tests", WAIT).await.unwrap();
+    let calling = tokio::spawn(async move {
+        caller.call(&host_inbox, "shout", json!({"text": "bye"}), CallOptions::default()).await
+    });
+    let invocation = tokio::time::timeout(WAIT, invocations.recv()).await.unwrap().unwrap();
+
+    let stopping = tokio::spawn(held.stop());
+    tokio::time::timeout(WAIT, async {
+        while socket.exists() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the socket closes at once");
+    assert!(ControlClient::connect(dir.path(), "test").await.unwrap().is_none());
+
+    invocation.finish(Ok(json!({"text": "BYE"})));
+    let done = tokio::time::timeout(WAIT, calling).await.unwrap().unwrap().unwrap();
+    assert_eq!(done.output, json!({"text": "BYE"}));
+    assert!(done.receipt.is_some());
+    tokio::time::timeout(WAIT, stopping).await.expect("the host stops once drained").unwrap();
+}

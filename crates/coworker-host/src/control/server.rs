@@ -27,6 +27,8 @@ const MAX_LINE: usize = 4 * 1024 * 1024;
 #[derive(Debug)]
 pub struct ControlServer {
     path: PathBuf,
+    /// Closes the listener; connections stay.
+    accepting: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -51,6 +53,7 @@ impl ControlServer {
             address: agent.client().address(),
             network: network.to_owned(),
         };
+        let (accepting, mut closed) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();
             loop {
@@ -63,10 +66,24 @@ impl ControlServer {
                         Err(e) => tracing::warn!("control socket: {e}"),
                     },
                     Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                    _ = &mut closed => break,
                 }
             }
+            drop(listener);
+            // Connections already open go on (their skills' answers may still be coming)
+            // until the server is stopped.
+            while connections.join_next().await.is_some() {}
         });
-        Ok(Self { path, task })
+        Ok(Self { path, accepting: Some(accepting), task })
+    }
+
+    /// Accepts no more connections (the socket disappears); the open ones go on, so that the
+    /// answers of the skills their clients run still arrive while the agent drains.
+    pub fn stop_accepting(&mut self) {
+        if let Some(accepting) = self.accepting.take() {
+            let _ = accepting.send(());
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 
     /// Where it listens.
@@ -173,6 +190,9 @@ async fn serve(agent: Agent, stream: UnixStream, welcome: Welcome) {
         next_invocation: AtomicU64::new(1),
         skills: Mutex::new(Vec::new()),
     });
+    // However this connection ends (its client leaves, or the server stops), its skills go
+    // and their invocations fail at once instead of waiting for replies that cannot come.
+    let _leaving = Leaving(Arc::clone(&connection));
     let mut requests = JoinSet::new();
     while let Some(line) = next_line(&mut lines).await {
         match serde_json::from_str::<FromClient>(&line) {
@@ -201,14 +221,22 @@ async fn serve(agent: Agent, stream: UnixStream, welcome: Welcome) {
         while requests.try_join_next().is_some() {}
     }
     // The client is gone: abandon its requests (a call in flight is cancelled at the
-    // provider), remove its skills, fail its skills' invocations.
+    // provider); `Leaving` removes its skills and fails their invocations.
     requests.abort_all();
-    for name in lock(&connection.skills).drain(..) {
-        let _ = agent.unregister(&name);
-    }
-    lock(&connection.invocations).clear();
     drop(out);
     writer.abort();
+}
+
+/// Removes a connection's skills and fails their invocations when it ends, however it ends.
+struct Leaving(Arc<Connection>);
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
+        for name in lock(&self.0.skills).drain(..) {
+            let _ = self.0.agent.unregister(&name);
+        }
+        lock(&self.0.invocations).clear();
+    }
 }
 
 fn welcome_message(welcome: &Welcome) -> ToClient {
