@@ -145,6 +145,26 @@ class Peer:
         """A new client; `d14n` speaks the decentralized network's API (the node is its own
         gateway); `key` reuses a wallet (a second installation of its inbox)."""
         key = key or os.urandom(32)
+        client, address = await cls._client(node, workdir, name, d14n, key)
+        request = client.signature_request()
+        assert request is not None, "a new installation must need registration"
+        text = await request.signature_text()
+        signature = x.ethereum_sign_recoverable(x.ethereum_hash_personal(text), key, False)
+        await request.add_ecdsa_signature(signature)
+        await client.register_identity(request)
+        peer = cls(client, address)
+        peer.key = key
+        return peer
+
+    async def reopen(self, node: Node, workdir: Path, name: str, d14n: bool) -> None:
+        """The same installation (its database) over another API, as an app updated to
+        speak d14n resumes."""
+        assert self.key is not None
+        self.client, _ = await self._client(node, workdir, name, d14n, self.key)
+        assert self.client.signature_request() is None, "an installation already registered"
+
+    @staticmethod
+    async def _client(node: Node, workdir: Path, name: str, d14n: bool, key: bytes):
         address = x.ethereum_address_from_pubkey(x.ethereum_generate_public_key(key)).lower()
         ident = x.FfiIdentifier(identifier=address, identifier_kind=x.FfiIdentifierKind.ETHEREUM)
         gateway = node.url if d14n else None
@@ -160,15 +180,7 @@ class Peer:
         client = await x.create_client(
             api, sync_api, db, inbox, ident, 1, None, x.FfiDeviceSyncMode.DISABLED, None, None
         )
-        request = client.signature_request()
-        assert request is not None, "a new installation must need registration"
-        text = await request.signature_text()
-        signature = x.ethereum_sign_recoverable(x.ethereum_hash_personal(text), key, False)
-        await request.add_ecdsa_signature(signature)
-        await client.register_identity(request)
-        peer = cls(client, address)
-        peer.key = key
-        return peer
+        return client, address
 
     async def find_inbox(self, node: Node, address: str) -> str | None:
         api = await x.connect_to_backend(node.url, None, False, None, None, None, None)

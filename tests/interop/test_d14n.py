@@ -1,13 +1,21 @@
 """The official XMTP client (libxmtp 1.10) in d14n mode against our node, which is its own
 gateway: registration, lookup, DMs both ways, a group with members added and removed, streams,
 a second installation (an identity update), paging past 1,000 envelopes, V3 and d14n clients
-in one conversation, and the V3 cutover."""
+in one conversation, the V3 cutover, and two of our agents with a libxmtp client talking on as
+the cutover passes."""
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
 import time
+from collections import Counter
 
 import pytest
 from harness import (
+    COWORKER,
     NO_DM_OPTIONS,
     Node,
     Peer,
@@ -145,4 +153,132 @@ def test_v3_publishing_stops_at_the_cutover_and_d14n_goes_on(tmp_path):
 
         asyncio.run(scenario())
     finally:
+        node.close()
+
+
+UPPER = f"""
+[[skill]]
+name = "upper"
+description = "Upper-cases text"
+input = {{ text = "str" }}
+output = {{ text = "str" }}
+command = ["{sys.executable}", "-c", "import json,sys; t=json.load(sys.stdin)['text']; print(json.dumps({{'text': t.upper()}}))"]
+"""
+
+
+class Agent:
+    """One of our agents: `coworker serve` of an agent file on the node's URL (V3 until the
+    node's cutover, d14n after), its activity collected line by line."""
+
+    def __init__(self, node: Node, workdir, name: str, skills: str = ""):
+        self.dir = workdir / name
+        agent_file = workdir / f"{name}.toml"
+        agent_file.write_text(f'name = "{name}"\n[trust]\nauto_grant = "known"\n{skills}')
+        self.env = dict(os.environ, COWORKER_NETWORK=node.url, RUST_LOG="info",
+                        COWORKER_KEYSTORE_PASSWORD="interop-test",
+                        XDG_DATA_HOME=str(workdir / "data"))
+        self.log_path = workdir / f"{name}.log"
+        self.process = subprocess.Popen(
+            [str(COWORKER), "--json", "--data-dir", str(self.dir), "serve", str(agent_file)],
+            env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=open(self.log_path, "ab"), text=True)
+        self.ready = json.loads(self.process.stdout.readline())
+        assert self.ready["event"] == "ready", self.ready
+        self.events: list[dict] = []
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        for line in self.process.stdout:
+            self.events.append(json.loads(line))
+
+    @property
+    def inbox_id(self) -> str:
+        return self.ready["inbox_id"]
+
+    def cli(self, *args: str) -> dict:
+        """A CLI command, answered by the running agent."""
+        done = subprocess.run([str(COWORKER), "--json", "--data-dir", str(self.dir), *args],
+                              env=self.env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def chats(self, expected: list[str], timeout: float = 30) -> Counter:
+        """Waits until every expected chat text arrived; how often each text arrived."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = Counter(e["text"] for e in list(self.events) if e.get("event") == "chat")
+            if all(t in got for t in expected):
+                return got
+            assert time.monotonic() < deadline, f"{self.dir.name} misses {set(expected) - set(got)}"
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def test_two_agents_and_libxmtp_talk_and_call_on_as_the_cutover_passes(tmp_path):
+    node = Node(tmp_path)
+    node.start()
+    agents: list[Agent] = []
+    try:
+        ada = Agent(node, tmp_path, "ada", UPPER)
+        agents.append(ada)
+        bob = Agent(node, tmp_path, "bob")
+        agents.append(bob)
+
+        async def scenario():
+            lib = await Peer.create(node, tmp_path, "lib")  # V3 only, as libxmtp 1.10 apps are
+            connected = bob.cli("connect", ada.ready["code"])
+            assert connected["trust_answer"]["granted"] is True, connected
+            group = await lib.client.conversations().create_group(
+                [ada.inbox_id, bob.inbox_id], group_options("across the cutover"))
+            gid = group.id().hex()
+            said: list[str] = []
+
+            async def exchange(group, tag: str) -> None:
+                await group.send_text(f"lib {tag}")
+                bob.cli("groups", "send", gid, f"bob {tag}")
+                ada.cli("groups", "send", gid, f"ada {tag}")
+                called = bob.cli("call", ada.inbox_id, "upper", "--input",
+                                 json.dumps({"text": tag}))
+                assert called["result"] == {"text": tag.upper()}, called
+                said.extend(f"{who} {tag}" for who in ("lib", "bob", "ada"))
+
+            await exchange(group, "v3")
+            # The node comes back announcing its cutover a few seconds ahead; the conversation
+            # goes on while that time passes.
+            cutover_ns = time.time_ns() + 4_000_000_000
+            node.args = ["--d14n-cutover-ns", str(cutover_ns)]
+            node.restart()
+            await exchange(group, "announced")
+            while time.time_ns() < cutover_ns:
+                await asyncio.sleep(0.1)
+            bob.cli("groups", "send", gid, "bob after")
+            ada.cli("groups", "send", gid, "ada after")
+            called = bob.cli("call", ada.inbox_id, "upper", "--input", '{"text": "after"}')
+            assert called["result"] == {"text": "AFTER"}, called
+            said.extend(["bob after", "ada after"])
+            # A restart after the cutover: every stream must come back over d14n.
+            node.restart()
+            # libxmtp 1.10 apps do not switch by themselves: the app, updated, reopens its
+            # installation against the gateway and finds the conversation where it was.
+            await lib.reopen(node, tmp_path, "lib", d14n=True)
+            group = await lib.conversation(bytes.fromhex(gid))
+            await exchange(group, "d14n")
+
+            everything = Counter(await wait_for_texts(group, said, timeout=60))
+            assert all(everything[t] == 1 for t in said), everything
+            for me in (ada, bob):
+                theirs = [t for t in said if not t.startswith(me.dir.name)]
+                got = me.chats(theirs)
+                assert all(got[t] == 1 for t in theirs), (me.dir.name, got)
+                assert not [t for t in got if t.startswith(me.dir.name)], "own messages echoed"
+
+        asyncio.run(scenario())
+        for agent in agents:
+            assert "using d14n" in agent.log_path.read_text(), f"{agent.dir.name} never switched"
+    finally:
+        for agent in agents:
+            agent.close()
         node.close()
