@@ -190,6 +190,8 @@ test("the status screen shows the backend's real state", async () => {
 });
 
 test("onboarding creates the identity in the keychain and shows the invite", async () => {
+  // The default network is explained before it is chosen.
+  assert.match(await app.text("#onboard-network-about"), /only agents on this computer/);
   await app.type("#onboard-name", "e2e-agent");
   await app.click("#onboard-submit");
   // Ready: the app opens on Home; the status page shows the identity.

@@ -97,6 +97,36 @@ test("onboarding creates the identity and shows the invite", async () => {
   expect(calls).toContainEqual(["create_identity", { name: "ada", network: "embedded" }]);
 });
 
+test("onboarding says what each network reaches and takes a gateway", async () => {
+  const calls: Array<[string, unknown]> = [];
+  mockIPC(
+    (cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === "app_status") return { ...base, backend: { state: "needs_identity" } };
+      if (cmd === "create_identity") throw failure("cannot reach the gateway");
+      return null;
+    },
+    { shouldMockEvents: true },
+  );
+  render(StatusPage);
+  await screen.findByText("Set up");
+  const about = () => document.getElementById("onboard-network-about")?.textContent ?? "";
+  expect(about()).toContain("only agents on this computer");
+  expect(about()).toContain("a peer on another network cannot connect");
+  const choose = (value: string) => fireEvent.change(screen.getByLabelText("Network"), { target: { value } });
+  await choose("production");
+  expect(about()).toContain("reaches anyone on it, anywhere");
+  await choose("url");
+  expect(about()).toContain("A node your team runs");
+  await choose("gateway");
+  expect(about()).toContain("d14n gateway");
+  await fireEvent.input(screen.getByLabelText("Name"), { target: { value: "ada" } });
+  await fireEvent.input(screen.getByLabelText("Gateway URL"), { target: { value: " https://gw.example:443 " } });
+  await fireEvent.click(screen.getByRole("button", { name: "Create" }));
+  expect((await screen.findByRole("alert")).textContent).toContain("cannot reach the gateway");
+  expect(calls).toContainEqual(["create_identity", { name: "ada", network: "gateway:https://gw.example:443" }]);
+});
+
 test("a failed onboarding says why and can be retried", async () => {
   mockIPC(
     (cmd) => {
