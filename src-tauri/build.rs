@@ -19,6 +19,7 @@ fn main() {
             "preview_invite",
             "accept_invite",
             "call_skill",
+            "check_call_input",
             "calls",
             "conversations",
             "messages",

@@ -32,6 +32,7 @@ pub fn builder() -> Builder<Wry> {
             commands::preview_invite,
             commands::accept_invite,
             commands::call_skill,
+            commands::check_call_input,
             commands::calls,
             commands::conversations,
             commands::messages,
@@ -96,5 +97,43 @@ mod tests {
              `COWORKER_WRITE_BINDINGS=1 cargo test -p coworker-app bindings` and commit it",
             path.display()
         );
+    }
+
+    /// A command the UI can call must also be allowed to it (build.rs's manifest and the
+    /// window's capability), and nothing else is: otherwise the UI's call fails at run time.
+    #[test]
+    fn every_command_is_allowed_to_the_window_and_nothing_more() {
+        let generated = typescript();
+        let mut commands: Vec<&str> = generated
+            .split("__TAURI_INVOKE")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').nth(1))
+            .filter(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect();
+        commands.sort_unstable();
+        commands.dedup();
+        assert!(commands.len() > 10, "{commands:?}");
+        let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let build = std::fs::read_to_string(crate_dir.join("build.rs")).unwrap();
+        let mut manifest: Vec<&str> = build
+            .lines()
+            .map(str::trim)
+            .filter_map(|l| l.strip_prefix('"').and_then(|l| l.strip_suffix("\",")))
+            .filter(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect();
+        manifest.sort_unstable();
+        assert_eq!(manifest, commands, "build.rs's app manifest");
+        let capability: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(crate_dir.join("capabilities/default.json")).unwrap(),
+        )
+        .unwrap();
+        let mut allowed: Vec<String> = capability["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p.as_str()?.strip_prefix("allow-").map(|n| n.replace('-', "_")))
+            .collect();
+        allowed.sort_unstable();
+        assert_eq!(allowed, commands, "capabilities/default.json");
     }
 }

@@ -230,6 +230,14 @@ pub async fn call_skill(
     crate::peer::call(&backend.0.agent().await?, &peer, &skill, &input).await
 }
 
+/// Checks a call's input against the skill's input schema before it is sent (the checks the
+/// peer makes): the problems, none when it may go.
+#[tauri::command]
+#[specta::specta]
+pub fn check_call_input(schema: String, input: String) -> Vec<crate::peer::InputProblem> {
+    crate::peer::check_input(&schema, &input)
+}
+
 /// Calls this agent made, newest first.
 #[tauri::command]
 #[specta::specta]

@@ -352,6 +352,44 @@ pub async fn refresh(agent: &Agent, peer: &str) -> AppResult<PeerView> {
     agent.peer(peer).await.map(|p| PeerView::from(&p)).map_err(HostError::from)
 }
 
+/// Something wrong with a call's input, found before it is sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct InputProblem {
+    /// JSON Pointer to the value (`""` is the whole input; for a missing property, the object
+    /// that lacks it).
+    pub path: String,
+    /// What is wrong, e.g. `expected integer, got string`.
+    pub message: String,
+}
+
+/// Checks `input` (JSON text) against a skill's input schema (JSON text, or the original's
+/// shorthand) with the validator the peer runs: no problems when it passes. A schema that
+/// cannot be read checks nothing here (the peer decides).
+pub fn check_input(schema: &str, input: &str) -> Vec<InputProblem> {
+    use coworker_runtime::protocol::schema::{Schema, normalize};
+    let input: serde_json::Value = match serde_json::from_str(input) {
+        Ok(input) => input,
+        Err(e) => {
+            return vec![InputProblem {
+                path: String::new(),
+                message: format!("not valid JSON: {e}"),
+            }];
+        }
+    };
+    let compiled = serde_json::from_str::<serde_json::Value>(schema)
+        .ok()
+        .and_then(|schema| normalize(&schema).ok())
+        .and_then(|schema| Schema::compile(&schema).ok());
+    let Some(compiled) = compiled else { return Vec::new() };
+    match compiled.validate(&input) {
+        Ok(()) => Vec::new(),
+        Err(violations) => violations
+            .into_iter()
+            .map(|v| InputProblem { path: v.path, message: v.message })
+            .collect(),
+    }
+}
+
 /// Calls a peer's skill with `input` (JSON text) and waits for the answer.
 pub async fn call(agent: &Agent, peer: &str, skill: &str, input: &str) -> AppResult<CallAnswer> {
     let input: serde_json::Value = serde_json::from_str(input).map_err(|e| {
@@ -373,4 +411,51 @@ pub async fn calls(agent: &Agent) -> AppResult<Vec<CallView>> {
         agent.calls().await.map_err(HostError::from)?.iter().map(CallView::from).collect();
     list.sort_by(|a, b| b.created_ms.total_cmp(&a.created_ms));
     Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_input;
+
+    const SCHEMA: &str = r#"{"type": "object", "required": ["text", "n"],
+        "properties": {"text": {"type": "string", "minLength": 1},
+                       "n": {"type": "integer", "minimum": 1},
+                       "mode": {"enum": ["fast", "slow"]}}}"#;
+
+    fn paths(schema: &str, input: &str) -> Vec<String> {
+        check_input(schema, input)
+            .into_iter()
+            .map(|p| format!("{} {}", p.path, p.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_good_input_has_no_problems() {
+        assert!(paths(SCHEMA, r#"{"text": "hi", "n": 2, "mode": "fast"}"#).is_empty());
+    }
+
+    #[test]
+    fn each_field_that_breaks_the_schema_is_named() {
+        let problems = paths(SCHEMA, r#"{"text": "", "n": "two", "mode": "medium"}"#);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        for field in ["/text", "/n", "/mode"] {
+            assert!(problems.iter().any(|p| p.starts_with(field)), "{field} in {problems:?}");
+        }
+        let missing = paths(SCHEMA, r#"{"n": 1}"#);
+        assert!(missing.iter().any(|p| p.contains("text")), "{missing:?}");
+    }
+
+    #[test]
+    fn not_json_is_a_problem_and_an_unreadable_schema_checks_nothing() {
+        let problems = check_input(SCHEMA, "{text: 1");
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].path.is_empty() && problems[0].message.starts_with("not valid JSON"));
+        assert!(check_input("{\"type\": 5}", "{}").is_empty());
+    }
+
+    #[test]
+    fn the_originals_shorthand_is_checked_too() {
+        let problems = paths(r#"{"text": "str"}"#, r#"{"text": 5}"#);
+        assert!(problems.iter().any(|p| p.starts_with("/text")), "{problems:?}");
+    }
 }

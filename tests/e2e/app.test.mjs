@@ -257,8 +257,16 @@ test("the app calls the bot's skill and the verified receipt appears", async () 
   await app.click(`.peer[data-inbox="${bot.inbox}"]`);
   await app.waitFor('.skill[data-skill="translate"] .skill-call', 20_000);
   await app.click('.skill[data-skill="translate"] .skill-call');
+  // Input that breaks the skill's schema is flagged by the backend's check; nothing is sent.
+  await app.click("#call-as-json");
   await app.execute("const t = document.querySelector('#call-input'); t.value = ''; t.dispatchEvent(new Event('input'));");
-  await app.type("#call-input", '{"text": "hello from the app"}');
+  await app.type("#call-input", '{"text": 5}');
+  await app.click("#call-submit");
+  assert.match(await app.waitForText("#call-error", (t) => t.length > 0), /breaks the skill's schema in 1 place/);
+  // The form built from the schema sends the call.
+  await app.click("#call-as-form");
+  await app.execute("const t = document.querySelector('#call-field-text'); t.value = ''; t.dispatchEvent(new Event('input'));");
+  await app.type("#call-field-text", "hello from the app");
   await app.click("#call-submit");
   assert.match(await app.waitForText("#call-output", (t) => t.includes("HELLO"), 30_000), /HELLO FROM THE APP/);
   await shot("peers-call");

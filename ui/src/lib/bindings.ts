@@ -45,6 +45,11 @@ export const commands = {
 	acceptInvite: (code: string, askTier: number | null) => typedError<Connected_Serialize, HostError_Serialize>(__TAURI_INVOKE("accept_invite", { code, askTier })),
 	/**  Calls a peer's skill with `input` (JSON text). */
 	callSkill: (peer: string, skill: string, input: string) => typedError<CallAnswer, HostError_Serialize>(__TAURI_INVOKE("call_skill", { peer, skill, input })),
+	/**
+	 *  Checks a call's input against the skill's input schema before it is sent (the checks the
+	 *  peer makes): the problems, none when it may go.
+	 */
+	checkCallInput: (schema: string, input: string) => __TAURI_INVOKE<InputProblem[]>("check_call_input", { schema, input }),
 	/**  Calls this agent made, newest first. */
 	calls: () => typedError<CallView[], HostError_Serialize>(__TAURI_INVOKE("calls")),
 	/**  DMs and groups. */
@@ -480,6 +485,17 @@ export type IdentityInfo = {
 	address: string,
 	/**  The network: `embedded`, `local`, `dev`, `production` or a node URL. */
 	network: string,
+};
+
+/**  Something wrong with a call's input, found before it is sent. */
+export type InputProblem = {
+	/**
+	 *  JSON Pointer to the value (`""` is the whole input; for a missing property, the object
+	 *  that lacks it).
+	 */
+	path: string,
+	/**  What is wrong, e.g. `expected integer, got string`. */
+	message: string,
 };
 
 /**  One installation (device) of this identity. */

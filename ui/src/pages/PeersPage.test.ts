@@ -69,6 +69,7 @@ test("selecting a peer shows its skills and audit trail; a call sends the input"
     trust_requests: [],
     audit_log: (a: { peer: string }) => (a.peer === BOB ? audit : []),
     call_skill: { task_id: "t-1", output: '{\n  "summary": "short"\n}', elapsed_ms: 840, receipt: true },
+    check_call_input: [],
   });
   const { container } = render(PeersPage);
   await fireEvent.click(await screen.findByText("bob"));
@@ -85,9 +86,18 @@ test("selecting a peer shows its skills and audit trail; a call sends the input"
   expect(skill.textContent).toContain("Summarizes a text");
   expect(skill.querySelector("pre")?.textContent).toContain('"words"');
   await fireEvent.click(skill.querySelector(".skill-call")!);
+  // The form, built from the input schema, starts from the template's values.
+  const text = container.querySelector("#call-field-text") as HTMLInputElement;
+  const words = container.querySelector("#call-field-words") as HTMLInputElement;
+  expect([text.value, words.value]).toEqual(["", "0"]);
+  await fireEvent.input(text, { target: { value: "a long text" } });
+  await fireEvent.input(words, { target: { value: "5" } });
+  // The JSON view shows the same input, and back.
+  await fireEvent.click(container.querySelector("#call-as-json")!);
   const input = container.querySelector("#call-input") as HTMLTextAreaElement;
-  expect(JSON.parse(input.value)).toEqual({ text: "", words: 0 });
-  await fireEvent.input(input, { target: { value: '{"text":"a long text","words":5}' } });
+  expect(JSON.parse(input.value)).toEqual({ text: "a long text", words: 5 });
+  await fireEvent.click(container.querySelector("#call-as-form")!);
+  expect((container.querySelector("#call-field-words") as HTMLInputElement).value).toBe("5");
   await fireEvent.click(container.querySelector("#call-submit")!);
   const output = await waitFor(() => {
     const el = container.querySelector("#call-output");
@@ -97,7 +107,9 @@ test("selecting a peer shows its skills and audit trail; a call sends the input"
   expect(output.textContent).toContain('"summary": "short"');
   expect(output.textContent).toContain("840 ms");
   expect(output.textContent).toContain("Verified receipt");
-  expect(callsTo(calls, "call_skill")).toEqual([{ peer: BOB, skill: "summarize", input: '{"text":"a long text","words":5}' }]);
+  const sent = JSON.stringify({ text: "a long text", words: 5 }, null, 2);
+  expect(callsTo(calls, "check_call_input")).toEqual([{ schema: summarize.input_schema, input: sent }]);
+  expect(callsTo(calls, "call_skill")).toEqual([{ peer: BOB, skill: "summarize", input: sent }]);
 
   // A skill without input properties starts from {}.
   await fireEvent.click(container.querySelector('.skill[data-skill="echo"] .skill-call')!);
@@ -112,11 +124,13 @@ test("a failing call and invalid JSON are shown as errors", async () => {
     call_skill: () => {
       throw failure("peer did not answer within 30 s");
     },
+    check_call_input: [],
   });
   nav.peer = BOB;
   const { container } = render(PeersPage);
   await waitFor(() => expect(container.querySelector('.skill[data-skill="summarize"]')).toBeTruthy());
   await fireEvent.click(container.querySelector('.skill[data-skill="summarize"] .skill-call')!);
+  await fireEvent.click(container.querySelector("#call-as-json")!);
   await fireEvent.input(container.querySelector("#call-input")!, { target: { value: "{oops" } });
   await fireEvent.click(container.querySelector("#call-submit")!);
   expect(container.querySelector("#call-error")?.textContent).toContain("not valid JSON");
@@ -125,6 +139,72 @@ test("a failing call and invalid JSON are shown as errors", async () => {
   await fireEvent.input(container.querySelector("#call-input")!, { target: { value: "{}" } });
   await fireEvent.click(container.querySelector("#call-submit")!);
   await waitFor(() => expect(container.querySelector("#call-error")?.textContent).toContain("peer did not answer within 30 s"));
+});
+
+test("the call form follows the schema and flags bad input before anything is sent", async () => {
+  const plan = {
+    ...summarize,
+    name: "plan",
+    input_schema: JSON.stringify({
+      type: "object",
+      required: ["goal", "mode"],
+      properties: {
+        goal: { type: "string", description: "What to reach" },
+        mode: { enum: ["fast", "careful"] },
+        dry_run: { type: "boolean" },
+        limits: { type: "object", properties: { steps: { type: "integer" } } },
+      },
+    }),
+  };
+  const problems = [
+    { path: "", message: 'missing required property "goal"' },
+    { path: "/limits/steps", message: "expected integer, got string" },
+  ];
+  const calls = await mockCommands({
+    peers: [{ ...bob, skills: [plan] }],
+    trust_requests: [],
+    audit_log: [],
+    check_call_input: (a: { input: string }) => (JSON.parse(a.input).goal ? [] : problems),
+    call_skill: { task_id: "t-2", output: "{}", elapsed_ms: 12, receipt: true },
+  });
+  nav.peer = BOB;
+  const { container } = render(PeersPage);
+  await waitFor(() => expect(container.querySelector('.skill[data-skill="plan"]')).toBeTruthy());
+  await fireEvent.click(container.querySelector('.skill[data-skill="plan"] .skill-call')!);
+  const field = (name: string) => container.querySelector(`#call-field-${name}`) as HTMLInputElement;
+  // Types, required marks, choices and descriptions come from the schema.
+  expect(field("goal").type).toBe("text");
+  expect(field("dry_run").type).toBe("checkbox");
+  expect(field("limits").tagName).toBe("TEXTAREA");
+  const mode = field("mode") as unknown as HTMLSelectElement;
+  expect([...mode.options].map((o) => o.textContent)).toEqual(["Choose…", "fast", "careful"]);
+  const form = container.querySelector("#call-form")!;
+  expect(form.querySelectorAll(".required").length).toBe(2);
+  expect(form.textContent).toContain("What to reach");
+
+  // A nested value that is not JSON is caught by the form itself.
+  await fireEvent.input(field("limits"), { target: { value: "{steps: " } });
+  await fireEvent.click(container.querySelector("#call-submit")!);
+  expect(container.querySelector("#call-error")?.textContent).toContain("1 place");
+  expect(field("limits").getAttribute("aria-invalid")).toBe("true");
+  expect(callsTo(calls, "check_call_input")).toEqual([]);
+
+  // The schema check's problems are shown at their fields; nothing is sent.
+  await fireEvent.input(field("limits"), { target: { value: '{"steps": "two"}' } });
+  await fireEvent.change(mode, { target: { value: "1" } });
+  await fireEvent.click(container.querySelector("#call-submit")!);
+  await waitFor(() => expect(container.querySelector("#call-error")?.textContent).toContain("2 places"));
+  expect(field("goal").getAttribute("aria-invalid")).toBe("true");
+  expect(field("limits").getAttribute("aria-invalid")).toBe("true");
+  expect(field("dry_run").getAttribute("aria-invalid")).toBe("false");
+  expect(callsTo(calls, "call_skill")).toEqual([]);
+
+  await fireEvent.input(field("goal"), { target: { value: "ship it" } });
+  await fireEvent.click(field("dry_run"));
+  await fireEvent.click(container.querySelector("#call-submit")!);
+  await waitFor(() => expect(container.querySelector("#call-output")).toBeTruthy());
+  const [sent] = callsTo(calls, "call_skill") as Array<{ input: string }>;
+  expect(JSON.parse(sent.input)).toEqual({ goal: "ship it", mode: "careful", dry_run: true, limits: { steps: "two" } });
 });
 
 test("changing a peer's tier asks for confirmation first", async () => {
