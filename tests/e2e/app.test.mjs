@@ -331,6 +331,14 @@ test("every page renders real data (screenshots in test-output/e2e)", async () =
   await app.waitFor(".message", 10_000);
   await shot("chat");
 
+  await page("insights");
+  // The call to the bot's skill, from its receipt, with its latency; the day's bar drawn.
+  const skillRow = `#insights-skill tr[data-key="translate"]`;
+  assert.match(await app.waitForText(`${skillRow} .calls`, (t) => Number(t) >= 1, 10_000), /^\d+$/);
+  assert.match(await app.text(`${skillRow} .p50`), /\d+(\.\d)? (ms|s)$/);
+  await app.waitFor("#chart-calls rect.bar.ok", 10_000);
+  await shot("insights");
+
   await page("home");
   // The feed lists what happened in this run, newest first.
   assert.match(await app.waitForText("#feed", (t) => /translate/.test(t)), /translate/);

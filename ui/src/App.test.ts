@@ -93,7 +93,7 @@ test("the sidebar lists every page and shows the chosen one", async () => {
   const { container } = render(App);
   await waitFor(() => expect(container.querySelector("#nav-home")).toBeTruthy());
   const pages = [...container.querySelectorAll("nav [data-page]")].map((e) => e.getAttribute("data-page"));
-  expect(pages).toEqual(["home", "peers", "chat", "skills", "goals", "receipts", "invite", "settings", "status"]);
+  expect(pages).toEqual(["home", "peers", "chat", "skills", "goals", "receipts", "insights", "invite", "settings", "status"]);
   expect(container.querySelector("#nav-home")?.getAttribute("aria-current")).toBe("page");
   expect(container.querySelector("#nav-status")?.textContent).toContain("ada");
   await screen.findByRole("heading", { name: "Home" });

@@ -1,6 +1,6 @@
 // Which page is shown, and what a page asked another to open (a peer, a conversation, an
 // invite code from a coworker:// link).
-export type PageId = "home" | "peers" | "chat" | "skills" | "goals" | "receipts" | "invite" | "settings" | "status";
+export type PageId = "home" | "peers" | "chat" | "skills" | "goals" | "receipts" | "insights" | "invite" | "settings" | "status";
 
 class Nav {
   page = $state<PageId>("home");

@@ -11,6 +11,7 @@ import chat from "./chat";
 import skills from "./skills";
 import goals from "./goals";
 import receipts from "./receipts";
+import insights from "./insights";
 import errors from "./errors";
 
 export type Strings = Record<string, string>;
@@ -29,5 +30,6 @@ export const sections: Record<string, Section> = {
   skills,
   goals,
   receipts,
+  insights,
   errors,
 };
