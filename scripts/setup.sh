@@ -30,6 +30,8 @@ APT_PACKAGES=(
   imagemagick  # screenshots of the app's window (import)
   chromium  # UI flows in headless Chromium (ui/flows)
   gnome-keyring libsecret-tools dunst libnotify-bin
+  # installing the built packages: reading the .rpm, the desktop entry and link handler
+  rpm desktop-file-utils xdg-utils libglib2.0-bin
   # interop tests
   python3 python3-venv
 )

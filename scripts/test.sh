@@ -44,7 +44,7 @@ step "vitest" bash -c 'cd ui && npm run --silent test'
 step "ui flows (Chromium)" bash -c 'cd ui && npm run --silent flows'
 # It takes under a minute; the time limit turns a hang into a failure with output.
 step "e2e (real app)" timeout --kill-after=30 900 xvfb-run -a -s "-screen 0 1280x800x24" \
-  dbus-run-session -- scripts/with-desktop-services.sh node --test tests/e2e/
+  dbus-run-session -- scripts/with-desktop-services.sh node --test --test-concurrency=1 tests/e2e/
 
 current=""
 printf '\nALL TESTS PASSED in %ss: %s\n' "$((SECONDS - started))" "$(IFS=,; echo "${summary[*]}" | sed 's/,/, /g')"
