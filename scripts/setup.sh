@@ -64,6 +64,9 @@ install_rust() {
   if command -v rustup >/dev/null 2>&1; then
     cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
     cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+    # The notifications' Windows code path is compile-checked by the tests (scripts/test.sh).
+    rustup target list --installed | grep -qx x86_64-pc-windows-msvc ||
+      rustup target add x86_64-pc-windows-msvc >/dev/null
   fi
 }
 

@@ -32,6 +32,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 step "ui build" bash -c 'cd ui && npm run --silent build -- --logLevel warn'
 step "cargo fmt" cargo fmt --all --check
 step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+# Notifications have a code path per platform: Windows' compiles here (macOS's needs Apple's SDK).
+step "windows check (notifications)" cargo clippy --locked -p coworker-notify --all-targets \
+  --target x86_64-pc-windows-msvc -- -D warnings
 # Build every binary with the workspace's unified features first, so the tests and the E2E run
 # reuse one build instead of compiling shared dependencies twice.
 step "cargo build" cargo build --workspace --locked

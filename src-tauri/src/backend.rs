@@ -21,11 +21,14 @@ use crate::AppResult;
 use crate::activity::{Activity, ActivityItem, Feed, Overview};
 use crate::goal::OkrView;
 use crate::identity::{self, IdentityInfo, InviteInfo, Keys, Running};
-use crate::notify::SharedNotifier;
 use crate::peer::CallView;
+use coworker_notify::{Choice, SharedNotifier};
 
 /// Where the backend sends activity for the UI.
 pub type Emit = Arc<dyn Fn(ActivityItem) + Send + Sync>;
+
+/// Brings the window forward at a page (`peers`, `goals`).
+pub type Open = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// What the backend talks to on the desktop: the UI's event stream and notifications.
 #[derive(Clone)]
@@ -34,6 +37,8 @@ pub struct Desktop {
     pub emit: Emit,
     /// Asks the owner about trust requests and plans.
     pub notifier: SharedNotifier,
+    /// Shows a question in the app when its notification is clicked.
+    pub open: Open,
 }
 
 impl std::fmt::Debug for Desktop {
@@ -442,9 +447,9 @@ async fn ask_owner(
     }
     let (notify_trust, notify_plans) = crate::settings::notifications(data_dir);
     let Some(question) = Question::of(agent, event).await else { return };
-    let (key, wanted) = match &question {
-        Question::Trust { peer, .. } => (format!("trust:{peer}"), notify_trust),
-        Question::Plan { peer, .. } => (format!("plan:{peer}"), notify_plans),
+    let (key, wanted, page) = match &question {
+        Question::Trust { peer, .. } => (format!("trust:{peer}"), notify_trust, "peers"),
+        Question::Plan { peer, .. } => (format!("plan:{peer}"), notify_plans, "goals"),
     };
     if !wanted {
         return;
@@ -453,12 +458,19 @@ async fn ask_owner(
     let runtime = tokio::runtime::Handle::current();
     let agent = agent.clone();
     let (summary, body) = (question.headline(), question.detail());
+    let open = Arc::clone(&desktop.open);
     desktop.notifier.ask(
         &summary,
         &body,
         Box::new(move |choice| {
             let _claimed = claimed;
-            let Some(approve) = choice else { return };
+            let approve = match choice {
+                Choice::Approve => true,
+                Choice::Deny => false,
+                // The question stays open in the app, where the click brings the owner.
+                Choice::Open => return open(page),
+                Choice::Dismissed => return,
+            };
             runtime.spawn(async move {
                 if let Err(e) = question.answer(&agent, approve).await {
                     tracing::warn!("the decision from the notification failed: {e}");
@@ -522,7 +534,11 @@ mod tests {
     }
 
     fn quiet() -> Desktop {
-        Desktop { emit: Arc::new(|_| {}), notifier: Arc::new(crate::notify::Silent) }
+        Desktop {
+            emit: Arc::new(|_| {}),
+            notifier: Arc::new(coworker_notify::Silent),
+            open: Arc::new(|_| {}),
+        }
     }
 
     fn embedded(dir: &Path) -> identity::EmbeddedNode {
@@ -539,10 +555,10 @@ mod tests {
 
     /// Records the questions put to the owner; the test answers them.
     #[derive(Default)]
-    struct Asked(Mutex<Vec<(String, Option<crate::notify::Answer>)>>);
+    struct Asked(Mutex<Vec<(String, Option<coworker_notify::Answer>)>>);
 
-    impl crate::notify::Notifier for Asked {
-        fn ask(&self, summary: &str, _body: &str, answer: crate::notify::Answer) {
+    impl coworker_notify::Notifier for Asked {
+        fn ask(&self, summary: &str, _body: &str, answer: coworker_notify::Answer) {
             self.0.lock().unwrap().push((summary.to_owned(), Some(answer)));
         }
     }
@@ -553,6 +569,7 @@ mod tests {
         backend: Backend,
         asked: Arc<Asked>,
         emitted: Arc<Mutex<Vec<ActivityItem>>>,
+        opened: Arc<Mutex<Vec<String>>>,
         ada: Agent,
         bob: Agent,
         _bob: coworker_host::identity::Held,
@@ -563,12 +580,17 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let asked = Arc::new(Asked::default());
         let emitted = Arc::new(Mutex::new(Vec::<ActivityItem>::new()));
+        let opened = Arc::new(Mutex::new(Vec::<String>::new()));
         let desktop = Desktop {
             emit: Arc::new({
                 let emitted = Arc::clone(&emitted);
                 move |item| emitted.lock().unwrap().push(item)
             }),
             notifier: Arc::clone(&asked) as SharedNotifier,
+            open: Arc::new({
+                let opened = Arc::clone(&opened);
+                move |page: &str| opened.lock().unwrap().push(page.to_owned())
+            }),
         };
         let backend = Backend::new(root.path().join("app"), keys(), embedded(root.path()), desktop);
         backend.start(Instant::now()).await;
@@ -585,12 +607,12 @@ mod tests {
         let bob = held.agent.clone();
         bob.add_peer(&backend.invite().await.unwrap().code).await.unwrap();
         ada.add_peer(&bob.invite(None).unwrap()).await.unwrap();
-        AppAndPeer { backend, asked, emitted, ada, bob, _bob: held, _root: root }
+        AppAndPeer { backend, asked, emitted, opened, ada, bob, _bob: held, _root: root }
     }
 
     impl AppAndPeer {
         /// Waits for the first question put to the owner; returns its summary and answer.
-        async fn question(&self) -> (String, crate::notify::Answer) {
+        async fn question(&self) -> (String, coworker_notify::Answer) {
             for _ in 0..500 {
                 if let Some((summary, answer)) = self.asked.0.lock().unwrap().first_mut() {
                     return (summary.clone(), answer.take().unwrap());
@@ -633,7 +655,7 @@ mod tests {
             Tier::Untrusted,
             "not before the click"
         );
-        answer(Some(true));
+        answer(Choice::Approve);
         for _ in 0..250 {
             if ada.tier(bob.inbox_id()).await.unwrap() == Tier::Known {
                 break;
@@ -661,6 +683,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn clicking_the_notification_opens_the_request_in_the_app_and_decides_nothing() {
+        use coworker_runtime::protocol::trust::Tier;
+        let t = app_and_peer().await;
+        let (ada, bob) = (&t.ada, &t.bob);
+        let wait = Duration::from_millis(300);
+        let _pending = bob.request_trust(ada.inbox_id(), Tier::Known, "let us work", wait).await;
+        let (_, answer) = t.question().await;
+        answer(Choice::Open);
+        assert_eq!(*t.opened.lock().unwrap(), ["peers"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(ada.trust_requests(true).await.unwrap().len(), 1, "still the owner's to decide");
+        assert_eq!(ada.tier(bob.inbox_id()).await.unwrap(), Tier::Untrusted);
+        t.backend.stop().await;
+    }
+
+    #[tokio::test]
     async fn a_flood_of_trust_requests_opens_one_notification() {
         use coworker_runtime::protocol::trust::Tier;
         let t = app_and_peer().await;
@@ -674,7 +712,7 @@ mod tests {
         assert_eq!(t.asked.0.lock().unwrap().len(), 1, "one open question per peer");
         let pending = ada.trust_requests(true).await.unwrap();
         assert_eq!(pending.len(), 1, "a new request replaces the last: {pending:?}");
-        answer(Some(false));
+        answer(Choice::Deny);
         for _ in 0..250 {
             if ada.trust_requests(true).await.unwrap().is_empty() {
                 break;
@@ -753,7 +791,7 @@ mod tests {
         assert_eq!(waiting.pending_plans.len(), 1, "{waiting:?}");
         assert!(!starting.is_finished(), "the plan waits for the owner");
 
-        answer(Some(true));
+        answer(Choice::Approve);
         let done = tokio::time::timeout(Duration::from_secs(20), starting).await.unwrap();
         let done = done.unwrap().unwrap();
         assert_eq!(done.status, OkrStatus::Completed, "{done:#?}");

@@ -137,6 +137,15 @@ fn show_main(app: &AppHandle) {
     }
 }
 
+/// Brings the window forward at one of its pages (a clicked notification opens its question).
+pub fn open_page(app: &AppHandle, page: &str) {
+    let link = OpenLink { page: page.to_owned(), invite: None };
+    if let Err(error) = link.emit(app) {
+        tracing::warn!(%error, "could not open the {page} page");
+    }
+    show_main(app);
+}
+
 /// Sends a link to the UI (the Invite page), or keeps it until the UI is ready.
 pub fn open_link(app: &AppHandle, url: &str) {
     let lower = url.to_ascii_lowercase();

@@ -10,7 +10,7 @@
 //!   traffic), [`skill`] (my skills, added command skills), [`goal`] (the OKR board),
 //!   [`receipt`] (metering, verification, CSV), [`settings`] (planner, language,
 //!   notifications, installations).
-//! - [`notify`]: desktop notifications with Approve/Deny actions.
+//! - notifications with Approve/Deny actions come from the `coworker-notify` crate.
 //! - [`desktop`]: the Tauri side of the desktop: tray icon, `coworker://` links, one instance.
 //! - [`commands`]: the typed Tauri commands and events the UI calls; their TypeScript bindings are
 //!   generated into `ui/src/lib/bindings.ts` by [`bindings`].
@@ -34,7 +34,6 @@ pub mod commands;
 pub mod desktop;
 pub mod goal;
 pub mod identity;
-pub mod notify;
 pub mod peer;
 pub mod receipt;
 pub mod settings;
@@ -97,7 +96,11 @@ pub fn run() {
             let handle = app.handle().clone();
             let desktop = backend::Desktop {
                 emit: Arc::new(move |item| commands::emit_activity(&handle, item)),
-                notifier: Arc::new(notify::Desktop),
+                notifier: Arc::new(coworker_notify::Desktop),
+                open: Arc::new({
+                    let handle = app.handle().clone();
+                    move |page: &str| desktop::open_page(&handle, page)
+                }),
             };
             let backend = commands::AppBackend::new(data_dir, identity::keychain(), node, desktop);
             app.manage(backend.clone());
