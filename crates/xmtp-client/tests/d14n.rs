@@ -107,7 +107,8 @@ async fn a_gateway_clients_stream_delivers_live_messages() {
 async fn clients_move_to_d14n_at_the_cutover_and_lose_or_repeat_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-    let cutover = Duration::from_secs(3);
+    // Room for the set-up below on a loaded machine, so that messages go before it too.
+    let cutover = Duration::from_secs(6);
     let mut config = xmtp_node::NodeConfig::local(dir.path().join("node.db"));
     config.d14n_cutover_ns = Some(u64::try_from((now + cutover).as_nanos()).unwrap());
     let node = xmtp_node::start(config).await.unwrap();
@@ -120,17 +121,25 @@ async fn clients_move_to_d14n_at_the_cutover_and_lose_or_repeat_nothing() {
 
     let dm = alice.dm(bob.inbox_id()).await.unwrap();
     let mut sent = Vec::new();
+    let (mut before, mut after) = (0, 0);
     let mut i = 0;
-    // Messages both ways across the cutover, one every 100 ms.
-    while started.elapsed() < cutover + Duration::from_secs(2) {
+    // Messages both ways across the cutover, one every 100 ms, until several went after it
+    // (however slow the machine).
+    while after < 6 || started.elapsed() < cutover + Duration::from_secs(1) {
         let (from, text) =
             if i % 2 == 0 { (&alice, format!("a{i}")) } else { (&bob, format!("b{i}")) };
+        let sending = started.elapsed();
         from.send_text(&dm, &text).await.unwrap();
+        if started.elapsed() < cutover {
+            before += 1;
+        } else if sending >= cutover {
+            after += 1;
+        }
         sent.push(text);
         i += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(sent.len() > 40, "messages on both sides of the cutover");
+    assert!(before >= 3, "messages before the cutover: {before}");
     // After the cutover the node refuses V3 writes: these went over d14n.
     for client in [&alice, &bob] {
         assert_eq!(eventually(client, &dm, &sent).await, sent, "every message once, in order");
