@@ -1,6 +1,7 @@
 //! The Tauri side of the desktop: the tray icon with the backend's status, `coworker://` links
-//! (deep links, also from a second launch) that open the Invite page, one instance only, and
-//! page drawing without GPU compositing on machines that have no GPU.
+//! (deep links, also from a second launch) that open the Invite page, one instance only, the
+//! camera for scanning invite QR codes, and page drawing without GPU compositing on machines that
+//! have no GPU.
 
 #[cfg(target_os = "linux")]
 use std::path::Path;
@@ -23,7 +24,10 @@ const TRAY_ID: &str = "main";
 /// Installs the tray icon and the link handlers; chooses how pages are drawn.
 pub fn setup(app: &mut App) -> tauri::Result<()> {
     #[cfg(target_os = "linux")]
-    composite_on_gpu_only(app);
+    {
+        composite_on_gpu_only(app);
+        allow_the_camera(app);
+    }
     app.manage(PendingLink::default());
     let show = MenuItem::with_id(app, "show", "Show CoWorker", true, None::<&str>)?;
     let status = MenuItem::with_id(app, "status", "Starting…", false, None::<&str>)?;
@@ -93,6 +97,53 @@ fn composite_on_gpu_only(app: &App) {
         Ok(()) => tracing::info!("no GPU: pages are drawn without GPU compositing"),
         Err(error) => tracing::warn!(%error, "could not turn GPU compositing off"),
     }
+}
+
+/// Set (to anything) to give WebKit its built-in test camera instead of the machine's (tests).
+pub const MOCK_CAMERA_ENV: &str = "COWORKER_MOCK_CAMERA";
+
+/// The camera, for scanning an invite's QR code on the Invite page. WebKitGTK keeps media capture
+/// off unless it is enabled, then asks the app about each request: video is allowed, the
+/// microphone (never needed) and screen capture are refused.
+#[cfg(target_os = "linux")]
+fn allow_the_camera(app: &App) {
+    use webkit2gtk::glib::Cast;
+    use webkit2gtk::{
+        PermissionRequestExt, SettingsExt, UserMediaPermissionRequest,
+        UserMediaPermissionRequestExt, WebViewExt,
+    };
+    let Some(window) = app.get_webview_window("main") else { return };
+    let mock = std::env::var_os(MOCK_CAMERA_ENV).is_some();
+    let result = window.with_webview(move |webview| {
+        let view = webview.inner();
+        if let Some(settings) = view.settings() {
+            settings.set_enable_media_stream(true);
+            settings.set_enable_mock_capture_devices(mock);
+        }
+        view.connect_permission_request(|_, request| {
+            let Some(media) = request.downcast_ref::<UserMediaPermissionRequest>() else {
+                return false; // not ours to decide: WebKit's default (deny)
+            };
+            let (video, audio) = (media.is_for_video_device(), media.is_for_audio_device());
+            tracing::info!(video, audio, "a page asks for media capture");
+            if camera_only(video, audio) {
+                media.allow();
+            } else {
+                tracing::warn!("refused a request for the microphone or the screen");
+                media.deny();
+            }
+            true
+        });
+    });
+    if let Err(error) = result {
+        tracing::warn!(%error, "the camera cannot be offered");
+    }
+}
+
+/// Whether a capture request asks for the camera and nothing else.
+#[cfg(target_os = "linux")]
+fn camera_only(video: bool, audio: bool) -> bool {
+    video && !audio
 }
 
 /// The tray menu's status line.
@@ -166,7 +217,15 @@ pub fn open_link(app: &AppHandle, url: &str) {
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    use super::has_render_node;
+    use super::{camera_only, has_render_node};
+
+    #[test]
+    fn the_camera_alone_is_allowed() {
+        assert!(camera_only(true, false));
+        assert!(!camera_only(true, true), "not with the microphone");
+        assert!(!camera_only(false, true));
+        assert!(!camera_only(false, false), "not screen capture");
+    }
 
     #[test]
     fn a_render_node_means_a_gpu() {
