@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, expect, test } from "vitest";
+import { afterEach, beforeEach, expect, test, vi } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/svelte";
 import { clearMocks } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
@@ -14,7 +14,8 @@ const peers: PeerView[] = [
   { inbox_id: BOB, name: "bob", tier: 2, skills: [], name_verified: true, fingerprint: "0", blocked: false, last_seen_ms: null },
   { inbox_id: CAROL, name: "carol", tier: 1, skills: [], name_verified: true, fingerprint: "0", blocked: false, last_seen_ms: null },
 ];
-const now = Date.now();
+// A fixed afternoon: the calls "a minute ago" fall on the same day whenever the tests run.
+const now = new Date(2026, 11, 3, 15, 0).getTime();
 const DAY = 86_400_000;
 
 function receipt(id: string, over: Partial<ReceiptView> = {}): ReceiptView {
@@ -32,8 +33,13 @@ const calls: CallView[] = [
   { task_id: "t-9", peer: BOB, skill: "summarize", status: { state: "failed", code: "TIMEOUT" }, created_ms: now - 30_000 },
 ];
 
-beforeEach(() => setLanguage("en"));
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ["Date"] });
+  vi.setSystemTime(now);
+  setLanguage("en");
+});
 afterEach(() => {
+  vi.useRealTimers();
   live.disconnect();
   cleanup();
   clearMocks();
