@@ -5,12 +5,11 @@ import { after, before, test as nodeTest } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
-import { spawnGroup } from "./processes.mjs";
+import { freePort, spawnGroup } from "./processes.mjs";
 import { Session, startTauriDriver } from "./webdriver.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "..", "..");
@@ -47,15 +46,6 @@ function printLogTail(file, lines = 60) {
   }
   const tail = text.trimEnd().split("\n").slice(-lines).join("\n");
   console.error(`# last ${lines} lines of ${path.relative(ROOT, file)}:\n${tail}`);
-}
-
-/** A free loopback port for the app's embedded node (the bot connects to it). */
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** The second agent: a headless `coworker` identity on the app's node. */

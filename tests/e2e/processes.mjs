@@ -4,6 +4,7 @@
 // stderr: a straggler holding that pipe open would keep `node --test` from exiting.
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
+import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /** The live (not zombie) processes in process group `pgid`, as "pid command" lines. */
@@ -90,4 +91,13 @@ export function spawnGroup(command, args, { env = process.env, logFile, pipeStdo
       return stragglers;
     },
   };
+}
+
+/** A free loopback port (for an app's embedded node). */
+export async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
