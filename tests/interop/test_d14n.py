@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -22,6 +21,7 @@ from harness import (
     next_streamed,
     stream_all,
     texts,
+    UPPER_SKILL,
     wait_for_texts,
     group_options,
 )
@@ -156,14 +156,6 @@ def test_v3_publishing_stops_at_the_cutover_and_d14n_goes_on(tmp_path):
         node.close()
 
 
-UPPER = f"""
-[[skill]]
-name = "upper"
-description = "Upper-cases text"
-input = {{ text = "str" }}
-output = {{ text = "str" }}
-command = ["{sys.executable}", "-c", "import json,sys; t=json.load(sys.stdin)['text']; print(json.dumps({{'text': t.upper()}}))"]
-"""
 
 
 class Agent:
@@ -222,7 +214,7 @@ def test_two_agents_and_libxmtp_talk_and_call_on_as_the_cutover_passes(tmp_path)
     node.start()
     agents: list[Agent] = []
     try:
-        ada = Agent(node, tmp_path, "ada", UPPER)
+        ada = Agent(node, tmp_path, "ada", UPPER_SKILL)
         agents.append(ada)
         bob = Agent(node, tmp_path, "bob")
         agents.append(bob)
@@ -247,9 +239,11 @@ def test_two_agents_and_libxmtp_talk_and_call_on_as_the_cutover_passes(tmp_path)
 
             await exchange(group, "v3")
             # The node comes back announcing its cutover a few seconds ahead; the conversation
-            # goes on while that time passes.
+            # goes on while that time passes. From then on the node numbers what it originates
+            # as an xmtpd node does (its own id and sequence), so every client needs a cursor
+            # per originator.
             cutover_ns = time.time_ns() + 4_000_000_000
-            node.args = ["--d14n-cutover-ns", str(cutover_ns)]
+            node.args = ["--d14n-cutover-ns", str(cutover_ns), "--d14n-own-sequences"]
             node.restart()
             await exchange(group, "announced")
             while time.time_ns() < cutover_ns:

@@ -36,6 +36,11 @@ pub(crate) struct NodeArgs {
     /// streams are refused and clients use the d14n API this node also serves.
     #[arg(long)]
     d14n_cutover_ns: Option<u64>,
+    /// From the cutover on, number application messages and welcomes as an xmtpd node does:
+    /// under this node's id with a sequence of its own (clients must keep a cursor per
+    /// originator). For testing clients against the decentralized network's numbering.
+    #[arg(long, requires = "d14n_cutover_ns")]
+    d14n_own_sequences: bool,
 }
 
 pub(crate) fn default_db() -> PathBuf {
@@ -74,6 +79,7 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     config.limits.requests_per_second = args.rate_limit;
     config.limits.burst = args.rate_limit.saturating_mul(2);
     config.d14n_cutover_ns = args.d14n_cutover_ns;
+    config.d14n_own_sequences = args.d14n_own_sequences;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
         config.tls = Some(xmtp_node::TlsConfig { cert_pem: read(cert)?, key_pem: read(key)? });

@@ -76,8 +76,8 @@ pub(crate) struct State {
     /// When the last completed sync of each group started: a send queued before that instant
     /// needs no sync of its own (everything published before it was asked for was fetched).
     pub(crate) synced: HashMap<Vec<u8>, std::time::Instant>,
-    /// Envelopes (group id, envelope id) whose processing panicked: skipped from now on.
-    pub(crate) poisoned: std::collections::HashSet<(Vec<u8>, u64)>,
+    /// Envelopes (group id, place) whose processing panicked: skipped from now on.
+    pub(crate) poisoned: std::collections::HashSet<(Vec<u8>, crate::cursor::Position)>,
     /// Our envelopes whose publish failed without the node's answer: hash → (group, when).
     /// The node may have stored them; a later sync settles which (see `Store::failed_sends`).
     pub(crate) failed: HashMap<[u8; 32], (Vec<u8>, u64)>,
@@ -167,7 +167,7 @@ impl Client {
         )?;
 
         let saved = store.installation().await?;
-        if let Some((_, saved_key, _, _)) = &saved
+        if let Some((_, saved_key, _)) = &saved
             && saved_key.as_slice() != installation_key
         {
             return Err(ClientError::InvalidInput(format!(
@@ -225,7 +225,7 @@ impl Client {
                 created: tokio::sync::Notify::new(),
             }),
         };
-        if !saved.as_ref().is_some_and(|(_, _, registered, _)| *registered) {
+        if !saved.as_ref().is_some_and(|(_, _, registered)| *registered) {
             client.register().await?;
         }
         Ok(client)

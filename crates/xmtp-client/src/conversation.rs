@@ -296,7 +296,6 @@ impl Client {
             kind: if dm_peer.is_some() { "dm" } else { "group" }.to_owned(),
             dm_peer: dm_peer.map(str::to_owned),
             created_ns: self.now_ns() as i64,
-            cursor: 0,
             active: true,
             leaving: false,
         };

@@ -3,12 +3,10 @@
 //! on a node (`ReplicationApi`), and each answer comes back in V3 shape, so the rest of the
 //! client does not know which network it talks to.
 //!
-//! Cursors: a conversation's cursor is the sequence id of the last envelope processed. A group
-//! topic carries two originators (commits 0, application messages 10), queried with that one
-//! id for both (`{0: c, 10: c}`). That is exact on a node that sequences a topic in one series
-//! (ours, and V3 data XMTP migrated, whose ids libxmtp files the same way); a network whose
-//! originators count separately needs a cursor per originator, which the client's store does
-//! not keep yet.
+//! Reads take the client's vector cursor ([`Cursor`]) as the network's `last_seen` and return
+//! pages whose items carry their originator and sequence id, so the client keeps a place per
+//! originator: exact on a network where each node numbers what it originates (xmtpd) as on one
+//! that numbers a topic in one series (our node, and V3 data migrated into d14n).
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -25,7 +23,7 @@ use xmtp_proto::Bytes;
 use xmtp_proto::associations::IdentifierKind;
 use xmtp_proto::d14n::{self, Topic, TopicKind};
 use xmtp_proto::d14n_envelopes::{
-    AuthenticatedData, ClientEnvelope, Cursor, OriginatorEnvelope, PayerEnvelope,
+    AuthenticatedData, ClientEnvelope, Cursor as WireCursor, OriginatorEnvelope, PayerEnvelope,
     UnsignedOriginatorEnvelope, client_envelope::Payload,
 };
 use xmtp_proto::d14n_payer::{self as payer, payer_api_client::PayerApiClient};
@@ -34,6 +32,9 @@ use xmtp_proto::d14n_replication::{
 };
 use xmtp_proto::identity_api as id_api;
 use xmtp_proto::mls_api as api;
+
+use crate::cursor::{Cursor, Position};
+use crate::network::Page;
 
 /// Most envelopes a node answers per query.
 const QUERY_LIMIT: u32 = 1_000;
@@ -86,8 +87,8 @@ fn envelope(topic: &Topic, payload: Payload) -> ClientEnvelope {
     }
 }
 
-fn cursor(originators: &[u32], after: u64) -> Option<Cursor> {
-    Some(Cursor { node_id_to_sequence_id: originators.iter().map(|o| (*o, after)).collect() })
+fn cursor(originators: &[u32], after: u64) -> Option<WireCursor> {
+    Some(WireCursor { node_id_to_sequence_id: originators.iter().map(|o| (*o, after)).collect() })
 }
 
 /// The group an MLS message belongs to, from its public framing.
@@ -100,23 +101,21 @@ fn group_of(data: &[u8]) -> Result<Vec<u8>, Status> {
     Ok(protocol.group_id().as_slice().to_vec())
 }
 
-fn group_message(topic: &Topic, opened: Opened) -> Option<api::GroupMessage> {
+fn group_message(topic: &Topic, opened: Opened) -> Option<api::group_message::V1> {
     let Some(Payload::GroupMessage(api::GroupMessageInput {
         version: Some(api::group_message_input::Version::V1(v1)),
     })) = opened.payload
     else {
         return None;
     };
-    Some(api::GroupMessage {
-        version: Some(api::group_message::Version::V1(api::group_message::V1 {
-            id: opened.sequence_id,
-            created_ns: opened.created_ns,
-            group_id: topic.identifier.clone().into(),
-            data: v1.data,
-            sender_hmac: v1.sender_hmac,
-            should_push: v1.should_push,
-            is_commit: opened.originator == d14n::COMMITS,
-        })),
+    Some(api::group_message::V1 {
+        id: opened.sequence_id,
+        created_ns: opened.created_ns,
+        group_id: topic.identifier.clone().into(),
+        data: v1.data,
+        sender_hmac: v1.sender_hmac,
+        should_push: v1.should_push,
+        is_commit: opened.originator == d14n::COMMITS,
     })
 }
 
@@ -148,20 +147,37 @@ fn welcome_message(opened: Opened) -> Option<api::WelcomeMessage> {
     Some(api::WelcomeMessage { version: Some(version) })
 }
 
-/// The V3 paging answer for a page of `count` items asked with `limit`.
-fn paging(limit: u32, count: usize, last: Option<u64>) -> Option<api::PagingInfo> {
-    let full = count >= limit as usize;
-    Some(api::PagingInfo {
-        direction: api::SortDirection::Ascending as i32,
-        limit,
-        id_cursor: if full { last.unwrap_or(0) } else { 0 },
-    })
+/// A query's answer as a page: every envelope moves the cursor (also one that is not of the
+/// kind asked for); `item` picks out what the client reads.
+fn page<T>(
+    opened: Vec<Opened>,
+    after: &Cursor,
+    limit: u32,
+    item: impl Fn(Opened) -> Option<T>,
+) -> Page<T> {
+    let more = opened.len() >= limit as usize;
+    let mut reached = after.clone();
+    let mut items = Vec::with_capacity(opened.len());
+    for envelope in opened {
+        let position =
+            Position { originator: envelope.originator, sequence_id: envelope.sequence_id };
+        reached.advance(position);
+        if let Some(found) = item(envelope) {
+            items.push((position, found));
+        }
+    }
+    Page { items, more, reached }
 }
 
-fn page_of(info: Option<&api::PagingInfo>) -> (u64, u32) {
-    let info = info.cloned().unwrap_or_default();
-    let limit = if info.limit == 0 { 100 } else { info.limit.min(QUERY_LIMIT) };
-    (info.id_cursor, limit)
+/// A cursor as the network's vector clock.
+fn last_seen(cursor: &Cursor) -> Option<WireCursor> {
+    Some(WireCursor { node_id_to_sequence_id: cursor.entries().collect() })
+}
+
+/// The earliest of several cursors, per originator.
+fn earliest<'a>(mut cursors: impl Iterator<Item = &'a Cursor>) -> Cursor {
+    let first = cursors.next().cloned().unwrap_or_default();
+    cursors.fold(first, |a, b| a.meet(b))
 }
 
 impl D14n {
@@ -224,7 +240,7 @@ impl D14n {
     async fn query(
         &self,
         topics: Vec<Vec<u8>>,
-        last_seen: Option<Cursor>,
+        last_seen: Option<WireCursor>,
         limit: u32,
     ) -> Result<Vec<Opened>, Status> {
         let request = replication::QueryEnvelopesRequest {
@@ -312,55 +328,48 @@ impl D14n {
         self.publish(envelopes).await
     }
 
-    pub(crate) async fn query_group_messages(
+    /// A page of the group's messages after `after`.
+    pub(crate) async fn group_messages(
         &self,
-        request: api::QueryGroupMessagesRequest,
-    ) -> Result<Response<api::QueryGroupMessagesResponse>, Status> {
-        let (after, limit) = page_of(request.paging_info.as_ref());
-        let topic = Topic::new(TopicKind::GroupMessages, request.group_id.to_vec());
-        let opened =
-            self.query(vec![topic.to_bytes()], cursor(topic.originators(), after), limit).await?;
-        let messages: Vec<api::GroupMessage> =
-            opened.into_iter().filter_map(|o| group_message(&topic, o)).collect();
-        let last = messages
-            .last()
-            .and_then(|m| m.version.as_ref().map(|api::group_message::Version::V1(v1)| v1.id));
-        let paging_info = paging(limit, messages.len(), last);
-        Ok(Response::new(api::QueryGroupMessagesResponse { messages, paging_info }))
+        group_id: &[u8],
+        after: &Cursor,
+        limit: u32,
+    ) -> Result<Page<api::group_message::V1>, Status> {
+        let topic = Topic::new(TopicKind::GroupMessages, group_id.to_vec());
+        let limit = limit.min(QUERY_LIMIT);
+        let opened = self.query(vec![topic.to_bytes()], last_seen(after), limit).await?;
+        Ok(page(opened, after, limit, |o| group_message(&topic, o)))
     }
 
-    pub(crate) async fn query_welcome_messages(
+    /// A page of the welcomes to `installation_key` after `after`.
+    pub(crate) async fn welcomes(
         &self,
-        request: api::QueryWelcomeMessagesRequest,
-    ) -> Result<Response<api::QueryWelcomeMessagesResponse>, Status> {
-        let (after, limit) = page_of(request.paging_info.as_ref());
-        let topic = Topic::new(TopicKind::Welcomes, request.installation_key.to_vec());
-        let opened =
-            self.query(vec![topic.to_bytes()], cursor(topic.originators(), after), limit).await?;
-        let mut last = None;
-        let messages: Vec<api::WelcomeMessage> = opened
-            .into_iter()
-            .inspect(|o| last = Some(o.sequence_id))
-            .filter_map(welcome_message)
-            .collect();
-        let paging_info = paging(limit, messages.len(), last);
-        Ok(Response::new(api::QueryWelcomeMessagesResponse { messages, paging_info }))
+        installation_key: &[u8],
+        after: &Cursor,
+        limit: u32,
+    ) -> Result<Page<api::WelcomeMessage>, Status> {
+        let topic = Topic::new(TopicKind::Welcomes, installation_key.to_vec());
+        let limit = limit.min(QUERY_LIMIT);
+        let opened = self.query(vec![topic.to_bytes()], last_seen(after), limit).await?;
+        Ok(page(opened, after, limit, welcome_message))
     }
 
-    /// Group messages of every filter's group, live; one cursor (the lowest) for all, so a
-    /// group may repeat what the client already has (the client syncs from its own cursors).
+    /// Group messages of the given groups, live, from the earliest of their cursors (one
+    /// subscription has one cursor), so a group may repeat what the client already has: the
+    /// client reads each group from its own cursor.
     pub(crate) async fn subscribe_group_messages(
         &self,
-        request: api::SubscribeGroupMessagesRequest,
+        groups: Vec<(Vec<u8>, Cursor)>,
     ) -> Result<Response<Live<api::GroupMessage>>, Status> {
-        let after = request.filters.iter().map(|f| f.id_cursor).min().unwrap_or(0);
-        let topics: Vec<Topic> = request
-            .filters
-            .into_iter()
-            .map(|f| Topic::new(TopicKind::GroupMessages, f.group_id.to_vec()))
-            .collect();
-        let originators = [d14n::COMMITS, d14n::APPLICATION_MESSAGES];
-        let stream = self.subscribe(&topics, cursor(&originators, after)).await?;
+        // A node serves subscriptions by topic: with no conversation there is nothing to follow
+        // yet (a welcome starts a new round).
+        if groups.is_empty() {
+            return Ok(Response::new(Box::pin(futures_util::stream::pending())));
+        }
+        let from = earliest(groups.iter().map(|(_, c)| c));
+        let topics: Vec<Topic> =
+            groups.into_iter().map(|(g, _)| Topic::new(TopicKind::GroupMessages, g)).collect();
+        let stream = self.subscribe(&topics, last_seen(&from)).await?;
         let by_group: HashMap<Vec<u8>, Topic> =
             topics.into_iter().map(|t| (t.to_bytes(), t)).collect();
         let live = futures_util::StreamExt::flat_map(stream, move |batch| {
@@ -370,7 +379,10 @@ impl D14n {
                     .into_iter()
                     .filter_map(|opened| {
                         let topic = by_group.get(&opened.topic)?;
-                        group_message(topic, opened).map(Ok)
+                        let v1 = group_message(topic, opened)?;
+                        Some(Ok(api::GroupMessage {
+                            version: Some(api::group_message::Version::V1(v1)),
+                        }))
                     })
                     .collect(),
             };
@@ -379,17 +391,14 @@ impl D14n {
         Ok(Response::new(Box::pin(live)))
     }
 
-    pub(crate) async fn subscribe_welcome_messages(
+    /// Welcomes to `installation_key`, live, after `after`.
+    pub(crate) async fn subscribe_welcomes(
         &self,
-        request: api::SubscribeWelcomeMessagesRequest,
+        installation_key: &[u8],
+        after: &Cursor,
     ) -> Result<Response<Live<api::WelcomeMessage>>, Status> {
-        let after = request.filters.iter().map(|f| f.id_cursor).min().unwrap_or(0);
-        let topics: Vec<Topic> = request
-            .filters
-            .into_iter()
-            .map(|f| Topic::new(TopicKind::Welcomes, f.installation_key.to_vec()))
-            .collect();
-        let stream = self.subscribe(&topics, cursor(&[d14n::WELCOMES], after)).await?;
+        let topics = [Topic::new(TopicKind::Welcomes, installation_key.to_vec())];
+        let stream = self.subscribe(&topics, last_seen(after)).await?;
         let live = futures_util::StreamExt::flat_map(stream, |batch| {
             let items: Vec<Result<api::WelcomeMessage, Status>> = match batch {
                 Err(status) => vec![Err(status)],
@@ -407,7 +416,7 @@ impl D14n {
     async fn subscribe(
         &self,
         topics: &[Topic],
-        last_seen: Option<Cursor>,
+        last_seen: Option<WireCursor>,
     ) -> Result<Live<Vec<Opened>>, Status> {
         let request = replication::SubscribeEnvelopesRequest {
             query: Some(replication::EnvelopesQuery {

@@ -96,26 +96,15 @@ impl Client {
     /// `conversation` as sent, and the welcomes addressed to us, unwrapped.
     pub async fn fuzz_seeds(&self, conversation: &ConversationId) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         let mls = self.inner.api.mls.clone();
+        let from = crate::cursor::Cursor::default();
         let mut messages = Vec::new();
-        let request = api::QueryGroupMessagesRequest {
-            group_id: conversation.0.clone().into(),
-            paging_info: None,
-        };
-        if let Ok(response) = mls.query_group_messages(request).await {
-            for message in response.into_inner().messages {
-                if let Some(api::group_message::Version::V1(v1)) = message.version {
-                    messages.push(v1.data.to_vec());
-                }
-            }
+        if let Ok(page) = mls.group_messages(&conversation.0, &from, 1_000).await {
+            messages.extend(page.items.into_iter().map(|(_, v1)| v1.data.to_vec()));
         }
         let mut welcomes = Vec::new();
-        let request = api::QueryWelcomeMessagesRequest {
-            installation_key: self.inner.installation_key.to_vec().into(),
-            paging_info: None,
-        };
         let state = self.inner.state.lock().await;
-        if let Ok(response) = mls.query_welcome_messages(request).await {
-            for message in response.into_inner().messages {
+        if let Ok(page) = mls.welcomes(&from, 1_000).await {
+            for (_, message) in page.items {
                 let Some(api::welcome_message::Version::V1(v1)) = message.version else { continue };
                 let Ok(Some(hash_ref)) =
                     self.inner.store.key_package_ref(&v1.hpke_public_key).await

@@ -15,6 +15,7 @@
 //! - [`network`]: `dev`, `production`, any node URL (h2c or TLS) or a d14n gateway; calls go
 //!   over V3 or, from the node's announced cutover on (or always for a gateway), over d14n.
 //! - `d14n`: the V3 calls the client makes, as d14n envelopes, topic queries and subscriptions.
+//! - `cursor`: where reading a topic stands: a sequence id per originator (vector clock).
 //! - `store`: SQLite (sqlx): sealed MLS state, conversations, cursors, messages.
 //!
 //! Knows nothing about CoWorker; depends on `xmtp-proto` and `xmtp-identity`.
@@ -22,6 +23,7 @@
 pub mod client;
 pub mod content;
 pub mod conversation;
+mod cursor;
 mod d14n;
 pub mod error;
 #[doc(hidden)]

@@ -6,11 +6,13 @@ use std::time::{Duration, Instant};
 
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Response, Status};
+use xmtp_proto::d14n;
 use xmtp_proto::identity_api::{self as id_api, identity_api_client::IdentityApiClient};
 use xmtp_proto::migration_api::d14n_migration_api_client::D14nMigrationApiClient;
 use xmtp_proto::mls_api::{self as api, mls_api_client::MlsApiClient};
 
 use crate::client::Clock;
+use crate::cursor::{Cursor, Position};
 use crate::d14n::{D14n, Live};
 use crate::error::{ClientError, Result};
 
@@ -269,6 +271,18 @@ impl Api {
 
 type Answer<T> = std::result::Result<Response<T>, Status>;
 
+/// One page of a topic, read after a cursor.
+#[derive(Debug)]
+pub(crate) struct Page<T> {
+    /// The items, each with its place, in the order the network sent them.
+    pub(crate) items: Vec<(Position, T)>,
+    /// More may follow: ask again after `reached`.
+    pub(crate) more: bool,
+    /// Where reading stands once the page is processed (it may cover more than the items:
+    /// envelopes of other kinds, or the rest of a V3 series).
+    pub(crate) reached: Cursor,
+}
+
 impl Mls {
     pub(crate) async fn upload_key_package(
         &self,
@@ -309,56 +323,173 @@ impl Mls {
         route!(self.0, mls, send_welcome_messages, request)
     }
 
-    pub(crate) async fn query_group_messages(
+    /// A page of the group's messages after `after` (see [`Page`]).
+    pub(crate) async fn group_messages(
         &self,
-        request: api::QueryGroupMessagesRequest,
-    ) -> Answer<api::QueryGroupMessagesResponse> {
-        route!(self.0, mls, query_group_messages, request)
+        group_id: &[u8],
+        after: &Cursor,
+        limit: u32,
+    ) -> std::result::Result<Page<api::group_message::V1>, Status> {
+        let backend = &self.0;
+        if let Some(d14n) = backend.d14n().await {
+            return d14n.group_messages(group_id, after, limit).await;
+        }
+        let request = api::QueryGroupMessagesRequest {
+            group_id: group_id.to_vec().into(),
+            paging_info: ascending(after.v3(GROUP_SERIES), limit),
+        };
+        match backend.v3()?.mls.clone().query_group_messages(request).await {
+            Ok(answer) => Ok(v3_group_page(answer.into_inner(), after, limit)),
+            Err(status) => match backend.moved(&status).await {
+                Some(d14n) => d14n.group_messages(group_id, after, limit).await,
+                None => Err(status),
+            },
+        }
     }
 
-    pub(crate) async fn query_welcome_messages(
+    /// A page of the welcomes to our installation after `after` (see [`Page`]).
+    pub(crate) async fn welcomes(
         &self,
-        request: api::QueryWelcomeMessagesRequest,
-    ) -> Answer<api::QueryWelcomeMessagesResponse> {
-        route!(self.0, mls, query_welcome_messages, request)
+        after: &Cursor,
+        limit: u32,
+    ) -> std::result::Result<Page<api::WelcomeMessage>, Status> {
+        let backend = &self.0;
+        let key = &backend.installation_key;
+        if let Some(d14n) = backend.d14n().await {
+            return d14n.welcomes(key, after, limit).await;
+        }
+        let request = api::QueryWelcomeMessagesRequest {
+            installation_key: key.to_vec().into(),
+            paging_info: ascending(after.get(d14n::WELCOMES), limit),
+        };
+        match backend.v3()?.mls.clone().query_welcome_messages(request).await {
+            Ok(answer) => Ok(v3_welcome_page(answer.into_inner(), after, limit)),
+            Err(status) => match backend.moved(&status).await {
+                Some(d14n) => d14n.welcomes(key, after, limit).await,
+                None => Err(status),
+            },
+        }
     }
 
-    /// Live group messages. A V3 subscription made before the cutover goes on until it ends;
-    /// the stream's next subscription is made over d14n.
+    /// Live group messages of the groups given with their cursors. A V3 subscription made
+    /// before the cutover goes on until it ends; the stream's next subscription is made over
+    /// d14n.
     pub(crate) async fn subscribe_group_messages(
         &self,
-        request: api::SubscribeGroupMessagesRequest,
+        groups: Vec<(Vec<u8>, Cursor)>,
     ) -> Answer<Live<api::GroupMessage>> {
         let backend = &self.0;
         if let Some(d14n) = backend.d14n().await {
-            return d14n.subscribe_group_messages(request).await;
+            return d14n.subscribe_group_messages(groups).await;
         }
-        match backend.v3()?.mls.clone().subscribe_group_messages(request.clone()).await {
+        let filters = groups
+            .iter()
+            .map(|(group_id, after)| api::subscribe_group_messages_request::Filter {
+                group_id: group_id.clone().into(),
+                id_cursor: after.v3(GROUP_SERIES),
+            })
+            .collect();
+        let request = api::SubscribeGroupMessagesRequest { filters };
+        match backend.v3()?.mls.clone().subscribe_group_messages(request).await {
             Ok(stream) => Ok(Response::new(Box::pin(stream.into_inner()) as Live<_>)),
             Err(status) => match backend.moved(&status).await {
-                Some(d14n) => d14n.subscribe_group_messages(request).await,
+                Some(d14n) => d14n.subscribe_group_messages(groups).await,
                 None => Err(status),
             },
         }
     }
 
-    /// Live welcomes (see [`Mls::subscribe_group_messages`]).
-    pub(crate) async fn subscribe_welcome_messages(
+    /// Live welcomes to our installation (see [`Mls::subscribe_group_messages`]).
+    pub(crate) async fn subscribe_welcomes(
         &self,
-        request: api::SubscribeWelcomeMessagesRequest,
+        after: &Cursor,
     ) -> Answer<Live<api::WelcomeMessage>> {
         let backend = &self.0;
+        let key = &backend.installation_key;
         if let Some(d14n) = backend.d14n().await {
-            return d14n.subscribe_welcome_messages(request).await;
+            return d14n.subscribe_welcomes(key, after).await;
         }
-        match backend.v3()?.mls.clone().subscribe_welcome_messages(request.clone()).await {
+        let request = api::SubscribeWelcomeMessagesRequest {
+            filters: vec![api::subscribe_welcome_messages_request::Filter {
+                installation_key: key.to_vec().into(),
+                id_cursor: after.get(d14n::WELCOMES),
+            }],
+        };
+        match backend.v3()?.mls.clone().subscribe_welcome_messages(request).await {
             Ok(stream) => Ok(Response::new(Box::pin(stream.into_inner()) as Live<_>)),
             Err(status) => match backend.moved(&status).await {
-                Some(d14n) => d14n.subscribe_welcome_messages(request).await,
+                Some(d14n) => d14n.subscribe_welcomes(key, after).await,
                 None => Err(status),
             },
         }
     }
+}
+
+/// The originators a V3 group topic is filed under; V3 numbers both in one series.
+const GROUP_SERIES: &[u32] = &[d14n::COMMITS, d14n::APPLICATION_MESSAGES];
+
+fn ascending(cursor: u64, limit: u32) -> Option<api::PagingInfo> {
+    Some(api::PagingInfo {
+        direction: api::SortDirection::Ascending as i32,
+        limit,
+        id_cursor: cursor,
+    })
+}
+
+/// Whether a V3 answer of `count` items to a query for `limit` may have more after it (a full
+/// page, or one the node cut short by size and said so with a cursor).
+fn v3_more(count: usize, limit: u32, paging: Option<&api::PagingInfo>) -> bool {
+    count >= limit as usize || paging.is_some_and(|p| p.id_cursor != 0)
+}
+
+/// A V3 page of group messages: each filed under its kind's originator (commits 0, application
+/// messages 10, as libxmtp files them); the page moves both to its last id, since V3 numbers
+/// them in one series.
+fn v3_group_page(
+    answer: api::QueryGroupMessagesResponse,
+    after: &Cursor,
+    limit: u32,
+) -> Page<api::group_message::V1> {
+    let more = v3_more(answer.messages.len(), limit, answer.paging_info.as_ref());
+    let items: Vec<_> = answer
+        .messages
+        .into_iter()
+        .filter_map(|m| {
+            let api::group_message::Version::V1(v1) = m.version?;
+            let originator = if v1.is_commit { d14n::COMMITS } else { d14n::APPLICATION_MESSAGES };
+            Some((Position { originator, sequence_id: v1.id }, v1))
+        })
+        .collect();
+    let last = items.iter().map(|(p, _)| p.sequence_id).max().unwrap_or(0);
+    let mut reached = after.clone();
+    for originator in GROUP_SERIES {
+        reached.advance(Position { originator: *originator, sequence_id: last });
+    }
+    Page { items, more, reached }
+}
+
+/// A V3 page of welcomes, filed under originator 11.
+fn v3_welcome_page(
+    answer: api::QueryWelcomeMessagesResponse,
+    after: &Cursor,
+    limit: u32,
+) -> Page<api::WelcomeMessage> {
+    let more = v3_more(answer.messages.len(), limit, answer.paging_info.as_ref());
+    let mut reached = after.clone();
+    let items = answer
+        .messages
+        .into_iter()
+        .filter_map(|m| {
+            let id = match m.version.as_ref()? {
+                api::welcome_message::Version::V1(v1) => v1.id,
+                api::welcome_message::Version::WelcomePointer(p) => p.id,
+            };
+            let position = Position { originator: d14n::WELCOMES, sequence_id: id };
+            reached.advance(position);
+            Some((position, m))
+        })
+        .collect();
+    Page { items, more, reached }
 }
 
 impl Identity {

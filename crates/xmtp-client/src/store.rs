@@ -14,6 +14,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::cursor::Cursor;
 use crate::error::{ClientError, Result};
 use crate::mls::provider::Change;
 
@@ -69,7 +70,6 @@ pub(crate) struct ConversationRow {
     pub(crate) kind: String,
     pub(crate) dm_peer: Option<String>,
     pub(crate) created_ns: i64,
-    pub(crate) cursor: i64,
     pub(crate) active: bool,
     /// We asked to leave and wait for an admin to remove us.
     pub(crate) leaving: bool,
@@ -95,9 +95,10 @@ pub(crate) type SentEnvelope = ([u8; 32], Vec<u8>, Option<Vec<u8>>);
 #[derive(Debug, Default)]
 pub(crate) struct Write {
     pub(crate) mls: Vec<Change>,
+    /// New (or rejoined: reading starts again from `cursors`) conversations.
     pub(crate) new_conversations: Vec<ConversationRow>,
-    /// (conversation, new cursor)
-    pub(crate) cursors: Vec<(Vec<u8>, i64)>,
+    /// (conversation, where reading now stands): each originator's id only moves forward.
+    pub(crate) cursors: Vec<(Vec<u8>, Cursor)>,
     pub(crate) deactivate: Vec<Vec<u8>>,
     /// Conversations we asked to leave.
     pub(crate) leaving: Vec<Vec<u8>>,
@@ -113,7 +114,7 @@ pub(crate) struct Write {
     pub(crate) dropped: Vec<[u8; 32]>,
     /// (message id, envelope id): our own messages seen on the network.
     pub(crate) envelope_ids: Vec<(Vec<u8>, i64)>,
-    pub(crate) welcome_cursor: Option<i64>,
+    pub(crate) welcome_cursor: Option<Cursor>,
     /// (init key, hash ref, created)
     pub(crate) key_packages: Vec<(Vec<u8>, Vec<u8>, i64)>,
 }
@@ -149,14 +150,23 @@ impl Store {
             .collect()
     }
 
-    /// (inbox id, installation key, registered, welcome cursor)
-    pub(crate) async fn installation(&self) -> Result<Option<(String, Vec<u8>, bool, i64)>> {
-        let row = sqlx::query!(
-            "SELECT inbox_id, installation, registered, welcome_cursor FROM installation WHERE id = 1"
+    /// (inbox id, installation key, registered)
+    pub(crate) async fn installation(&self) -> Result<Option<(String, Vec<u8>, bool)>> {
+        let row: Option<(String, Vec<u8>, bool)> = sqlx::query_as(
+            "SELECT inbox_id, installation, registered FROM installation WHERE id = 1",
         )
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| (r.inbox_id, r.installation, r.registered != 0, r.welcome_cursor)))
+        Ok(row)
+    }
+
+    /// Where reading our welcomes stands.
+    pub(crate) async fn welcome_cursor(&self) -> Result<Cursor> {
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT originator, sequence_id FROM welcome_cursors")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(cursor_of(rows))
     }
 
     pub(crate) async fn save_installation(
@@ -199,28 +209,36 @@ impl Store {
     }
 
     pub(crate) async fn conversations(&self) -> Result<Vec<ConversationRow>> {
-        let rows = sqlx::query_as!(
-            ConversationRow,
-            r#"SELECT id, kind, dm_peer, created_ns, cursor, active AS "active: bool",
-                      leaving AS "leaving: bool"
-               FROM conversations ORDER BY created_ns"#
+        let rows: Vec<ConversationColumns> = sqlx::query_as(
+            "SELECT id, kind, dm_peer, created_ns, active, leaving
+             FROM conversations ORDER BY created_ns",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows)
+        Ok(rows.into_iter().map(conversation_row).collect())
+    }
+
+    /// Where reading each conversation's messages stands.
+    pub(crate) async fn cursors(&self) -> Result<HashMap<Vec<u8>, Cursor>> {
+        let positions: Vec<(Vec<u8>, i64, i64)> =
+            sqlx::query_as("SELECT conversation_id, originator, sequence_id FROM group_cursors")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut rows: HashMap<Vec<u8>, Vec<(i64, i64)>> = HashMap::new();
+        for (conversation, originator, sequence_id) in positions {
+            rows.entry(conversation).or_default().push((originator, sequence_id));
+        }
+        Ok(rows.into_iter().map(|(id, rows)| (id, cursor_of(rows))).collect())
     }
 
     pub(crate) async fn conversation(&self, id: &[u8]) -> Result<Option<ConversationRow>> {
-        let row = sqlx::query_as!(
-            ConversationRow,
-            r#"SELECT id, kind, dm_peer, created_ns, cursor, active AS "active: bool",
-                      leaving AS "leaving: bool"
-               FROM conversations WHERE id = ?"#,
-            id
+        let row: Option<ConversationColumns> = sqlx::query_as(
+            "SELECT id, kind, dm_peer, created_ns, active, leaving FROM conversations WHERE id = ?",
         )
+        .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row)
+        Ok(row.map(conversation_row))
     }
 
     /// Members who asked to leave, per conversation, that we have not removed yet.
@@ -335,29 +353,38 @@ impl Store {
             }
         }
         for c in &write.new_conversations {
-            let active = i64::from(c.active);
-            sqlx::query!(
-                "INSERT INTO conversations (id, kind, dm_peer, created_ns, cursor, active)
-                 VALUES (?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (id) DO UPDATE SET active = excluded.active, cursor = excluded.cursor",
-                c.id,
-                c.kind,
-                c.dm_peer,
-                c.created_ns,
-                c.cursor,
-                active
+            sqlx::query(
+                "INSERT INTO conversations (id, kind, dm_peer, created_ns, active)
+                 VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET active = excluded.active",
             )
+            .bind(&c.id)
+            .bind(&c.kind)
+            .bind(&c.dm_peer)
+            .bind(c.created_ns)
+            .bind(c.active)
             .execute(&mut *tx)
             .await?;
+            // A rejoined conversation reads on from where the new welcome says.
+            sqlx::query("DELETE FROM group_cursors WHERE conversation_id = ?")
+                .bind(&c.id)
+                .execute(&mut *tx)
+                .await?;
         }
         for (id, cursor) in &write.cursors {
-            sqlx::query!(
-                "UPDATE conversations SET cursor = max(cursor, ?) WHERE id = ?",
-                cursor,
-                id
-            )
-            .execute(&mut *tx)
-            .await?;
+            for (originator, sequence_id) in cursor.entries() {
+                sqlx::query(
+                    "INSERT INTO group_cursors (conversation_id, originator, sequence_id)
+                     VALUES (?, ?, ?)
+                     ON CONFLICT (conversation_id, originator)
+                     DO UPDATE SET sequence_id = max(sequence_id, excluded.sequence_id)",
+                )
+                .bind(id)
+                .bind(i64::from(originator))
+                .bind(to_i64(sequence_id))
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         for id in &write.deactivate {
             sqlx::query!("UPDATE conversations SET active = 0 WHERE id = ?", id)
@@ -445,11 +472,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        if let Some(cursor) = write.welcome_cursor {
-            sqlx::query!(
-                "UPDATE installation SET welcome_cursor = max(welcome_cursor, ?) WHERE id = 1",
-                cursor
+        for (originator, sequence_id) in write.welcome_cursor.iter().flat_map(Cursor::entries) {
+            sqlx::query(
+                "INSERT INTO welcome_cursors (originator, sequence_id) VALUES (?, ?)
+                 ON CONFLICT (originator) DO UPDATE
+                 SET sequence_id = max(sequence_id, excluded.sequence_id)",
             )
+            .bind(i64::from(originator))
+            .bind(to_i64(sequence_id))
             .execute(&mut *tx)
             .await?;
         }
@@ -470,10 +500,93 @@ impl Store {
 }
 
 impl Store {
-    pub(crate) async fn cursor(&self, conversation: &[u8]) -> Result<u64> {
-        let row = sqlx::query!("SELECT cursor FROM conversations WHERE id = ?", conversation)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map_or(0, |r| u64::try_from(r.cursor).unwrap_or(0)))
+    /// Where reading the conversation's messages stands.
+    pub(crate) async fn cursor(&self, conversation: &[u8]) -> Result<Cursor> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT originator, sequence_id FROM group_cursors WHERE conversation_id = ?",
+        )
+        .bind(conversation)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(cursor_of(rows))
+    }
+}
+
+/// (id, kind, dm_peer, created_ns, active, leaving)
+type ConversationColumns = (Vec<u8>, String, Option<String>, i64, bool, bool);
+
+fn conversation_row(row: ConversationColumns) -> ConversationRow {
+    let (id, kind, dm_peer, created_ns, active, leaving) = row;
+    ConversationRow { id, kind, dm_peer, created_ns, active, leaving }
+}
+
+/// A cursor from stored (originator, sequence id) rows; rows out of range are left out.
+fn cursor_of(rows: Vec<(i64, i64)>) -> Cursor {
+    Cursor::from_entries(rows.into_iter().filter_map(|(originator, sequence_id)| {
+        Some((u32::try_from(originator).ok()?, u64::try_from(sequence_id).ok()?))
+    }))
+}
+
+fn to_i64(sequence_id: u64) -> i64 {
+    i64::try_from(sequence_id).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A database written before vector cursors keeps its place: each conversation's single
+    /// cursor becomes commits 0 and application messages 10, the welcome cursor originator 11.
+    #[tokio::test]
+    async fn single_cursors_become_vector_cursors_on_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client.db");
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .unwrap()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        let mut before = sqlx::migrate!("./migrations");
+        before.migrations =
+            before.migrations.iter().filter(|m| m.version < 4).cloned().collect::<Vec<_>>().into();
+        before.run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO installation (id, inbox_id, installation, registered, welcome_cursor)
+             VALUES (1, 'inbox', x'01', 1, 7)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO conversations (id, kind, created_ns, cursor)
+             VALUES (x'aa', 'group', 1, 42), (x'bb', 'dm', 2, 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let store = Store::open(&path, &[9; 32]).await.unwrap();
+        assert_eq!(store.cursor(&[0xaa]).await.unwrap(), Cursor::joined_at(42));
+        assert_eq!(store.cursor(&[0xbb]).await.unwrap(), Cursor::default());
+        assert_eq!(store.welcome_cursor().await.unwrap(), Cursor::from_entries([(11, 7)]));
+        assert_eq!(store.conversations().await.unwrap().len(), 2);
+        let all = store.cursors().await.unwrap();
+        assert_eq!(all.get(&vec![0xaa]), Some(&Cursor::joined_at(42)));
+        assert_eq!(all.get(&vec![0xbb]), None, "nothing read yet");
+        assert_eq!(store.installation().await.unwrap(), Some(("inbox".into(), vec![1], true)));
+
+        // Cursors only move forward, per originator.
+        let moved = Cursor::from_entries([(0, 40), (10, 50), (100, 3)]);
+        store
+            .write(Write { cursors: vec![(vec![0xaa], moved)], ..Write::default() })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.cursor(&[0xaa]).await.unwrap(),
+            Cursor::from_entries([(0, 42), (10, 50), (100, 3)])
+        );
     }
 }

@@ -21,10 +21,12 @@ use xmtp_proto::mls_api as api;
 use crate::client::{Client, State};
 use crate::content::{self, ContentType, EncodedContent};
 use crate::conversation::{ConversationId, Event, Message, describe};
+use crate::cursor::{Cursor, Position};
 use crate::error::{ClientError, Result};
 use crate::mls::extensions::{GroupExtensions, Kind};
 use crate::mls::validate::{self, CommitSummary, Leaf};
 use crate::mls::{self, welcome};
+use crate::network::Page;
 use crate::store::{ConversationRow, MessageRow, Write};
 
 const PAGE: u32 = 100;
@@ -32,14 +34,6 @@ const PAGE: u32 = 100;
 /// How long after a publish failed without an answer a sync must start before not finding the
 /// message proves the node never stored it. Well above any node's request handling time.
 pub const FAILED_SEND_GRACE_NS: u64 = 120 * 1_000_000_000;
-
-fn ascending(cursor: u64, limit: u32) -> Option<api::PagingInfo> {
-    Some(api::PagingInfo {
-        direction: api::SortDirection::Ascending as i32,
-        limit,
-        id_cursor: cursor,
-    })
-}
 
 /// Whether a failed query's response was over a message-size limit (ours when decoding, or the
 /// node's when encoding).
@@ -62,11 +56,11 @@ fn inject_panic(group_id: &[u8], envelope: u64) {
 }
 
 /// An envelope whose processing panicked.
-struct Poisoned(u64);
+struct Poisoned(Position);
 
 /// Why a sync stopped.
 enum Step {
-    Poisoned(u64),
+    Poisoned(Position),
     Failed(ClientError),
 }
 
@@ -74,6 +68,14 @@ impl From<ClientError> for Step {
     fn from(e: ClientError) -> Self {
         Self::Failed(e)
     }
+}
+
+/// A conversation joined from a welcome.
+pub(crate) struct Joined {
+    pub(crate) row: ConversationRow,
+    /// Where reading its messages starts.
+    pub(crate) start: Cursor,
+    pub(crate) conversation: crate::conversation::Conversation,
 }
 
 /// What processing one envelope did.
@@ -119,15 +121,12 @@ impl Client {
     fn fetch_page(
         &self,
         group_id: &[u8],
-        cursor: u64,
+        cursor: &Cursor,
         limit: u32,
-    ) -> tokio::task::JoinHandle<Result<api::QueryGroupMessagesResponse>> {
+    ) -> tokio::task::JoinHandle<Result<Page<api::group_message::V1>>> {
         let mls = self.inner.api.mls.clone();
-        let request = api::QueryGroupMessagesRequest {
-            group_id: group_id.to_vec().into(),
-            paging_info: ascending(cursor, limit),
-        };
-        tokio::spawn(async move { Ok(mls.query_group_messages(request).await?.into_inner()) })
+        let (group_id, cursor) = (group_id.to_vec(), cursor.clone());
+        tokio::spawn(async move { Ok(mls.group_messages(&group_id, &cursor, limit).await?) })
     }
 
     pub(crate) async fn sync_group_locked(&self, state: &mut State, group_id: &[u8]) -> Result<()> {
@@ -135,7 +134,7 @@ impl Client {
     }
 
     /// Processes the group's envelopes after its cursor. With `pending` (the hash of a commit
-    /// we just published) returns the envelope id of that commit if it was merged.
+    /// we just published) returns the sequence id of that commit if it was merged.
     ///
     /// An envelope whose processing panics (the MLS library on hostile input) is contained:
     /// the state goes back to the last write, the envelope is marked poisoned and the sync
@@ -151,7 +150,8 @@ impl Client {
                 Err(Poisoned(envelope)) => {
                     tracing::error!(
                         group = %hex::encode(group_id),
-                        envelope,
+                        originator = envelope.originator,
+                        envelope = envelope.sequence_id,
                         "processing an envelope panicked; it is skipped and the state rolled back"
                     );
                     state.recover();
@@ -186,62 +186,59 @@ impl Client {
         let mut cursor = self.inner.store.cursor(group_id).await?;
         let mut merged = None;
         let mut limit = PAGE;
-        let mut next = Some(self.fetch_page(group_id, cursor, limit));
+        let mut asked = cursor.clone();
+        let mut next = Some(self.fetch_page(group_id, &asked, limit));
         while let Some(fetch) = next.take() {
-            let response = match fetch
+            let page = match fetch
                 .await
                 .map_err(|e| ClientError::Mls(format!("fetch task failed: {e}")))?
             {
-                Ok(response) => response,
+                Ok(page) => page,
                 // A page too large for one response (a node that does not page by size,
                 // many large messages): ask for fewer at a time.
                 Err(ClientError::Node(status)) if too_large(&status) && limit > 1 => {
                     limit = (limit / 4).max(1);
                     tracing::warn!(group = %hex::encode(group_id), limit, "page too large; asking for fewer messages");
-                    next = Some(self.fetch_page(group_id, cursor, limit));
+                    asked = cursor.clone();
+                    next = Some(self.fetch_page(group_id, &asked, limit));
                     continue;
                 }
                 Err(e) => return Err(e.into()),
             };
-            let count = response.messages.len();
-            // A full page (or one the node cut short by size, with a cursor) means more may
-            // follow: fetch the next one while this one is processed.
-            let more = count == limit as usize
-                || response.paging_info.as_ref().is_some_and(|p| p.id_cursor != 0);
-            if more
-                && let Some(api::group_message::Version::V1(last)) =
-                    response.messages.last().and_then(|m| m.version.as_ref())
-            {
-                next = Some(self.fetch_page(group_id, last.id.max(cursor), limit));
+            let Page { items, more, reached } = page;
+            // A page that moved nothing ends the sync (also one a node sends again and again).
+            if reached == asked {
+                break;
+            }
+            // More may follow: fetch the next page while this one is processed.
+            if more {
+                asked = reached.clone();
+                next = Some(self.fetch_page(group_id, &asked, limit));
             }
             let mut write = Write::default();
             let mut events = Vec::new();
-            for message in response.messages {
-                let Some(api::group_message::Version::V1(v1)) = message.version else { continue };
-                if v1.id <= cursor {
+            for (position, v1) in items {
+                if !cursor.advance(position) {
                     continue;
                 }
-                cursor = v1.id;
-                if state.poisoned.contains(&(group_id.to_vec(), v1.id)) {
+                if state.poisoned.contains(&(group_id.to_vec(), position)) {
                     continue;
                 }
                 match self
                     .process_envelope(state, group_id, &v1, pending, &mut write, &mut events)
                     .await
                 {
-                    Ok(Outcome::MergedOwnCommit) => merged = Some(v1.id),
+                    Ok(Outcome::MergedOwnCommit) => merged = Some(position.sequence_id),
                     Ok(Outcome::Nothing) => {}
-                    Err(ClientError::Panicked(_)) => return Err(Step::Poisoned(v1.id)),
+                    Err(ClientError::Panicked(_)) => return Err(Step::Poisoned(position)),
                     Err(e) => {
-                        tracing::warn!(group = %hex::encode(group_id), envelope = v1.id, code = e.code(), "skipped: {e}");
+                        tracing::warn!(group = %hex::encode(group_id), originator = position.originator, envelope = position.sequence_id, code = e.code(), "skipped: {e}");
                     }
                 }
             }
-            if count == 0 {
-                break;
-            }
+            cursor.merge(&reached);
             write.mls = state.provider.take_changes();
-            write.cursors.push((group_id.to_vec(), cursor as i64));
+            write.cursors.push((group_id.to_vec(), cursor.clone()));
             self.save(state, write).await?;
             for event in events {
                 let _ = self.inner.events.send(event);
@@ -466,22 +463,12 @@ impl Client {
     /// Fetches and joins new welcomes; returns the conversations joined.
     pub async fn sync_welcomes(&self) -> Result<Vec<ConversationId>> {
         let mut state = self.inner.state.lock().await;
-        let mut cursor = self.inner.store.installation().await?.map_or(0, |i| i.3) as u64;
+        let mut cursor = self.inner.store.welcome_cursor().await?;
         let mut joined = Vec::new();
         let mut limit = PAGE;
         loop {
-            let response = self
-                .inner
-                .api
-                .mls
-                .clone()
-                .query_welcome_messages(api::QueryWelcomeMessagesRequest {
-                    installation_key: self.inner.installation_key.to_vec().into(),
-                    paging_info: ascending(cursor, limit),
-                })
-                .await;
-            let response = match response {
-                Ok(response) => response.into_inner(),
+            let page = match self.inner.api.mls.clone().welcomes(&cursor, limit).await {
+                Ok(page) => page,
                 // Anyone can send us welcomes: large ones must not stop every sync.
                 Err(status) if too_large(&status) && limit > 1 => {
                     limit = (limit / 4).max(1);
@@ -490,39 +477,32 @@ impl Client {
                 }
                 Err(status) => return Err(status.into()),
             };
-            let count = response.messages.len();
-            let more = count == limit as usize
-                || response.paging_info.as_ref().is_some_and(|p| p.id_cursor != 0);
-            for message in response.messages {
-                let (id, result) = match message.version {
-                    Some(api::welcome_message::Version::V1(v1)) => {
-                        (v1.id, self.join(&mut state, &v1).await)
-                    }
-                    Some(api::welcome_message::Version::WelcomePointer(p)) => (
-                        p.id,
-                        Err(ClientError::malformed(
-                            "welcome",
-                            "welcome pointers are not advertised",
-                        )),
-                    ),
-                    None => continue,
-                };
-                if id <= cursor {
+            let Page { items, more, reached } = page;
+            let done = reached == cursor;
+            for (position, message) in items {
+                if !cursor.advance(position) {
                     continue;
                 }
-                cursor = id;
+                let result = match message.version {
+                    Some(api::welcome_message::Version::V1(v1)) => self.join(&mut state, &v1).await,
+                    Some(api::welcome_message::Version::WelcomePointer(_)) => Err(
+                        ClientError::malformed("welcome", "welcome pointers are not advertised"),
+                    ),
+                    None => Err(ClientError::malformed("welcome", "no content")),
+                };
                 if matches!(result, Err(ClientError::Panicked(_))) {
                     // Nothing the panic half-did is kept.
                     state.recover();
                 }
                 let write = Write {
                     mls: state.provider.take_changes(),
-                    welcome_cursor: Some(cursor as i64),
+                    welcome_cursor: Some(cursor.clone()),
                     ..Write::default()
                 };
                 match result {
-                    Ok(Some((row, conversation))) => {
+                    Ok(Some(Joined { row, start, conversation })) => {
                         let mut write = write;
+                        write.cursors.push((row.id.clone(), start));
                         write.new_conversations.push(row);
                         self.save(&mut state, write).await?;
                         let _ = self.inner.events.send(Event::Conversation(conversation.clone()));
@@ -530,12 +510,21 @@ impl Client {
                     }
                     Ok(None) => self.save(&mut state, write).await?,
                     Err(e) => {
-                        tracing::warn!(welcome = id, code = e.code(), "skipped welcome: {e}");
+                        tracing::warn!(
+                            originator = position.originator,
+                            welcome = position.sequence_id,
+                            code = e.code(),
+                            "skipped welcome: {e}"
+                        );
                         self.save(&mut state, write).await?;
                     }
                 }
             }
-            if !more || count == 0 {
+            if cursor.merge(&reached) {
+                let write = Write { welcome_cursor: Some(cursor.clone()), ..Write::default() };
+                self.inner.store.write(write).await?;
+            }
+            if !more || done {
                 break;
             }
         }
@@ -554,7 +543,7 @@ impl Client {
         &self,
         state: &mut State,
         v1: &api::welcome_message::V1,
-    ) -> Result<Option<(ConversationRow, crate::conversation::Conversation)>> {
+    ) -> Result<Option<Joined>> {
         if v1.wrapper_algorithm != welcome::CURVE25519 {
             return Err(ClientError::malformed(
                 "welcome",
@@ -623,13 +612,12 @@ impl Client {
             kind: if dm_peer.is_some() { "dm" } else { "group" }.to_owned(),
             dm_peer,
             created_ns: self.now_ns() as i64,
-            cursor: message_cursor as i64,
             active: true,
             leaving: false,
         };
         let conversation = describe(&group, &row)?;
         state.groups.insert(group_id, group);
-        Ok(Some((row, conversation)))
+        Ok(Some(Joined { row, start: Cursor::joined_at(message_cursor), conversation }))
     }
 
     /// Starts the stream task: it catches up, then follows the node's welcome and group-message
@@ -683,33 +671,23 @@ impl Client {
     /// conversation joined), `Err` when the connection failed.
     async fn follow(&self, stopped: &mut watch::Receiver<bool>) -> Result<bool> {
         self.sync_all().await?;
-        let welcome_cursor = self.inner.store.installation().await?.map_or(0, |i| i.3) as u64;
+        let welcome_cursor = self.inner.store.welcome_cursor().await?;
         let mls = self.inner.api.mls.clone();
-        let mut welcomes = mls
-            .subscribe_welcome_messages(api::SubscribeWelcomeMessagesRequest {
-                filters: vec![api::subscribe_welcome_messages_request::Filter {
-                    installation_key: self.inner.installation_key.to_vec().into(),
-                    id_cursor: welcome_cursor,
-                }],
-            })
-            .await?
-            .into_inner();
-        let filters: Vec<_> = self
+        let mut welcomes = mls.subscribe_welcomes(&welcome_cursor).await?.into_inner();
+        let mut cursors = self.inner.store.cursors().await?;
+        let groups: Vec<(Vec<u8>, Cursor)> = self
             .inner
             .store
             .conversations()
             .await?
             .into_iter()
             .filter(|c| c.active)
-            .map(|c| api::subscribe_group_messages_request::Filter {
-                group_id: c.id.into(),
-                id_cursor: c.cursor as u64,
+            .map(|c| {
+                let cursor = cursors.remove(&c.id).unwrap_or_default();
+                (c.id, cursor)
             })
             .collect();
-        let mut groups = mls
-            .subscribe_group_messages(api::SubscribeGroupMessagesRequest { filters })
-            .await?
-            .into_inner();
+        let mut groups = mls.subscribe_group_messages(groups).await?.into_inner();
         // Messages that arrived between the catch-up and the subscriptions are replayed by the
         // node from the cursors above.
         loop {
@@ -780,6 +758,25 @@ mod tests {
         let options =
             ClientOptions::new(Network::Url(url.to_owned()), dir.join(format!("{name}.db")), keys);
         Client::open(options).await.unwrap()
+    }
+
+    /// A d14n client with no conversation yet has no group topic to follow: its group stream
+    /// waits (a welcome starts a new round) instead of failing and reconnecting.
+    #[tokio::test]
+    async fn with_no_conversation_a_gateway_clients_group_stream_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = xmtp_node::start(xmtp_node::NodeConfig::local(dir.path().join("node.db")))
+            .await
+            .unwrap();
+        let keys: Arc<dyn KeyStore> = Arc::new(MemoryKeyStore::default());
+        let network = Network::Gateway(node.url().to_owned());
+        let options = ClientOptions::new(network, dir.path().join("alice.db"), keys);
+        let alice = Client::open(options).await.unwrap();
+        let mut groups =
+            alice.inner.api.mls.subscribe_group_messages(vec![]).await.unwrap().into_inner();
+        let next = tokio::time::timeout(Duration::from_millis(300), groups.next()).await;
+        assert!(next.is_err(), "nothing, and no error: {next:?}");
+        node.shutdown().await.unwrap();
     }
 
     /// A message encrypted in epoch n and delivered after the commit to epoch n+1 (its sender

@@ -9,7 +9,15 @@ use std::time::Duration;
 use xmtp_client::{Client, ClientOptions, Event, GroupOptions, KeyStore, MemoryKeyStore, Network};
 
 async fn open(network: Network, dir: &std::path::Path, name: &str) -> Client {
-    let keys: Arc<dyn KeyStore> = Arc::new(MemoryKeyStore::default());
+    open_with(network, dir, name, Arc::new(MemoryKeyStore::default())).await
+}
+
+async fn open_with(
+    network: Network,
+    dir: &std::path::Path,
+    name: &str,
+    keys: Arc<dyn KeyStore>,
+) -> Client {
     let options = ClientOptions::new(network, dir.join(format!("{name}.db")), keys);
     Client::open(options).await.unwrap()
 }
@@ -157,5 +165,80 @@ async fn clients_move_to_d14n_at_the_cutover_and_lose_or_repeat_nothing() {
     })
     .await
     .expect("the stream delivered a message sent after the cutover");
+    node.shutdown().await.unwrap();
+}
+
+/// A group across the cutover on a node that numbers what it originates from then on as an
+/// xmtpd node does (application messages under its own id, by its own sequence; commits keep
+/// V3's series): each client keeps a place per originator, so a commit after the cutover (a
+/// member added) is processed although its id is far below the application messages', and
+/// nothing before the cutover comes again.
+#[tokio::test]
+async fn a_group_goes_on_across_the_cutover_when_originators_number_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let cutover = Duration::from_secs(4);
+    let mut config = xmtp_node::NodeConfig::local(dir.path().join("node.db"));
+    config.d14n_cutover_ns = Some(u64::try_from((now + cutover).as_nanos()).unwrap());
+    config.d14n_own_sequences = true;
+    let node = xmtp_node::start(config).await.unwrap();
+    let started = std::time::Instant::now();
+    let url = Network::Url(node.url().to_owned());
+    let alice = open(url.clone(), dir.path(), "alice").await;
+    let bob_keys: Arc<dyn KeyStore> = Arc::new(MemoryKeyStore::default());
+    let bob = open_with(url.clone(), dir.path(), "bob", Arc::clone(&bob_keys)).await;
+    let carol = open(url, dir.path(), "carol").await;
+    let mut events = bob.subscribe();
+    let _stream = bob.stream();
+
+    let group =
+        alice.create_group(&[bob.inbox_id().to_owned()], &GroupOptions::default()).await.unwrap();
+    let mut sent = Vec::new();
+    for text in ["v3 from alice", "v3 from bob"] {
+        let from = if text.ends_with("alice") { &alice } else { &bob };
+        from.send_text(&group, text).await.unwrap();
+        sent.push(text.to_owned());
+    }
+    assert!(started.elapsed() < cutover, "the set-up took longer than the cutover delay");
+    tokio::time::sleep(cutover.saturating_sub(started.elapsed()) + Duration::from_millis(200))
+        .await;
+
+    for text in ["d14n from bob", "d14n from alice"] {
+        let from = if text.ends_with("alice") { &alice } else { &bob };
+        from.send_text(&group, text).await.unwrap();
+        sent.push(text.to_owned());
+    }
+    // A commit after the cutover: its id is in V3's series, far below the node's own numbers.
+    alice.add_members(&group, &[carol.inbox_id().to_owned()]).await.unwrap();
+    assert_eq!(carol.sync_welcomes().await.unwrap(), std::slice::from_ref(&group));
+    carol.send_text(&group, "carol joined").await.unwrap();
+    sent.push("carol joined".to_owned());
+    eventually(&bob, &group, &sent).await;
+    bob.send_text(&group, "bob saw the commit").await.unwrap();
+    sent.push("bob saw the commit".to_owned());
+    assert_eq!(eventually(&alice, &group, &sent).await, sent, "every message once, in order");
+    assert_eq!(eventually(&bob, &group, &sent).await, sent, "every message once, in order");
+    let since_carol_joined = &sent[4..];
+    assert_eq!(eventually(&carol, &group, since_carol_joined).await, since_carol_joined);
+    // Bob's stream, opened before the cutover, saw carol's message.
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(Event::Message(m)) = events.recv().await
+                && m.text().as_deref() == Some("carol joined")
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the stream delivered a message sent after the commit");
+
+    // Restarted, the clients read on from their stored places and nothing comes twice.
+    drop(_stream);
+    drop(bob);
+    let bob = open_with(Network::Url(node.url().to_owned()), dir.path(), "bob", bob_keys).await;
+    alice.send_text(&group, "after bob's restart").await.unwrap();
+    sent.push("after bob's restart".to_owned());
+    assert_eq!(eventually(&bob, &group, &sent).await, sent);
     node.shutdown().await.unwrap();
 }

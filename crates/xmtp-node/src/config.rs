@@ -24,6 +24,13 @@ pub struct NodeConfig {
     /// through `FetchD14nCutover`: from then on V3 writes and streams are refused and clients
     /// use the d14n API. `None`: never.
     pub d14n_cutover_ns: Option<u64>,
+    /// Number the d14n envelopes stored from the cutover on as an xmtpd node does: application
+    /// messages and welcomes are filed under this node's id (`node_id`) with its own sequence
+    /// (nanoseconds since the cutover, plus one: increasing, not contiguous), while what came
+    /// before stays under V3's originators (10, 11) with V3 ids, as XMTP's migration files it.
+    /// Sequence ids of different originators are then unrelated, so clients must keep a cursor
+    /// per originator. Off (the default): every topic is one series of V3 ids.
+    pub d14n_own_sequences: bool,
     /// The node's id on the decentralized network (what `GetNodes` lists).
     pub node_id: u32,
     /// The secp256k1 key the node signs originator envelopes with. `None`: one is made on first
@@ -39,6 +46,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("tls", &self.tls.is_some())
             .field("limits", &self.limits)
             .field("d14n_cutover_ns", &self.d14n_cutover_ns)
+            .field("d14n_own_sequences", &self.d14n_own_sequences)
             .field("node_id", &self.node_id)
             .finish_non_exhaustive()
     }
@@ -54,6 +62,7 @@ impl NodeConfig {
             limits: Limits::default(),
             clock: system_clock(),
             d14n_cutover_ns: None,
+            d14n_own_sequences: false,
             node_id: 100,
             originator_key: None,
         }

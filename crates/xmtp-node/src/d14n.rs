@@ -69,14 +69,44 @@ struct Inner {
     mls: MlsService,
     identity: IdentityService,
     key: WalletKey,
-    node_id: u32,
+    numbering: Numbering,
     url: String,
+}
+
+/// How stored items are numbered as envelopes (see `NodeConfig::d14n_own_sequences`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Numbering {
+    /// This node's id on the network.
+    pub(crate) node_id: u32,
+    /// From when application messages and welcomes are this node's own, numbered by time.
+    pub(crate) own_from_ns: Option<u64>,
+}
+
+impl Numbering {
+    /// An item's originator and sequence id: V3's (`v3_originator`, its row id), or this
+    /// node's own numbering for one stored from `own_from_ns` on.
+    fn file(&self, v3_originator: u32, row: u64, created_ns: u64) -> (u32, u64) {
+        match self.own_from_ns {
+            Some(from) if created_ns >= from => (self.node_id, created_ns - from + 1),
+            _ => (v3_originator, row),
+        }
+    }
+
+    /// For reads after `marks`: (when own numbering starts, the first creation time not yet
+    /// read under it), or `None` without own numbering.
+    fn own_after(&self, marks: &Marks) -> Option<(u64, u64)> {
+        let from = self.own_from_ns?;
+        let mark = marks.get(&self.node_id).copied().unwrap_or(0);
+        Some((from, from.saturating_add(mark)))
+    }
 }
 
 /// A stored item as an envelope: where it sorts, and what the client sent.
 struct Found {
     /// Sorts tables apart (their sequences are separate).
     table: u8,
+    /// The item's id in its table (ordered as stored).
+    row: u64,
     originator: u32,
     sequence_id: u64,
     created_ns: u64,
@@ -92,10 +122,18 @@ struct TopicPage {
 type Marks = HashMap<u32, u64>;
 
 impl D14nService {
-    pub(crate) fn new(shared: Shared, key: WalletKey, node_id: u32, url: String) -> Self {
+    pub(crate) fn new(shared: Shared, key: WalletKey, numbering: Numbering, url: String) -> Self {
         let mls = MlsService::new(shared.clone());
         let identity = IdentityService::new(shared.clone());
-        Self { inner: Arc::new(Inner { shared, mls, identity, key, node_id, url }) }
+        Self { inner: Arc::new(Inner { shared, mls, identity, key, numbering, url }) }
+    }
+
+    fn group_found(&self, topic: &Topic, message: GroupMessage) -> Option<Found> {
+        group_found(self.inner.numbering, topic, message)
+    }
+
+    fn welcome_found(&self, topic: &Topic, message: WelcomeMessage) -> Option<Found> {
+        welcome_found(self.inner.numbering, topic, message)
     }
 
     /// Signs a stored item as an originator envelope.
@@ -103,7 +141,7 @@ impl D14nService {
         let payer = PayerEnvelope {
             unsigned_client_envelope: found.envelope.encode_to_vec(),
             payer_signature: None,
-            target_originator: self.inner.node_id,
+            target_originator: self.inner.numbering.node_id,
             message_retention_days: 0,
         };
         let unsigned = UnsignedOriginatorEnvelope {
@@ -149,21 +187,31 @@ impl D14nService {
                         &topic.identifier,
                         after(d14n::COMMITS),
                         after(d14n::APPLICATION_MESSAGES),
+                        self.inner.numbering.own_after(marks),
                         limit,
                         budget,
                     )
                     .await
                     .map_err(storage)?;
                 let more = cut || messages.len() >= limit as usize;
-                let found = messages.into_iter().filter_map(|m| group_found(topic, m)).collect();
+                let found =
+                    messages.into_iter().filter_map(|m| self.group_found(topic, m)).collect();
                 Ok(TopicPage { found, more })
             }
             TopicKind::Welcomes => {
-                let page = Page { ascending: true, limit, cursor: after(d14n::WELCOMES) };
-                let (welcomes, cut) =
-                    store.welcomes(&topic.identifier, page, budget).await.map_err(storage)?;
+                let (welcomes, cut) = store
+                    .welcomes_after(
+                        &topic.identifier,
+                        after(d14n::WELCOMES),
+                        self.inner.numbering.own_after(marks),
+                        limit,
+                        budget,
+                    )
+                    .await
+                    .map_err(storage)?;
                 let more = cut || welcomes.len() >= limit as usize;
-                let found = welcomes.into_iter().filter_map(|w| welcome_found(topic, w)).collect();
+                let found =
+                    welcomes.into_iter().filter_map(|w| self.welcome_found(topic, w)).collect();
                 Ok(TopicPage { found, more })
             }
             TopicKind::IdentityUpdates => {
@@ -212,13 +260,13 @@ impl D14nService {
             let page = self.read_topic(topic, marks, limit).await?;
             if let Some(last) = page.found.last().filter(|_| page.more) {
                 let h = horizon.entry(last.table).or_insert(u64::MAX);
-                *h = (*h).min(last.sequence_id);
+                *h = (*h).min(last.row);
             }
             all.extend(page.found);
         }
-        all.retain(|f| horizon.get(&f.table).is_none_or(|h| f.sequence_id <= *h));
-        all.sort_by_key(|f| (f.table, f.sequence_id));
-        all.dedup_by_key(|f| (f.table, f.sequence_id));
+        all.retain(|f| horizon.get(&f.table).is_none_or(|h| f.row <= *h));
+        all.sort_by_key(|f| (f.table, f.row));
+        all.dedup_by_key(|f| (f.table, f.row));
         all.truncate(limit as usize);
         Ok(all)
     }
@@ -248,7 +296,7 @@ impl D14nService {
                 self.inner.mls.publish_group_messages(vec![input]).await?;
                 let stored =
                     store.group_message_with(&info.group_id, &data).await.map_err(storage)?;
-                stored.and_then(|m| group_found(&topic, m)).ok_or_else(lost)?
+                stored.and_then(|m| self.group_found(&topic, m)).ok_or_else(lost)?
             }
             Some(Payload::WelcomeMessage(input)) => {
                 let (key, data) = match &input.version {
@@ -266,10 +314,13 @@ impl D14nService {
                 self.inner.mls.publish_welcomes(vec![input]).await?;
                 let (id, created_ns) =
                     store.welcome_with(&key, &data).await.map_err(storage)?.ok_or_else(lost)?;
+                let (originator, sequence_id) =
+                    self.inner.numbering.file(d14n::WELCOMES, id, created_ns);
                 Found {
                     table: 1,
-                    originator: d14n::WELCOMES,
-                    sequence_id: id,
+                    row: id,
+                    originator,
+                    sequence_id,
                     created_ns,
                     envelope: envelope.clone(),
                 }
@@ -332,9 +383,14 @@ fn aad(topic: &Topic) -> Option<AuthenticatedData> {
     Some(AuthenticatedData { target_topic: topic.to_bytes(), depends_on: None })
 }
 
-fn group_found(topic: &Topic, message: GroupMessage) -> Option<Found> {
+fn group_found(numbering: Numbering, topic: &Topic, message: GroupMessage) -> Option<Found> {
     let Some(group_message::Version::V1(v1)) = message.version else { return None };
-    let originator = if v1.is_commit { d14n::COMMITS } else { d14n::APPLICATION_MESSAGES };
+    // Commits are sequenced by the chain on the real network: never this node's own.
+    let (originator, sequence_id) = if v1.is_commit {
+        (d14n::COMMITS, v1.id)
+    } else {
+        numbering.file(d14n::APPLICATION_MESSAGES, v1.id, v1.created_ns)
+    };
     let input = mls::GroupMessageInput {
         version: Some(group_message_input::Version::V1(group_message_input::V1 {
             data: v1.data,
@@ -344,14 +400,15 @@ fn group_found(topic: &Topic, message: GroupMessage) -> Option<Found> {
     };
     Some(Found {
         table: 0,
+        row: v1.id,
         originator,
-        sequence_id: v1.id,
+        sequence_id,
         created_ns: v1.created_ns,
         envelope: ClientEnvelope { aad: aad(topic), payload: Some(Payload::GroupMessage(input)) },
     })
 }
 
-fn welcome_found(topic: &Topic, message: WelcomeMessage) -> Option<Found> {
+fn welcome_found(numbering: Numbering, topic: &Topic, message: WelcomeMessage) -> Option<Found> {
     let (id, created_ns, version) = match message.version? {
         welcome_message::Version::V1(v1) => (
             v1.id,
@@ -376,10 +433,12 @@ fn welcome_found(topic: &Topic, message: WelcomeMessage) -> Option<Found> {
         ),
     };
     let input = mls::WelcomeMessageInput { version: Some(version) };
+    let (originator, sequence_id) = numbering.file(d14n::WELCOMES, id, created_ns);
     Some(Found {
         table: 1,
-        originator: d14n::WELCOMES,
-        sequence_id: id,
+        row: id,
+        originator,
+        sequence_id,
         created_ns,
         envelope: ClientEnvelope { aad: aad(topic), payload: Some(Payload::WelcomeMessage(input)) },
     })
@@ -393,6 +452,7 @@ fn identity_found(
 ) -> Found {
     Found {
         table: 2,
+        row: sequence_id,
         originator: d14n::IDENTITY_UPDATES,
         sequence_id,
         created_ns,
@@ -415,6 +475,7 @@ fn key_package_found(
     };
     Found {
         table: 3,
+        row: sequence_id,
         originator: d14n::KEY_PACKAGES,
         sequence_id,
         created_ns,
@@ -458,7 +519,7 @@ impl PayerApi for D14nService {
         &self,
         _request: Request<payer::GetNodesRequest>,
     ) -> Result<Response<payer::GetNodesResponse>, Status> {
-        let nodes = HashMap::from([(self.inner.node_id, self.inner.url.clone())]);
+        let nodes = HashMap::from([(self.inner.numbering.node_id, self.inner.url.clone())]);
         Ok(Response::new(payer::GetNodesResponse { nodes }))
     }
 }
@@ -562,14 +623,14 @@ impl ReplicationApi for D14nService {
                     let group = [Bytes::from(topic.identifier.clone())];
                     let newest =
                         store.newest_group_messages(&group, true).await.map_err(storage)?;
-                    newest.into_iter().flatten().next().and_then(|m| group_found(topic, m))
+                    newest.into_iter().flatten().next().and_then(|m| self.group_found(topic, m))
                 }
                 TopicKind::Welcomes => {
                     let page = Page { ascending: false, limit: 1, cursor: 0 };
                     let budget = self.inner.shared.limits.page_budget();
                     let (welcomes, _) =
                         store.welcomes(&topic.identifier, page, budget).await.map_err(storage)?;
-                    welcomes.into_iter().next().and_then(|w| welcome_found(topic, w))
+                    welcomes.into_iter().next().and_then(|w| self.welcome_found(topic, w))
                 }
                 TopicKind::IdentityUpdates => {
                     let inbox = hex::encode(&topic.identifier);
@@ -619,10 +680,10 @@ impl Follow {
                 }
                 () = self.out.closed() => return,
                 Some(m) = groups.rx.recv() => {
-                    group_topic(&m).and_then(|t| Some((t.clone(), group_found(&t, m)?)))
+                    group_topic(&m).and_then(|t| Some((t.clone(), self.service.group_found(&t, m)?)))
                 }
                 Some(w) = welcomes.rx.recv() => {
-                    welcome_topic(&w).and_then(|t| Some((t.clone(), welcome_found(&t, w)?)))
+                    welcome_topic(&w).and_then(|t| Some((t.clone(), self.service.welcome_found(&t, w)?)))
                 }
                 else => return,
             };

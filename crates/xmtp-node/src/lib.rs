@@ -268,7 +268,11 @@ impl Prepared {
             let limiter = limiter.clone();
             move |request| limiter.check(request)
         });
-        let d14n = d14n::D14nService::new(shared, key, config.node_id, url);
+        let numbering = d14n::Numbering {
+            node_id: config.node_id,
+            own_from_ns: config.d14n_cutover_ns.filter(|_| config.d14n_own_sequences),
+        };
+        let d14n = d14n::D14nService::new(shared, key, numbering, url);
         let payer = PayerApiServer::new(d14n.clone())
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);

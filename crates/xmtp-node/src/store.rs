@@ -389,9 +389,40 @@ impl Store {
     ) -> Result<(Vec<WelcomeMessage>, bool), NodeError> {
         let sql = if page.ascending { WELCOME_PAGE_ASC } else { WELCOME_PAGE_DESC };
         let rows = self.page_rows(sql, installation_key, page).await?;
+        self.welcome_page(&rows, budget).await
+    }
+
+    /// A d14n page of welcomes: after id `after`, or with `own` = (from, next) those stored
+    /// from `from` on only when created at `next` or later (see `group_messages_after`).
+    pub(crate) async fn welcomes_after(
+        &self,
+        installation_key: &[u8],
+        after: u64,
+        own: Option<(u64, u64)>,
+        limit: u32,
+        budget: usize,
+    ) -> Result<(Vec<WelcomeMessage>, bool), NodeError> {
+        let (own_from, own_next) = own.unwrap_or((u64::MAX, u64::MAX));
+        let rows = sqlx::query(WELCOME_PAGE_D14N)
+            .bind(installation_key)
+            .bind(to_i64(after))
+            .bind(i64::from(limit))
+            .bind(INLINE_BYTES)
+            .bind(to_i64(own_from))
+            .bind(to_i64(own_next))
+            .fetch_all(&self.reads)
+            .await?;
+        self.welcome_page(&rows, budget).await
+    }
+
+    async fn welcome_page(
+        &self,
+        rows: &[sqlx::sqlite::SqliteRow],
+        budget: usize,
+    ) -> Result<(Vec<WelcomeMessage>, bool), NodeError> {
         let mut reader = SizedPage::new(budget);
         let mut messages = Vec::with_capacity(rows.len());
-        for r in &rows {
+        for r in rows {
             let id: i64 = r.get("id");
             let Some(data) =
                 reader.take(self, r, "SELECT data FROM welcome_messages WHERE id = ?", id).await?
@@ -477,22 +508,30 @@ impl Store {
 
     /// The next page of a group's messages for a d14n cursor: commits after `after_commit`
     /// and application messages after `after_application`, in id order.
+    /// A d14n page of a group: commits after id `after_commit`; application messages after id
+    /// `after_application`, or with `own` = (from, next) those stored from `from` on only when
+    /// created at `next` or later (the node's own numbering, by time).
     pub(crate) async fn group_messages_after(
         &self,
         group_id: &[u8],
         after_commit: u64,
         after_application: u64,
+        own: Option<(u64, u64)>,
         limit: u32,
         budget: usize,
     ) -> Result<(Vec<GroupMessage>, bool), NodeError> {
-        let rows = sqlx::query(GROUP_PAGE_D14N)
+        let sql = if own.is_some() { GROUP_PAGE_D14N_OWN } else { GROUP_PAGE_D14N };
+        let query = sqlx::query(sql)
             .bind(group_id)
             .bind(to_i64(after_commit))
             .bind(i64::from(limit))
             .bind(INLINE_BYTES)
-            .bind(to_i64(after_application))
-            .fetch_all(&self.reads)
-            .await?;
+            .bind(to_i64(after_application));
+        let query = match own {
+            Some((from, next)) => query.bind(to_i64(from)).bind(to_i64(next)),
+            None => query,
+        };
+        let rows = query.fetch_all(&self.reads).await?;
         self.group_page(&rows, budget).await
     }
 
@@ -694,12 +733,41 @@ const GROUP_PAGE_DESC: &str =
     CASE WHEN length(data) <= ?4 THEN data END AS data,
     length(data) + length(sender_hmac) + 64 AS size
     FROM group_messages WHERE group_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3";
-// A d14n page of a group: commits after `?2`, application messages after `?5`.
-const GROUP_PAGE_D14N: &str = "SELECT id, created_ns, group_id, sender_hmac, should_push, is_commit,
+// A d14n page of a group: commits after `?2`, application messages after `?5`. Each kind is
+// one range of the (group, kind, id) index, so a cursor far behind on one kind (commits are
+// rare) costs no scan of the other's rows.
+const GROUP_PAGE_D14N: &str = "SELECT * FROM (
+    SELECT id, created_ns, group_id, sender_hmac, should_push, is_commit,
+        CASE WHEN length(data) <= ?4 THEN data END AS data,
+        length(data) + length(sender_hmac) + 64 AS size
+    FROM group_messages WHERE group_id = ?1 AND is_commit = 1 AND id > ?2
+    ORDER BY id ASC LIMIT ?3)
+    UNION ALL SELECT * FROM (
+    SELECT id, created_ns, group_id, sender_hmac, should_push, is_commit,
+        CASE WHEN length(data) <= ?4 THEN data END AS data,
+        length(data) + length(sender_hmac) + 64 AS size
+    FROM group_messages WHERE group_id = ?1 AND is_commit = 0 AND id > ?5
+    ORDER BY id ASC LIMIT ?3)
+    ORDER BY id ASC LIMIT ?3";
+// With the node's own numbering (a test mode): commits after `?2`; application messages created
+// before `?6` after `?5`, and those created from `?6` on if created at `?7` or later.
+const GROUP_PAGE_D14N_OWN: &str =
+    "SELECT id, created_ns, group_id, sender_hmac, should_push, is_commit,
     CASE WHEN length(data) <= ?4 THEN data END AS data,
     length(data) + length(sender_hmac) + 64 AS size
     FROM group_messages
-    WHERE group_id = ?1 AND id > min(?2, ?5) AND ((is_commit AND id > ?2) OR (NOT is_commit AND id > ?5))
+    WHERE group_id = ?1 AND ((is_commit AND id > ?2)
+        OR (NOT is_commit AND created_ns < ?6 AND id > ?5)
+        OR (NOT is_commit AND created_ns >= ?6 AND created_ns >= ?7))
+    ORDER BY id ASC LIMIT ?3";
+// A d14n page of welcomes: created before `?5` after `?2`, from `?5` on if created at `?6` or
+// later.
+const WELCOME_PAGE_D14N: &str = "SELECT id, created_ns, installation_key, message_type,
+    hpke_public_key, wrapper_algorithm, welcome_metadata,
+    CASE WHEN length(data) <= ?4 THEN data END AS data,
+    length(data) + length(hpke_public_key) + length(welcome_metadata) + 96 AS size
+    FROM welcome_messages WHERE installation_key = ?1
+        AND ((created_ns < ?5 AND id > ?2) OR (created_ns >= ?5 AND created_ns >= ?6))
     ORDER BY id ASC LIMIT ?3";
 const WELCOME_PAGE_ASC: &str = "SELECT id, created_ns, installation_key, message_type,
     hpke_public_key, wrapper_algorithm, welcome_metadata,
@@ -1161,4 +1229,44 @@ async fn append_identity_update(
         }
     }
     Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use sqlx::Row;
+
+    use super::*;
+
+    /// A d14n page reads each kind from its own index range: a client whose commit cursor is far
+    /// behind its application-message cursor (commits are rare) does not make the node scan
+    /// every message in between, on every sync.
+    #[tokio::test]
+    async fn a_d14n_page_reads_each_kind_from_its_own_index_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _writer) =
+            Store::open(&dir.path().join("node.db"), crate::config::system_clock()).await.unwrap();
+        let explain = sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {GROUP_PAGE_D14N}"));
+        let plan: Vec<String> = sqlx::query(explain)
+            .bind(vec![1u8; 16])
+            .bind(1_i64)
+            .bind(100_i64)
+            .bind(INLINE_BYTES)
+            .bind(1_000_i64)
+            .fetch_all(&store.reads)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect();
+        let ranges = plan
+            .iter()
+            .filter(|d| {
+                d.contains("group_messages_by_kind")
+                    && d.contains("group_id=? AND is_commit=? AND id>?")
+            })
+            .count();
+        assert_eq!(ranges, 2, "{plan:#?}");
+    }
 }

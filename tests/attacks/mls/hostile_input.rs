@@ -54,7 +54,8 @@ async fn a_panic_while_processing_an_envelope_does_not_end_the_stream() {
     bob.send_text(&dm, "four").await.unwrap();
     assert!(next_text(&mut events, "four").await, "the stream is still alive");
     assert_eq!(texts(&alice, &dm).await, ["one", "three", "four"], "only the bad one skipped");
-    assert!(alice.inner.state.lock().await.poisoned.contains(&(dm.0.clone(), second)));
+    let at = crate::cursor::Position { originator: 10, sequence_id: second };
+    assert!(alice.inner.state.lock().await.poisoned.contains(&(dm.0.clone(), at)));
     node.shutdown().await.unwrap();
 }
 
@@ -98,14 +99,9 @@ async fn mutated_commits_messages_and_welcomes_never_stop_the_client() {
     bob.send_text(&group, "hello carol").await.unwrap();
     alice.sync_all().await.unwrap();
     let seeds: Vec<Vec<u8>> = envelopes(&bob, &group.0).await.into_iter().map(|(_, d)| d).collect();
-    let request = api::QueryWelcomeMessagesRequest {
-        installation_key: carol.inner.installation_key.to_vec().into(),
-        paging_info: None,
-    };
-    let welcomes = bob.inner.api.mls.clone().query_welcome_messages(request).await.unwrap();
-    let Some(api::welcome_message::Version::V1(welcome)) =
-        welcomes.into_inner().messages.remove(0).version
-    else {
+    let from = crate::cursor::Cursor::default();
+    let mut welcomes = carol.inner.api.mls.clone().welcomes(&from, 100).await.unwrap().items;
+    let Some(api::welcome_message::Version::V1(welcome)) = welcomes.remove(0).1.version else {
         panic!("no welcome")
     };
 

@@ -37,24 +37,9 @@ async fn publish(client: &Client, data: Vec<u8>) -> Result<(), tonic::Status> {
     client.inner.api.mls.clone().send_group_messages(request).await.map(|_| ())
 }
 
-/// Every stored envelope of a group on the node: (id, bytes).
+/// Every stored envelope of a group on the node: (sequence id, bytes).
 async fn envelopes(client: &Client, group: &[u8]) -> Vec<(u64, Vec<u8>)> {
-    let request = api::QueryGroupMessagesRequest {
-        group_id: group.to_vec().into(),
-        paging_info: Some(api::PagingInfo {
-            direction: api::SortDirection::Ascending as i32,
-            limit: 100,
-            id_cursor: 0,
-        }),
-    };
-    let response = client.inner.api.mls.clone().query_group_messages(request).await.unwrap();
-    response
-        .into_inner()
-        .messages
-        .into_iter()
-        .filter_map(|m| match m.version {
-            Some(api::group_message::Version::V1(v1)) => Some((v1.id, v1.data.to_vec())),
-            _ => None,
-        })
-        .collect()
+    let from = crate::cursor::Cursor::default();
+    let page = client.inner.api.mls.clone().group_messages(group, &from, 100).await.unwrap();
+    page.items.into_iter().map(|(at, v1)| (at.sequence_id, v1.data.to_vec())).collect()
 }

@@ -429,3 +429,87 @@ async fn from_the_cutover_v3_writes_and_streams_are_refused_and_d14n_goes_on() {
         HashSet::from([stored[0].sequence_id])
     );
 }
+
+/// With its own numbering on, the node files what it originates from the cutover on as an
+/// xmtpd node does: application messages under its id with a sequence of its own (by time),
+/// commits under 0 with their ids, what came before under V3's originators. Vector cursors page
+/// through it all once and in order, and a subscription catches up and goes on live.
+#[tokio::test]
+async fn after_the_cutover_the_node_numbers_what_it_originates_apart() {
+    let cutover: u64 = 1_000_000_000_000;
+    let now = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(cutover - 1_000_000));
+    let clock = std::sync::Arc::clone(&now);
+    let node = TestNode::start_with(move |c| {
+        c.clock = std::sync::Arc::new(move || clock.load(std::sync::atomic::Ordering::SeqCst));
+        c.d14n_cutover_ns = Some(cutover);
+        c.d14n_own_sequences = true;
+    })
+    .await;
+    let group = [13u8; 16];
+    let mut mls = node.mls().await;
+    let before = vec![commit(&group, 0), app_message(&group, 1), app_message(&group, 2)];
+    mls.send_group_messages(api::SendGroupMessagesRequest { messages: before }).await.unwrap();
+    now.store(cutover + 5_000, std::sync::atomic::Ordering::SeqCst);
+    let after = publish(
+        &node,
+        vec![
+            group_envelope(&group, app_message(&group, 3)),
+            group_envelope(&group, commit(&group, 4)),
+            group_envelope(&group, app_message(&group, 5)),
+        ],
+    )
+    .await;
+    let places: Vec<(u32, u64)> = after.iter().map(|o| (o.originator, o.sequence_id)).collect();
+    let everything = query(&node, vec![group_topic(&group)], &HashMap::new(), 0).await;
+    let all: Vec<(u32, u64)> = everything.iter().map(|o| (o.originator, o.sequence_id)).collect();
+    assert_eq!(
+        all,
+        [(0, 1), (10, 2), (10, 3), places[0], (0, 5), places[2]],
+        "V3's ids before the cutover; after it, commits keep theirs"
+    );
+    assert_eq!(places[0], (100, 5_001), "the node's own sequence starts after the cutover");
+    assert_eq!(places[1], (0, 5));
+    assert!(places[2].0 == 100 && places[2].1 > places[0].1);
+
+    // Pages of one, moving a vector cursor: everything once, in order.
+    let mut cursor = HashMap::new();
+    let mut paged = Vec::new();
+    loop {
+        let page = query(&node, vec![group_topic(&group)], &cursor, 1).await;
+        let Some(o) = page.first() else { break };
+        cursor.insert(o.originator, o.sequence_id);
+        paged.push((o.originator, o.sequence_id));
+    }
+    assert_eq!(paged, all);
+    // A cursor past the node's first own envelope only: the rest of what it originated.
+    let cursor = HashMap::from([(0, 5), (10, 3), (100, places[0].1)]);
+    let rest = query(&node, vec![group_topic(&group)], &cursor, 0).await;
+    assert_eq!(rest.iter().map(|o| (o.originator, o.sequence_id)).collect::<Vec<_>>(), [places[2]]);
+
+    // A subscription from that cursor: the backlog, then a live envelope, once each.
+    let request = replication::SubscribeEnvelopesRequest {
+        query: Some(replication::EnvelopesQuery {
+            topics: vec![group_topic(&group)],
+            originator_node_ids: vec![],
+            last_seen: Some(Cursor { node_id_to_sequence_id: cursor }),
+        }),
+    };
+    let mut stream = replica(&node).await.subscribe_envelopes(request).await.unwrap().into_inner();
+    let live = publish(&node, vec![group_envelope(&group, app_message(&group, 6))]).await;
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let batch = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.extend(batch.envelopes.iter().map(|e| {
+            let o = open(e);
+            (o.originator, o.sequence_id)
+        }));
+    }
+    assert_eq!(seen, [places[2], (live[0].originator, live[0].sequence_id)]);
+    assert_eq!(live[0].originator, 100);
+    let quiet = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
+    assert!(quiet.is_err(), "nothing repeated");
+}
