@@ -6,6 +6,7 @@ fn main() {
             "app_status",
             "check_backend",
             "create_identity",
+            "change_network",
             "my_invite",
             "activity",
             "overview",

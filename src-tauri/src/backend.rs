@@ -201,6 +201,43 @@ impl Backend {
         Ok(())
     }
 
+    /// Moves the identity to `network` (as at onboarding): its agent stops, and starts again
+    /// there with that network's conversations (registering it if it is new there); peers,
+    /// trust, skills, receipts and settings stay. When `network` cannot be reached the
+    /// identity goes on where it was and the error says why.
+    pub async fn change_network(&self, network: &str) -> AppResult<IdentityInfo> {
+        let url = self.lock().node_url.clone();
+        let Some(url) = url else {
+            return Err(HostError::failed("app.not_ready", "the app is still starting"));
+        };
+        if identity::is_on(&self.data_dir, network)? {
+            return Err(HostError::invalid(
+                "app.same_network",
+                format!("this identity is already on {}", network.trim()),
+            ));
+        }
+        let mut running = self.running.lock().await;
+        let Some(current) = running.take() else {
+            return Err(HostError::not_found("app.no_identity", "create your identity first"));
+        };
+        current.stop().await;
+        let moved = match identity::open_on(&self.data_dir, &self.keys, &url, network).await {
+            Ok(moved) => moved,
+            Err(e) => {
+                tracing::warn!(code = %e.code, "moving the identity failed: {e}");
+                let back = identity::open(&self.data_dir, &self.keys, &url).await?;
+                self.watch(back.agent.clone());
+                *running = Some(back);
+                return Err(e);
+            }
+        };
+        self.watch(moved.agent.clone());
+        let info = moved.info.clone();
+        self.lock().identity = Some(info.clone());
+        *running = Some(moved);
+        Ok(info)
+    }
+
     /// This app's invite.
     pub async fn invite(&self) -> AppResult<InviteInfo> {
         match self.running.lock().await.as_ref() {
@@ -573,6 +610,7 @@ mod tests {
         ada: Agent,
         bob: Agent,
         _bob: coworker_host::identity::Held,
+        keys: Keys,
         _root: tempfile::TempDir,
     }
 
@@ -592,7 +630,13 @@ mod tests {
                 move |page: &str| opened.lock().unwrap().push(page.to_owned())
             }),
         };
-        let backend = Backend::new(root.path().join("app"), keys(), embedded(root.path()), desktop);
+        let app_keys = keys();
+        let backend = Backend::new(
+            root.path().join("app"),
+            Arc::clone(&app_keys),
+            embedded(root.path()),
+            desktop,
+        );
         backend.start(Instant::now()).await;
         backend.create_identity("ada", "embedded").await.unwrap();
         let ada = backend.agent().await.unwrap();
@@ -607,7 +651,17 @@ mod tests {
         let bob = held.agent.clone();
         bob.add_peer(&backend.invite().await.unwrap().code).await.unwrap();
         ada.add_peer(&bob.invite(None).unwrap()).await.unwrap();
-        AppAndPeer { backend, asked, emitted, opened, ada, bob, _bob: held, _root: root }
+        AppAndPeer {
+            backend,
+            asked,
+            emitted,
+            opened,
+            ada,
+            bob,
+            _bob: held,
+            keys: app_keys,
+            _root: root,
+        }
     }
 
     impl AppAndPeer {
@@ -892,6 +946,75 @@ mod tests {
         assert_eq!(backend.status("0").backend, BackendState::NeedsIdentity);
         backend.create_identity("ada", "embedded").await.unwrap();
         backend.stop().await;
+    }
+
+    /// Settings moves the identity to another network (here another node, reached as a d14n
+    /// gateway) and back: the same inbox, its peers kept, each network's conversations its own;
+    /// an unreachable network changes nothing; a restart opens where it was left.
+    #[tokio::test]
+    async fn the_identity_moves_to_another_network_and_back() {
+        let t = app_and_peer().await;
+        let root = t._root.path();
+        let before = t.backend.status("0").identity.unwrap();
+        let other =
+            xmtp_node::start(xmtp_node::NodeConfig::local(root.join("other.db"))).await.unwrap();
+        let gateway = format!("gateway:{}", other.url());
+
+        let err = t.backend.change_network("http://127.0.0.1:9").await.unwrap_err();
+        assert_eq!(err.kind, coworker_host::ErrorKind::Unreachable, "{err:?}");
+        assert_eq!(t.backend.status("0").identity.unwrap().network, "embedded");
+        let ada = t.backend.agent().await.unwrap();
+        ada.ping(t.bob.inbox_id()).await.expect("still on the embedded network");
+        let same = t.backend.change_network(" embedded ").await.unwrap_err();
+        assert_eq!(same.code, "app.same_network");
+
+        let moved = t.backend.change_network(&gateway).await.unwrap();
+        assert_eq!(
+            (moved.inbox_id.as_str(), moved.network.as_str()),
+            (before.inbox_id.as_str(), gateway.as_str())
+        );
+        assert_eq!(t.backend.status("0").identity.unwrap(), moved);
+        let ada = t.backend.agent().await.unwrap();
+        assert_eq!(ada.peers().await.unwrap().len(), 1, "peers stay");
+        assert!(ada.client().conversations().await.unwrap().is_empty(), "a new network's own");
+        // Someone on the other network reaches the moved identity through its new invite.
+        let carol_keys = Arc::new(MemoryKeyStore::default()) as Arc<dyn KeyStore>;
+        let network = coworker_host::network::Network::Url(other.url().to_owned());
+        let carol = coworker_host::identity::Identity::new(
+            "carol",
+            &root.join("carol"),
+            network,
+            "other",
+            carol_keys,
+        );
+        let carol = carol.open().await.unwrap().serve().await.unwrap();
+        let invite = t.backend.invite().await.unwrap().code;
+        carol.agent.add_peer(&invite).await.unwrap();
+        carol.agent.ping(&before.inbox_id).await.expect("carol reaches ada on the other network");
+        assert!(ada.ping(t.bob.inbox_id()).await.is_err(), "bob is not on this network");
+
+        let back = t.backend.change_network("embedded").await.unwrap();
+        assert_eq!(back.network, "embedded");
+        let ada = t.backend.agent().await.unwrap();
+        ada.ping(t.bob.inbox_id()).await.expect("bob again, in the same conversation");
+        let dir = root.join("app");
+        assert!(dir.join("xmtp.db").exists());
+        let slug: String =
+            gateway.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        assert!(dir.join(format!("xmtp-{slug}.db")).exists(), "the other network's database");
+
+        t.backend.change_network(&gateway).await.unwrap();
+        t.backend.stop().await;
+        let again = backend_with(dir, Arc::clone(&t.keys));
+        assert_eq!(again.start(Instant::now()).await, BackendState::Ready);
+        assert_eq!(
+            again.status("0").identity.unwrap().network,
+            gateway,
+            "opened where it was left"
+        );
+        again.stop().await;
+        carol.stop().await;
+        other.shutdown().await.unwrap();
     }
 
     #[tokio::test]

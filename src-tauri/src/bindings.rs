@@ -19,6 +19,7 @@ pub fn builder() -> Builder<Wry> {
             commands::app_status,
             commands::check_backend,
             commands::create_identity,
+            commands::change_network,
             commands::my_invite,
             commands::activity,
             commands::overview,

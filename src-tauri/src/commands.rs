@@ -114,6 +114,18 @@ pub async fn create_identity(
     Ok(status)
 }
 
+/// Moves this app's identity to `network` (named as at onboarding); see
+/// `Backend::change_network`.
+#[tauri::command]
+#[specta::specta]
+pub async fn change_network(app: AppHandle, network: String) -> AppResult<AppStatus> {
+    let backend = app.state::<AppBackend>().inner().clone();
+    backend.0.change_network(&network).await?;
+    let status = backend.0.status(VERSION);
+    emit_status(&app, status.clone());
+    Ok(status)
+}
+
 /// This app's invite: code, link and QR code.
 #[tauri::command]
 #[specta::specta]

@@ -99,9 +99,6 @@ fn composite_on_gpu_only(app: &App) {
     }
 }
 
-/// Set (to anything) to give WebKit its built-in test camera instead of the machine's (tests).
-pub const MOCK_CAMERA_ENV: &str = "COWORKER_MOCK_CAMERA";
-
 /// The camera, for scanning an invite's QR code on the Invite page. WebKitGTK keeps media capture
 /// off unless it is enabled, then asks the app about each request: video is allowed, the
 /// microphone (never needed) and screen capture are refused.
@@ -113,12 +110,10 @@ fn allow_the_camera(app: &App) {
         UserMediaPermissionRequestExt, WebViewExt,
     };
     let Some(window) = app.get_webview_window("main") else { return };
-    let mock = std::env::var_os(MOCK_CAMERA_ENV).is_some();
     let result = window.with_webview(move |webview| {
         let view = webview.inner();
         if let Some(settings) = view.settings() {
             settings.set_enable_media_stream(true);
-            settings.set_enable_mock_capture_devices(mock);
         }
         view.connect_permission_request(|_, request| {
             let Some(media) = request.downcast_ref::<UserMediaPermissionRequest>() else {

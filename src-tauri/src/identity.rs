@@ -1,8 +1,11 @@
 //! The app's identity and agent: the node the app embeds, the XMTP installation (keys in the
 //! OS keychain), and the CoWorker agent serving while the app runs. Free of Tauri.
 //!
-//! `identity.toml` in the data directory records the name and network chosen at onboarding;
-//! without it the app waits for onboarding.
+//! `identity.toml` in the data directory records the name and the network the identity is on
+//! (chosen at onboarding, changed in Settings); without it the app waits for onboarding. The
+//! identity keeps one XMTP database per network it has been on (its conversations there):
+//! `xmtp.db` for the first, `xmtp-<network>.db` for the others. Its peers, trust, skills,
+//! receipts and settings are the same on every network.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -47,11 +50,42 @@ pub struct InviteInfo {
     pub qr_svg: String,
 }
 
+/// The name a saved network goes by: files written before networks were named say "".
+fn named(network: &str) -> &str {
+    if network.is_empty() { "embedded" } else { network }
+}
+
 /// `identity.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Saved {
     name: String,
     network: String,
+    /// The network chosen at onboarding, once the identity moved away from it (its database
+    /// is `xmtp.db`). `None`: it is still on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    first_network: Option<String>,
+}
+
+impl Saved {
+    /// The name the network goes by (`embedded` for the embedded node).
+    fn network_name(&self) -> &str {
+        named(&self.network)
+    }
+
+    /// The XMTP database of the network the identity is on.
+    fn xmtp_database(&self, data_dir: &Path) -> PathBuf {
+        let first = self.first_network.as_deref().map_or(self.network_name(), named);
+        if first == self.network_name() {
+            return data_dir.join("xmtp.db");
+        }
+        let slug: String = self
+            .network_name()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .take(80)
+            .collect();
+        data_dir.join(format!("xmtp-{slug}.db"))
+    }
 }
 
 /// Makes the key store for a data directory (the OS keychain in the app; memory in tests).
@@ -155,23 +189,63 @@ pub async fn create(
     if exists(data_dir) {
         return Err(HostError::failed("app.has_identity", "this app already has an identity"));
     }
-    let saved = Saved { name: name.to_owned(), network: network.trim().to_owned() };
+    let saved =
+        Saved { name: name.to_owned(), network: network.trim().to_owned(), first_network: None };
     let running = open_saved(data_dir, keys, node_url, &saved).await?;
-    let text = toml::to_string(&saved)
+    write_saved(data_dir, &saved)?;
+    Ok(running)
+}
+
+fn write_saved(data_dir: &Path, saved: &Saved) -> AppResult<()> {
+    let text = toml::to_string(saved)
         .map_err(|e| HostError::failed("app.identity_file", e.to_string()))?;
     std::fs::write(saved_path(data_dir), text)
-        .map_err(|e| HostError::failed("app.identity_file", format!("identity.toml: {e}")))?;
+        .map_err(|e| HostError::failed("app.identity_file", format!("identity.toml: {e}")))
+}
+
+fn read_saved(data_dir: &Path) -> AppResult<Saved> {
+    let file = |e: &dyn std::fmt::Display| {
+        HostError::failed("app.identity_file", format!("identity.toml: {e}"))
+    };
+    let text = std::fs::read_to_string(saved_path(data_dir)).map_err(|e| file(&e))?;
+    toml::from_str(&text).map_err(|e| file(&e))
+}
+
+/// Whether `network` names the network the identity is on.
+pub fn is_on(data_dir: &Path, network: &str) -> AppResult<bool> {
+    let saved = read_saved(data_dir)?;
+    Ok(saved.network_name() == named(network.trim()))
+}
+
+/// Opens the identity on `network` instead (registering it there if it is new to it), with
+/// that network's conversations, and records the move. The identity must not be open; when
+/// the new network cannot be reached nothing changes.
+pub async fn open_on(
+    data_dir: &Path,
+    keys: &Keys,
+    node_url: &str,
+    network: &str,
+) -> AppResult<Running> {
+    let current = read_saved(data_dir)?;
+    let network = network.trim();
+    if network.is_empty() {
+        return Err(HostError::invalid("app.network", "choose a network"));
+    }
+    let first = current.first_network.clone().unwrap_or_else(|| current.network.clone());
+    let moved = Saved {
+        name: current.name.clone(),
+        network: network.to_owned(),
+        first_network: Some(first).filter(|f| named(f) != named(network)),
+    };
+    let running = open_saved(data_dir, keys, node_url, &moved).await?;
+    write_saved(data_dir, &moved)?;
+    tracing::info!(from = current.network_name(), to = moved.network_name(), "identity moved");
     Ok(running)
 }
 
 /// Opens the identity made at onboarding and starts its agent.
 pub async fn open(data_dir: &Path, keys: &Keys, node_url: &str) -> AppResult<Running> {
-    let file = |e: &dyn std::fmt::Display| {
-        HostError::failed("app.identity_file", format!("identity.toml: {e}"))
-    };
-    let text = std::fs::read_to_string(saved_path(data_dir)).map_err(|e| file(&e))?;
-    let saved: Saved = toml::from_str(&text).map_err(|e| file(&e))?;
-    open_saved(data_dir, keys, node_url, &saved).await
+    open_saved(data_dir, keys, node_url, &read_saved(data_dir)?).await
 }
 
 async fn open_saved(
@@ -184,9 +258,10 @@ async fn open_saved(
         "" | "embedded" => Network::Url(node_url.to_owned()),
         other => coworker_host::network::resolve(other).await?.network,
     };
-    let name = if saved.network.is_empty() { "embedded".into() } else { saved.network.clone() };
+    let name = saved.network_name().to_owned();
     let key_store = keys(data_dir.to_path_buf());
     let mut identity = Identity::new(&saved.name, data_dir, network, &name, Arc::clone(&key_store));
+    identity.xmtp_database = saved.xmtp_database(data_dir);
     // A person runs this agent: plans proposed by peers wait for them (a notification asks),
     // and our own proposals give the peer's owner time to decide.
     identity.config.plan_approval = true;

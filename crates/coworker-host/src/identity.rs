@@ -26,6 +26,9 @@ pub struct Identity {
     pub config: AgentConfig,
     /// Where the client connects.
     pub network: Network,
+    /// The XMTP client's database; [`Identity::new`] puts it at `xmtp.db` in the data
+    /// directory. An identity that moves between networks keeps one per network.
+    pub xmtp_database: PathBuf,
     /// The network's name as the owner gave it (`embedded`, `dev`, a URL), for the control API.
     pub network_name: String,
     /// Where its keys live.
@@ -57,6 +60,7 @@ impl Identity {
             data_dir: data_dir.to_owned(),
             config: AgentConfig::new(name, data_dir.join("agent.db")),
             network,
+            xmtp_database: data_dir.join("xmtp.db"),
             network_name: network_name.to_owned(),
             keys,
             trusted_ca_pem: None,
@@ -75,7 +79,7 @@ impl Identity {
             tracing::warn!("{warning}");
         }
         let lock = DataDirLock::take(&data_dir)?;
-        let mut options = ClientOptions::new(self.network, data_dir.join("xmtp.db"), self.keys);
+        let mut options = ClientOptions::new(self.network, self.xmtp_database, self.keys);
         options.trusted_ca_pem = self.trusted_ca_pem;
         let name = self.network_name;
         let client = Client::open(options).await.map_err(|e| {

@@ -13,11 +13,14 @@ use crate::call::refusal;
 use crate::error::{CallError, Result, RuntimeError};
 use crate::store::{NameSource, Peer};
 
-/// Whether two network names (`dev`, `production` or node URLs) are the same network:
-/// `localhost` and `127.0.0.1`, case and a trailing slash do not matter.
+/// Whether two network names (`dev`, `production`, node URLs or `gateway:<url>`) are the same
+/// network: `localhost` and `127.0.0.1`, case and a trailing slash do not matter, and a node
+/// reached as a d14n gateway is the node at that URL (ours serves both APIs on one URL).
 fn same_network(a: &str, b: &str) -> bool {
     let key = |n: &str| {
-        n.trim_end_matches('/').to_ascii_lowercase().replace("://localhost", "://127.0.0.1")
+        let n = n.trim_end_matches('/').to_ascii_lowercase();
+        let n = n.strip_prefix("gateway:").unwrap_or(&n).to_owned();
+        n.replace("://localhost", "://127.0.0.1")
     };
     key(a) == key(b)
 }
@@ -294,6 +297,8 @@ mod tests {
     #[test]
     fn network_names_compare_as_the_same_node() {
         assert!(same_network("http://localhost:5556/", "http://127.0.0.1:5556"));
+        assert!(same_network("gateway:http://127.0.0.1:5556", "http://127.0.0.1:5556/"));
+        assert!(!same_network("gateway:http://127.0.0.1:5556", "http://127.0.0.1:5557"));
         assert!(same_network("dev", "dev"));
         assert!(!same_network("dev", "production"));
         assert!(!same_network("http://127.0.0.1:5556", "http://127.0.0.1:5557"));

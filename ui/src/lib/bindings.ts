@@ -16,6 +16,11 @@ export const commands = {
 	 *  node URL) and starts its agent.
 	 */
 	createIdentity: (name: string, network: string) => typedError<AppStatus_Serialize, HostError_Serialize>(__TAURI_INVOKE("create_identity", { name, network })),
+	/**
+	 *  Moves this app's identity to `network` (named as at onboarding); see
+	 *  `Backend::change_network`.
+	 */
+	changeNetwork: (network: string) => typedError<AppStatus_Serialize, HostError_Serialize>(__TAURI_INVOKE("change_network", { network })),
 	/**  This app's invite: code, link and QR code. */
 	myInvite: () => typedError<InviteInfo, HostError_Serialize>(__TAURI_INVOKE("my_invite")),
 	/**  The recent activity, oldest first (then live through `ActivityEvent`). */

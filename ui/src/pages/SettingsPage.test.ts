@@ -178,3 +178,52 @@ test("the planner hint joins its sentences as each language writes them", async 
   setLanguage("zh");
   await waitFor(() => expect(note()).toBe("正在使用内置规划器。新的规划器将在下次启动时生效。"));
 });
+
+test("moving to another network asks first, then shows where the identity is", async () => {
+  const gateway = "gateway:https://gateway.example:443";
+  const movedStatus: AppStatus = { ...status, identity: { ...status.identity!, network: gateway } };
+  const calls = await mockCommands({ app_status: status, settings, installations, change_network: movedStatus });
+  const { container } = render(SettingsPage);
+  await fireEvent.click(await screen.findByText("Move to another network…"));
+  const submit = () => container.querySelector("#move-submit") as HTMLButtonElement;
+  await fireEvent.change(container.querySelector("#move-network")!, { target: { value: "gateway" } });
+  expect(container.querySelector("#move-network-about")?.textContent).toContain("d14n gateway");
+  await waitFor(() => expect(submit().disabled).toBe(true));
+  await fireEvent.input(container.querySelector("#move-gateway")!, { target: { value: " https://gateway.example:443 " } });
+  await waitFor(() => expect(submit().disabled).toBe(false));
+
+  await fireEvent.click(submit());
+  expect(document.querySelector("#confirm-dialog")?.textContent).toContain(`Move to ${gateway}?`);
+  await fireEvent.click(document.querySelector("#confirm-no")!);
+  expect(callsTo(calls, "change_network")).toEqual([]);
+
+  await fireEvent.click(submit());
+  await fireEvent.click(document.querySelector("#confirm-yes")!);
+  await screen.findByText("Moved. Share your new invite.");
+  expect(callsTo(calls, "change_network")).toEqual([{ network: gateway }]);
+  expect(container.querySelector("#settings-network")?.textContent).toBe(gateway);
+  expect(container.querySelector("#settings-move-form")).toBeNull();
+});
+
+test("a move that fails says so and leaves the identity where it was", async () => {
+  await mockCommands({
+    app_status: status,
+    settings,
+    installations,
+    change_network: () => {
+      throw failure("cannot reach http://127.0.0.1:9", "host.unreachable", "unreachable");
+    },
+  });
+  const { container } = render(SettingsPage);
+  await fireEvent.click(await screen.findByText("Move to another network…"));
+  await fireEvent.change(container.querySelector("#move-network")!, { target: { value: "url" } });
+  await fireEvent.input(container.querySelector("#move-url")!, { target: { value: "http://127.0.0.1:9" } });
+  await waitFor(() => expect((container.querySelector("#move-submit") as HTMLButtonElement).disabled).toBe(false));
+  await fireEvent.click(container.querySelector("#move-submit")!);
+  await fireEvent.click(document.querySelector("#confirm-yes")!);
+  expect((await screen.findByRole("alert")).textContent).toBe(
+    "Could not move: cannot reach http://127.0.0.1:9. You are still on the same network.",
+  );
+  expect(container.querySelector("#settings-network")?.textContent).toBe("embedded");
+  expect(container.querySelector("#settings-move-form")).toBeTruthy();
+});
