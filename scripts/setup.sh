@@ -28,6 +28,9 @@ APT_PACKAGES=(
   xvfb xauth x11-utils webkit2gtk-driver dbus dbus-x11 at-spi2-core fonts-dejavu-core
   fonts-wqy-microhei  # the Chinese UI in screenshots
   imagemagick  # screenshots of the app's window (import)
+  # the fake webcam of the E2E test (tests/e2e/fakecam): built against GStreamer, and the
+  # elements that show its picture
+  libgstreamer1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   chromium  # UI flows in headless Chromium (ui/flows)
   gnome-keyring libsecret-tools dunst libnotify-bin
   # installing the built packages: reading the .rpm, the desktop entry and link handler

@@ -8,12 +8,22 @@ const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
 
 export class WebDriverError extends Error {}
 
-async function call(base, method, path, body) {
-  const response = await fetch(base + path, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+/** Every command answers within this time; a page that stops answering fails the test instead of hanging it. */
+const COMMAND_TIMEOUT_MS = 60_000;
+
+async function call(base, method, path, body, timeoutMs = COMMAND_TIMEOUT_MS) {
+  let response;
+  try {
+    response = await fetch(base + path, {
+      method,
+      headers: { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (e) {
+    if (e.name !== "TimeoutError") throw e;
+    throw new Error(`${method} ${path}: no answer in ${timeoutMs / 1000} s (is the app's page frozen?)`);
+  }
   const json = await response.json().catch(() => ({}));
   if (!response.ok) {
     const v = json.value ?? {};
@@ -61,9 +71,13 @@ export class Session {
 
   /** Starts the Tauri app at `application` in a new session. */
   static async start(driverUrl, application) {
-    const value = await call(driverUrl, "POST", "/session", {
-      capabilities: { alwaysMatch: { "tauri:options": { application } } },
-    });
+    const value = await call(
+      driverUrl,
+      "POST",
+      "/session",
+      { capabilities: { alwaysMatch: { "tauri:options": { application } } } },
+      2 * COMMAND_TIMEOUT_MS, // the app starts first
+    );
     return new Session(driverUrl, value.sessionId);
   }
 

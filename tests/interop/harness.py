@@ -12,6 +12,7 @@ import queue
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -46,6 +47,17 @@ ALL_MESSAGES = dict(
 )
 
 NO_DM_OPTIONS = x.FfiCreateDmOptions(message_disappearing_settings=None)
+
+
+# An agent file's skill that upper-cases `text`, run as a Python command (for `coworker serve`).
+UPPER_SKILL = f"""
+[[skill]]
+name = "upper"
+description = "Upper-cases text"
+input = {{ text = "str" }}
+output = {{ text = "str" }}
+command = ["{sys.executable}", "-c", "import json,sys; t=json.load(sys.stdin)['text']; print(json.dumps({{'text': t.upper()}}))"]
+"""
 
 
 def group_options(name):

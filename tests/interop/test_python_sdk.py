@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOT, TARGET
+from harness import ROOT, TARGET, UPPER_SKILL
 
 EXAMPLES = ROOT / "examples" / "python"
 PYTHON = Path(sys.executable)
@@ -332,17 +332,7 @@ def test_ctrl_c_while_calls_run_loses_no_receipt(sdk, env, tmp_path):
 def test_two_python_agents_and_a_rust_agent_call_each_other(sdk, env, tmp_path):
     rust_dir = tmp_path / "rusty"
     agent_file = tmp_path / "rusty.toml"
-    agent_file.write_text(textwrap.dedent(f"""
-        name = "rusty"
-        [trust]
-        auto_grant = "known"
-        [[skill]]
-        name = "upper"
-        description = "Upper-cases text"
-        input = {{ text = "str" }}
-        output = {{ text = "str" }}
-        command = ["{sys.executable}", "-c", "import json,sys; t=json.load(sys.stdin)['text']; print(json.dumps({{'text': t.upper()}}))"]
-    """))
+    agent_file.write_text('name = "rusty"\n[trust]\nauto_grant = "known"\n' + UPPER_SKILL)
     rust = subprocess.Popen(
         [str(sdk.parent / "coworker"), "--json", "--data-dir", str(rust_dir), "serve",
          str(agent_file)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
