@@ -48,7 +48,10 @@ test("shows the identity, installations and current settings", async () => {
   expect(screen.getByText(status.identity!.address)).toBeTruthy();
   expect(screen.getByText("embedded")).toBeTruthy();
   expect(screen.getByText(status.data_dir)).toBeTruthy();
-  expect(screen.getByText("http://127.0.0.1:5556")).toBeTruthy();
+  // The embedded node is named as such: the identity may be on another network.
+  expect(screen.getByText("http://127.0.0.1:5556").parentElement?.previousElementSibling?.textContent).toBe(
+    "Embedded node (this computer only)",
+  );
 
   await waitFor(() => expect(container.querySelectorAll(".installation").length).toBe(2));
   const [mine, other] = container.querySelectorAll(".installation");

@@ -103,6 +103,42 @@ async fn query(
     reply.into_inner().envelopes.iter().map(open).collect()
 }
 
+/// A subscription to `group`'s topic from `cursor`.
+async fn subscribe(
+    node: &TestNode,
+    group: &[u8],
+    cursor: HashMap<u32, u64>,
+) -> tonic::Streaming<replication::SubscribeEnvelopesResponse> {
+    let request = replication::SubscribeEnvelopesRequest {
+        query: Some(replication::EnvelopesQuery {
+            topics: vec![group_topic(group)],
+            originator_node_ids: vec![],
+            last_seen: Some(Cursor { node_id_to_sequence_id: cursor }),
+        }),
+    };
+    replica(node).await.subscribe_envelopes(request).await.unwrap().into_inner()
+}
+
+/// The next `count` envelopes from `stream` (waiting up to 10 s for each batch), then checks
+/// that nothing more comes for 300 ms.
+async fn receive_exactly(
+    stream: &mut tonic::Streaming<replication::SubscribeEnvelopesResponse>,
+    count: usize,
+) -> Vec<Opened> {
+    let mut seen = Vec::new();
+    while seen.len() < count {
+        let batch = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.extend(batch.envelopes.iter().map(open));
+    }
+    let quiet = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
+    assert!(quiet.is_err(), "nothing repeated");
+    seen
+}
+
 fn data(opened: &Opened) -> Vec<u8> {
     match &opened.client.payload {
         Some(Payload::GroupMessage(api::GroupMessageInput {
@@ -303,15 +339,7 @@ async fn a_subscription_catches_up_from_its_cursor_then_delivers_live_without_re
         publish(&node, (0..3).map(|n| group_envelope(&group, app_message(&group, n))).collect())
             .await;
     let cursor = HashMap::from([(d14n::APPLICATION_MESSAGES, early[0].sequence_id)]);
-    let request = replication::SubscribeEnvelopesRequest {
-        query: Some(replication::EnvelopesQuery {
-            topics: vec![group_topic(&group)],
-            originator_node_ids: vec![],
-            last_seen: Some(Cursor { node_id_to_sequence_id: cursor }),
-        }),
-    };
-    let mut stream = replica(&node).await.subscribe_envelopes(request).await.unwrap().into_inner();
-    let mut seen = Vec::new();
+    let mut stream = subscribe(&node, &group, cursor).await;
     // A V3 client publishes while the subscription is open.
     let mut mls = node.mls().await;
     mls.send_group_messages(api::SendGroupMessagesRequest {
@@ -319,19 +347,11 @@ async fn a_subscription_catches_up_from_its_cursor_then_delivers_live_without_re
     })
     .await
     .unwrap();
-    while seen.len() < 3 {
-        let batch = tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        seen.extend(batch.envelopes.iter().map(|e| open(e).sequence_id));
-    }
+    let seen: Vec<u64> =
+        receive_exactly(&mut stream, 3).await.iter().map(|o| o.sequence_id).collect();
     let mut expected: Vec<u64> = early[1..].iter().map(|o| o.sequence_id).collect();
     expected.push(expected.last().unwrap() + 1);
     assert_eq!(seen, expected, "the backlog after the cursor, then the live message, once each");
-    let quiet = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
-    assert!(quiet.is_err(), "nothing repeated");
 }
 
 #[tokio::test]
@@ -487,29 +507,10 @@ async fn after_the_cutover_the_node_numbers_what_it_originates_apart() {
     assert_eq!(rest.iter().map(|o| (o.originator, o.sequence_id)).collect::<Vec<_>>(), [places[2]]);
 
     // A subscription from that cursor: the backlog, then a live envelope, once each.
-    let request = replication::SubscribeEnvelopesRequest {
-        query: Some(replication::EnvelopesQuery {
-            topics: vec![group_topic(&group)],
-            originator_node_ids: vec![],
-            last_seen: Some(Cursor { node_id_to_sequence_id: cursor }),
-        }),
-    };
-    let mut stream = replica(&node).await.subscribe_envelopes(request).await.unwrap().into_inner();
+    let mut stream = subscribe(&node, &group, cursor).await;
     let live = publish(&node, vec![group_envelope(&group, app_message(&group, 6))]).await;
-    let mut seen = Vec::new();
-    while seen.len() < 2 {
-        let batch = tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        seen.extend(batch.envelopes.iter().map(|e| {
-            let o = open(e);
-            (o.originator, o.sequence_id)
-        }));
-    }
+    let seen = receive_exactly(&mut stream, 2).await;
+    let seen: Vec<_> = seen.iter().map(|o| (o.originator, o.sequence_id)).collect();
     assert_eq!(seen, [places[2], (live[0].originator, live[0].sequence_id)]);
     assert_eq!(live[0].originator, 100);
-    let quiet = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
-    assert!(quiet.is_err(), "nothing repeated");
 }
