@@ -210,9 +210,15 @@ impl WalletKey {
     /// A recoverable signature of Keccak-256 of `message`: 65 bytes `r ‖ s ‖ v` with `v` = 0
     /// or 1, low `s` (the form of the decentralized network's node signatures).
     pub fn sign_keccak(&self, message: &[u8]) -> Result<[u8; 65], IdentityError> {
+        self.sign_digest(&keccak256(message))
+    }
+
+    /// The signature [`sign_keccak`](Self::sign_keccak) makes, of a message whose Keccak-256
+    /// is `digest`. Deterministic (RFC 6979): the same digest always gets the same signature.
+    pub fn sign_digest(&self, digest: &[u8; 32]) -> Result<[u8; 65], IdentityError> {
         let (signature, recovery) = self
             .0
-            .sign_prehash_recoverable(&keccak256(message))
+            .sign_prehash_recoverable(digest)
             .map_err(|_| invalid("keccak-ecdsa", "signing failed"))?;
         let mut out = [0u8; 65];
         out[..64].copy_from_slice(&signature.to_bytes());
@@ -306,6 +312,17 @@ mod tests {
         let mut bad_v = sig;
         bad_v[64] = 5;
         assert!(recover_keccak_signer(message, &bad_v).is_err());
+    }
+
+    #[test]
+    fn keccak_signatures_are_deterministic_and_can_be_made_from_the_digest() {
+        // The node remembers signatures by digest: signing again must give the same bytes.
+        let node = WalletKey::generate(&mut ChaCha20Rng::seed_from_u64(7));
+        let message = b"originator|envelope bytes";
+        let sig = node.sign_keccak(message).unwrap();
+        assert_eq!(node.sign_keccak(message).unwrap(), sig);
+        assert_eq!(node.sign_digest(&keccak256(message)).unwrap(), sig);
+        assert_ne!(node.sign_keccak(b"originator|other bytes").unwrap(), sig);
     }
 
     #[test]

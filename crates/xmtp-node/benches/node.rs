@@ -1,5 +1,5 @@
-//! Node benchmarks: publish throughput, publish→subscriber latency, memory with many stored
-//! messages. `cargo bench -p xmtp-node --bench node` (release build); figures go to
+//! Node benchmarks: publish throughput, publish→subscriber latency (V3 and d14n), memory with
+//! many stored messages. `cargo bench -p xmtp-node --bench node` (release build); figures go to
 //! `docs/benchmarks.md`.
 //!
 //! Everything runs in one process over loopback gRPC: the node on its own runtime, clients on
@@ -13,7 +13,18 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use prost::Message;
 use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+use xmtp_proto::d14n::{Topic, TopicKind};
+use xmtp_proto::d14n_envelopes::{
+    AuthenticatedData, ClientEnvelope, Cursor, OriginatorEnvelope, PayerEnvelope,
+    UnsignedOriginatorEnvelope, client_envelope::Payload,
+};
+use xmtp_proto::d14n_payer::{PublishClientEnvelopesRequest, payer_api_client::PayerApiClient};
+use xmtp_proto::d14n_replication::{
+    EnvelopesQuery, SubscribeEnvelopesRequest, replication_api_client::ReplicationApiClient,
+};
 use xmtp_proto::mls_api::{self as api, mls_api_client::MlsApiClient};
 
 use support::{APPLICATION, TestNode, group_input, private_message, v1};
@@ -94,55 +105,162 @@ async fn throughput_batches(node: &TestNode, clients: usize, batch: u64, seconds
     total as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Which API the clients of a benchmark speak.
+#[derive(Clone, Copy, PartialEq)]
+enum Api {
+    /// V3: `SendGroupMessages`, `SubscribeGroupMessages`.
+    V3,
+    /// d14n: `PublishClientEnvelopes` to the node as gateway, `SubscribeEnvelopes` (every
+    /// envelope signed by the node; the subscribers decode but do not verify, so the figure is
+    /// the node's).
+    D14n,
+}
+
+/// Subscribes to `group` over `api`; the task returned ends after `total` deliveries with the
+/// latency of each, measured from the stamp `base` put in the message.
+async fn receive(
+    node: &TestNode,
+    api: Api,
+    group: &[u8],
+    total: usize,
+    base: Instant,
+) -> tokio::task::JoinHandle<Vec<Duration>> {
+    let mut latencies = Vec::with_capacity(total);
+    let mut record = move |data: &[u8]| {
+        // The payload ends the message: the stamp is at a known place in it.
+        let payload = &data[data.len() - 300..];
+        let stamp = u64::from_be_bytes(payload[8..16].try_into().unwrap());
+        let now = base.elapsed().as_nanos() as u64;
+        latencies.push(Duration::from_nanos(now.saturating_sub(stamp)));
+        (latencies.len() == total).then(|| std::mem::take(&mut latencies))
+    };
+    match api {
+        Api::V3 => {
+            let mut client = MlsApiClient::connect(node.url()).await.unwrap();
+            let filters = vec![api::subscribe_group_messages_request::Filter {
+                group_id: group.to_vec().into(),
+                id_cursor: 0, // the group is empty: everything is live
+            }];
+            let mut stream = client
+                .subscribe_group_messages(api::SubscribeGroupMessagesRequest { filters })
+                .await
+                .unwrap()
+                .into_inner();
+            tokio::spawn(async move {
+                let _client = client;
+                loop {
+                    let message = stream.next().await.unwrap().unwrap();
+                    if let Some(done) = record(&v1(&message).data) {
+                        return done;
+                    }
+                }
+            })
+        }
+        Api::D14n => {
+            let mut client = ReplicationApiClient::connect(node.url()).await.unwrap();
+            let request = SubscribeEnvelopesRequest {
+                query: Some(EnvelopesQuery {
+                    topics: vec![group_topic(group)],
+                    originator_node_ids: vec![],
+                    last_seen: Some(Cursor::default()),
+                }),
+            };
+            let mut stream = client.subscribe_envelopes(request).await.unwrap().into_inner();
+            tokio::spawn(async move {
+                let _client = client;
+                loop {
+                    let batch = stream.next().await.unwrap().unwrap();
+                    for envelope in &batch.envelopes {
+                        if let Some(done) = record(&envelope_data(envelope)) {
+                            return done;
+                        }
+                    }
+                }
+            })
+        }
+    }
+}
+
+fn group_topic(group: &[u8]) -> Vec<u8> {
+    Topic::new(TopicKind::GroupMessages, group.to_vec()).to_bytes()
+}
+
+/// The MLS data of a group message's originator envelope.
+fn envelope_data(envelope: &OriginatorEnvelope) -> Vec<u8> {
+    let unsigned =
+        UnsignedOriginatorEnvelope::decode(envelope.unsigned_originator_envelope.as_slice())
+            .unwrap();
+    let payer = PayerEnvelope::decode(unsigned.payer_envelope_bytes.as_slice()).unwrap();
+    let client = ClientEnvelope::decode(payer.unsigned_client_envelope.as_slice()).unwrap();
+    match client.payload {
+        Some(Payload::GroupMessage(api::GroupMessageInput {
+            version: Some(api::group_message_input::Version::V1(v1)),
+        })) => v1.data.to_vec(),
+        other => panic!("not a group message: {other:?}"),
+    }
+}
+
+/// A publisher speaking one API.
+enum Publisher {
+    V3(MlsApiClient<Channel>),
+    D14n(PayerApiClient<Channel>),
+}
+
+impl Publisher {
+    async fn connect(node: &TestNode, api: Api) -> Self {
+        match api {
+            Api::V3 => Self::V3(MlsApiClient::connect(node.url()).await.unwrap()),
+            Api::D14n => Self::D14n(PayerApiClient::connect(node.url()).await.unwrap()),
+        }
+    }
+
+    async fn send(&mut self, group: &[u8], input: api::GroupMessageInput) {
+        match self {
+            Self::V3(client) => {
+                let request = api::SendGroupMessagesRequest { messages: vec![input] };
+                client.send_group_messages(request).await.unwrap();
+            }
+            Self::D14n(client) => {
+                let envelope = ClientEnvelope {
+                    aad: Some(AuthenticatedData {
+                        target_topic: group_topic(group),
+                        depends_on: None,
+                    }),
+                    payload: Some(Payload::GroupMessage(input)),
+                };
+                let request = PublishClientEnvelopesRequest { envelopes: vec![envelope] };
+                client.publish_client_envelopes(request).await.unwrap();
+            }
+        }
+    }
+}
+
 /// `subscribers` streams on one group; a publisher sends `rate` messages per second for
 /// `seconds`; every delivery's latency is measured from just before the send call.
 async fn fanout_latency(
     node: &TestNode,
+    api: Api,
     subscribers: usize,
     rate: u64,
     seconds: u64,
 ) -> Vec<Duration> {
     let base = Instant::now();
-    let group = b"fanout".to_vec();
+    let group = format!("fanout-{}", api == Api::D14n).into_bytes();
     let total = rate * seconds;
     let mut receivers = Vec::new();
     for _ in 0..subscribers {
-        let mut client = MlsApiClient::connect(node.url()).await.unwrap();
-        let filters = vec![api::subscribe_group_messages_request::Filter {
-            group_id: group.clone().into(),
-            id_cursor: 0, // the group is empty: everything is live
-        }];
-        let mut stream = client
-            .subscribe_group_messages(api::SubscribeGroupMessagesRequest { filters })
-            .await
-            .unwrap()
-            .into_inner();
-        receivers.push(tokio::spawn(async move {
-            let _client = client;
-            let mut latencies = Vec::with_capacity(total as usize);
-            while (latencies.len() as u64) < total {
-                let message = stream.next().await.unwrap().unwrap();
-                let data = &v1(&message).data;
-                // payload starts after the framing: find the stamp by the known layout.
-                let payload = &data[data.len() - 300..];
-                let stamp = u64::from_be_bytes(payload[8..16].try_into().unwrap());
-                let now = base.elapsed().as_nanos() as u64;
-                latencies.push(Duration::from_nanos(now.saturating_sub(stamp)));
-            }
-            latencies
-        }));
+        receivers.push(receive(node, api, &group, total as usize, base).await);
     }
     // Let every subscription register before publishing.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut client = MlsApiClient::connect(node.url()).await.unwrap();
+    let mut publisher = Publisher::connect(node, api).await;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let mut next = Instant::now();
     for n in 0..total {
         next += interval;
         tokio::time::sleep_until(next.into()).await;
         let stamp = base.elapsed().as_nanos() as u64;
-        let request = api::SendGroupMessagesRequest { messages: vec![message(&group, n, stamp)] };
-        client.send_group_messages(request).await.unwrap();
+        publisher.send(&group, message(&group, n, stamp)).await;
     }
     let mut all = Vec::new();
     for receiver in receivers {
@@ -214,14 +332,19 @@ fn main() {
     let batched = clients.block_on(throughput_batches(&node, 4, 100, secs));
     println!("publish, 100 messages per request, 4 connections: {batched:.0} messages/s");
 
-    let latencies = clients.block_on(fanout_latency(&node, 100, 200, secs));
-    println!(
-        "publish -> delivery, 100 live subscriptions on one group, 200 messages/s ({} deliveries): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        latencies.len(),
-        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-        latencies.last().unwrap().as_secs_f64() * 1e3,
-    );
+    for (api, name) in [(Api::V3, "V3"), (Api::D14n, "d14n")] {
+        let latencies = clients.block_on(fanout_latency(&node, api, 100, 200, secs));
+        println!(
+            "{name}: publish -> delivery, 100 live subscriptions on one group, 200 messages/s ({} deliveries): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            latencies.len(),
+            percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+            percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+            latencies.last().unwrap().as_secs_f64() * 1e3,
+        );
+    }
+    if std::env::args().any(|a| a == "--fanout-only") {
+        return;
+    }
 
     let fresh = node_runtime.block_on(TestNode::start_with(|c| {
         c.limits.requests_per_second = 1_000_000;

@@ -6,7 +6,9 @@
 //! envelope, filed under libxmtp's originator ids (commits 0, identity updates 1, application
 //! messages 10, welcomes 11, key packages 13) with its V3 sequence id, so a client moving from V3
 //! to d14n keeps its cursors. Envelopes are signed with the node's secp256k1 key
-//! (`keccak256("originator|" ‖ unsigned envelope)`, as xmtpd signs).
+//! (`keccak256("originator|" ‖ unsigned envelope)`, as xmtpd signs), once
+//! each while the signature is remembered (`Signatures`): a message streamed to many
+//! subscribers costs one signature.
 //!
 //! Publishing goes through the V3 validation and quotas (`MlsService`, `IdentityService`) and is
 //! checked against the envelope's target topic first. The node orders each topic itself (one
@@ -16,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use prost::Message;
@@ -69,8 +71,41 @@ struct Inner {
     mls: MlsService,
     identity: IdentityService,
     key: WalletKey,
+    signatures: Mutex<Signatures>,
     numbering: Numbering,
     url: String,
+}
+
+/// Signatures already made, by the digest they sign, so that an envelope served again (to each
+/// subscriber of its topic, to each client reading its page) is signed once: an ECDSA
+/// signature costs about 60 µs, a lookup well under one. The signatures are deterministic
+/// (RFC 6979), so a remembered one is the one signing again would make. Two generations of at
+/// most [`SIGNATURES_KEPT`] each: when the newer fills up, the older is dropped.
+#[derive(Default)]
+struct Signatures {
+    newer: HashMap<[u8; 32], [u8; 65]>,
+    older: HashMap<[u8; 32], [u8; 65]>,
+}
+
+/// Signatures in one generation of [`Signatures`] (about 100 bytes each).
+const SIGNATURES_KEPT: usize = 16_384;
+
+impl Signatures {
+    fn get(&mut self, digest: &[u8; 32]) -> Option<[u8; 65]> {
+        if let Some(signature) = self.newer.get(digest) {
+            return Some(*signature);
+        }
+        let signature = self.older.remove(digest)?;
+        self.insert(*digest, signature);
+        Some(signature)
+    }
+
+    fn insert(&mut self, digest: [u8; 32], signature: [u8; 65]) {
+        if self.newer.len() >= SIGNATURES_KEPT {
+            self.older = std::mem::take(&mut self.newer);
+        }
+        self.newer.insert(digest, signature);
+    }
 }
 
 /// How stored items are numbered as envelopes (see `NodeConfig::d14n_own_sequences`).
@@ -125,7 +160,8 @@ impl D14nService {
     pub(crate) fn new(shared: Shared, key: WalletKey, numbering: Numbering, url: String) -> Self {
         let mls = MlsService::new(shared.clone());
         let identity = IdentityService::new(shared.clone());
-        Self { inner: Arc::new(Inner { shared, mls, identity, key, numbering, url }) }
+        let signatures = Mutex::default();
+        Self { inner: Arc::new(Inner { shared, mls, identity, key, signatures, numbering, url }) }
     }
 
     fn group_found(&self, topic: &Topic, message: GroupMessage) -> Option<Found> {
@@ -152,17 +188,29 @@ impl D14nService {
             ..Default::default()
         }
         .encode_to_vec();
-        let signature = self
-            .inner
-            .key
-            .sign_keccak(&d14n::originator_signing_input(&unsigned))
-            .map_err(|e| Status::internal(format!("signing an envelope failed: {e}")))?;
+        let signature = self.sign(&unsigned)?;
         Ok(OriginatorEnvelope {
             unsigned_originator_envelope: unsigned,
             proof: Some(Proof::OriginatorSignature(RecoverableEcdsaSignature {
                 bytes: signature.to_vec(),
             })),
         })
+    }
+
+    /// The node's signature of an unsigned originator envelope, made once.
+    fn sign(&self, unsigned: &[u8]) -> Result<[u8; 65], Status> {
+        let digest = xmtp_identity::keccak256(&d14n::originator_signing_input(unsigned));
+        let signatures = || self.inner.signatures.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(signature) = signatures().get(&digest) {
+            return Ok(signature);
+        }
+        let signature = self
+            .inner
+            .key
+            .sign_digest(&digest)
+            .map_err(|e| Status::internal(format!("signing an envelope failed: {e}")))?;
+        signatures().insert(digest, signature);
+        Ok(signature)
     }
 
     fn seal_all(&self, found: &[Found]) -> Result<Vec<OriginatorEnvelope>, Status> {
@@ -782,5 +830,36 @@ impl d14n_migration_api_server::D14nMigrationApi for D14nService {
         let never = u64::try_from(i64::MAX).unwrap_or(u64::MAX);
         let timestamp_ns = self.inner.shared.cutover_ns.unwrap_or(never);
         Ok(Response::new(FetchD14nCutoverResponse { timestamp_ns }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(n: usize) -> [u8; 32] {
+        let mut d = [0u8; 32];
+        d[..8].copy_from_slice(&(n as u64).to_be_bytes());
+        d
+    }
+
+    #[test]
+    fn remembered_signatures_last_two_generations_and_a_used_one_moves_up() {
+        let mut kept = Signatures::default();
+        for n in 0..SIGNATURES_KEPT {
+            kept.insert(digest(n), [n as u8; 65]);
+        }
+        // A full generation: the next insert starts a new one, the first is still there.
+        kept.insert(digest(SIGNATURES_KEPT), [1; 65]);
+        assert_eq!((kept.newer.len(), kept.older.len()), (1, SIGNATURES_KEPT));
+        assert_eq!(kept.get(&digest(5)), Some([5; 65]), "found in the older generation");
+        assert_eq!(kept.newer.len(), 2, "and moved to the newer one");
+        // Another generation later, what was not used is gone; what was used is not.
+        for n in 0..SIGNATURES_KEPT {
+            kept.insert(digest(SIGNATURES_KEPT + 1 + n), [0; 65]);
+        }
+        assert_eq!(kept.get(&digest(6)), None);
+        assert_eq!(kept.get(&digest(5)), Some([5; 65]));
+        assert!(kept.newer.len() + kept.older.len() <= 2 * SIGNATURES_KEPT);
     }
 }
