@@ -135,38 +135,42 @@ pub enum Progress {
 /// Where a request's [`Progress`] goes.
 pub type ProgressSink = tokio::sync::mpsc::UnboundedSender<Progress>;
 
-/// Forwards the agent's events that `pick` maps to progress, until the returned guard drops.
-fn follow(
-    agent: &Agent,
+/// Runs `work`, forwarding to `sink` the agent's `events` that `pick` maps to progress while it
+/// runs and, when it ends, those reported before its end that were not forwarded yet (a
+/// provider's last progress report may be still queued when its result arrives).
+async fn following<T>(
+    mut events: tokio::sync::broadcast::Receiver<AgentEvent>,
     sink: Option<ProgressSink>,
-    pick: impl Fn(AgentEvent) -> Option<Progress> + Send + 'static,
-) -> Option<AbortOnDrop> {
-    let sink = sink?;
-    let mut events = agent.subscribe();
-    Some(AbortOnDrop(tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(event) => {
-                    if let Some(progress) = pick(event)
-                        && sink.send(progress).is_err()
-                    {
-                        break;
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            }
+    pick: impl Fn(AgentEvent) -> Option<Progress>,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+    let Some(sink) = sink else { return work.await };
+    let forward = |event| {
+        if let Some(progress) = pick(event) {
+            let _ = sink.send(progress);
         }
-    })))
-}
-
-/// A task stopped when this drops.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+    };
+    tokio::pin!(work);
+    let result = loop {
+        tokio::select! {
+            biased;
+            event = events.recv() => match event {
+                Ok(event) => forward(event),
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => break (&mut work).await,
+            },
+            result = &mut work => break result,
+        }
+    };
+    loop {
+        match events.try_recv() {
+            Ok(event) => forward(event),
+            Err(TryRecvError::Lagged(_)) => {}
+            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+        }
     }
+    result
 }
 
 /// A skill and whether peers may see it.
@@ -338,14 +342,15 @@ impl Api {
             Self::Local(agent) => {
                 let task_id = options.task_id.clone().unwrap_or_else(|| agent.new_task_id());
                 let mine = task_id.clone();
-                let _following = follow(agent, progress, move |event| match event {
+                let pick = move |event| match event {
                     AgentEvent::CallProgress { task_id, percent, text } if task_id == mine => {
                         Some(Progress::Call { task_id, percent, text })
                     }
                     _ => None,
-                });
+                };
                 let options = CallOptions { task_id: Some(task_id), ..options };
-                let done = agent.call(peer, skill, input, options).await?;
+                let call = Box::pin(agent.call(peer, skill, input, options));
+                let done = following(agent.subscribe(), progress, pick, call).await?;
                 Ok(called(done))
             }
             Self::Remote(c) => {
@@ -448,11 +453,12 @@ impl Api {
                 if let Some(sink) = &progress {
                     let _ = sink.send(Progress::Okr { okr: okr.clone() });
                 }
-                let _following = follow(agent, progress, move |event| match event {
+                let pick = move |event| match event {
                     AgentEvent::Okr(okr) if okr.id == mine => Some(Progress::Okr { okr }),
                     _ => None,
-                });
-                Ok(agent.start_okr(okr).await?)
+                };
+                let start = Box::pin(agent.start_okr(okr));
+                Ok(following(agent.subscribe(), progress, pick, start).await?)
             }
             Self::Remote(c) => {
                 let request = Request::Collaborate { peer: peer.to_owned(), goal: goal.to_owned() };
@@ -702,5 +708,40 @@ fn called(done: coworker_runtime::CallResult) -> Called {
         output: done.output,
         receipt: done.receipt,
         elapsed_ms: u64::try_from(done.elapsed.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(task_id: &str, percent: u8) -> AgentEvent {
+        AgentEvent::CallProgress { task_id: task_id.into(), percent, text: String::new() }
+    }
+
+    #[tokio::test]
+    async fn progress_reported_just_before_the_work_ends_is_still_forwarded() {
+        let (events, subscribed) = tokio::sync::broadcast::channel(16);
+        let (sink, mut forwarded) = tokio::sync::mpsc::unbounded_channel();
+        let pick = |event| match event {
+            AgentEvent::CallProgress { task_id, percent, text } if task_id == "mine" => {
+                Some(Progress::Call { task_id, percent, text })
+            }
+            _ => None,
+        };
+        // The work reports and ends in one poll, as a result arriving right behind its
+        // provider's last progress report does: only the final drain can forward it.
+        let work = async {
+            events.send(progress("mine", 50)).unwrap();
+            events.send(progress("another", 60)).unwrap();
+            events.send(progress("mine", 90)).unwrap();
+            7
+        };
+        assert_eq!(following(subscribed, Some(sink), pick, work).await, 7);
+        let mut seen = Vec::new();
+        while let Ok(Progress::Call { percent, .. }) = forwarded.try_recv() {
+            seen.push(percent);
+        }
+        assert_eq!(seen, [50, 90], "this call's reports, in order, none lost");
     }
 }
