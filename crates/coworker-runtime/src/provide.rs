@@ -335,20 +335,41 @@ impl Agent {
         let agent = self.clone();
         let (task_id, correlation, conversation) =
             (task_id.to_owned(), correlation.to_owned(), progress_to.cloned());
+        // Reports go out in order; when the task ends, the last one still queued (if any) goes
+        // out before its answer, the others are passed over.
+        let (ended, mut end) = tokio::sync::oneshot::channel::<()>();
         let forward = tokio::spawn(async move {
-            while let Some((percent, status_text)) = updates.recv().await {
+            loop {
+                let (update, last) = tokio::select! {
+                    biased;
+                    _ = &mut end => (std::iter::from_fn(|| updates.try_recv().ok()).last(), true),
+                    update = updates.recv() => (update, false),
+                };
+                let Some((percent, status_text)) = update else { return };
                 // The original knows no progress messages.
-                let Some(conversation) = &conversation else { continue };
-                let progress =
-                    envelope::TaskProgress { task_id: task_id.clone(), percent, status_text };
-                let _ = agent
-                    .send(conversation, kind::TASK_PROGRESS, &progress, Some(&correlation))
-                    .await;
+                if let Some(conversation) = &conversation {
+                    let progress =
+                        envelope::TaskProgress { task_id: task_id.clone(), percent, status_text };
+                    let _ = agent
+                        .send(conversation, kind::TASK_PROGRESS, &progress, Some(&correlation))
+                        .await;
+                }
+                if last {
+                    return;
+                }
             }
         });
         let abort = run.abort_handle();
         let outcome = tokio::time::timeout(remaining, run).await;
-        forward.abort();
+        let forwarding = forward.abort_handle();
+        if outcome.is_ok() {
+            let _ = ended.send(());
+            if tokio::time::timeout(PROGRESS_FLUSH, forward).await.is_err() {
+                forwarding.abort();
+            }
+        } else {
+            forwarding.abort();
+        }
         let output = match outcome {
             Err(_) => {
                 abort.abort();
@@ -424,6 +445,9 @@ pub(crate) struct PeerGate {
 
 /// Tasks of one peer that may wait for a slot, per slot.
 const WAITING_PER_SLOT: usize = 16;
+
+/// How long a task's answer waits for its last progress report to be sent.
+const PROGRESS_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Agent {
     /// Waits (within `deadline`) for one of `peer`'s task slots.

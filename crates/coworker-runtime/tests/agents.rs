@@ -566,6 +566,41 @@ async fn progress_reaches_the_caller_and_cancel_stops_the_task() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+#[tokio::test]
+async fn a_skills_last_progress_report_reaches_the_caller_before_its_result() {
+    let net = Net::start().await;
+    let (alice, bob) = (net.agent("alice").await, net.agent("bob").await);
+    bob.register(
+        spec("quick", "", json!({}), json!({}), Tier::Known),
+        Handler::function(|_, context| async move {
+            for percent in [10, 50, 90] {
+                context.progress(percent, "working");
+            }
+            Ok(json!({}))
+        }),
+        true,
+    )
+    .unwrap();
+    bob.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
+    let _a = alice.serve().await.unwrap();
+    let _b = bob.serve().await.unwrap();
+    for _ in 0..5 {
+        let mut events = alice.subscribe();
+        let done = alice.call(bob.inbox_id(), "quick", json!({}), CallOptions::default()).await;
+        let task = done.unwrap().task_id;
+        let mut reported = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            if let AgentEvent::CallProgress { task_id, percent, .. } = event
+                && task_id == task
+            {
+                reported.push(percent);
+            }
+        }
+        assert_eq!(reported.last(), Some(&90), "the last report came before the result");
+        assert!(reported.is_sorted(), "in order: {reported:?}");
+    }
+}
+
 /// Runs an agent on its own runtime so that shutting the runtime down kills it mid-task, like a
 /// crash: no task of it runs on, nothing is flushed.
 struct Crashable {
