@@ -362,12 +362,8 @@ impl Agent {
         let abort = run.abort_handle();
         let outcome = tokio::time::timeout(remaining, run).await;
         let forwarding = forward.abort_handle();
-        if outcome.is_ok() {
-            let _ = ended.send(());
-            if tokio::time::timeout(PROGRESS_FLUSH, forward).await.is_err() {
-                forwarding.abort();
-            }
-        } else {
+        let _ = ended.send(());
+        if outcome.is_err() || tokio::time::timeout(PROGRESS_FLUSH, forward).await.is_err() {
             forwarding.abort();
         }
         let output = match outcome {

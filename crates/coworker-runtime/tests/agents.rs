@@ -523,23 +523,29 @@ async fn groups_call_a_named_member_and_show_every_members_tier() {
     assert_eq!(removed.members.len(), 3);
 }
 
+/// Alice and Bob, both serving; Bob provides `skill` (running `handler`), which Alice, KNOWN to
+/// him, may call.
+async fn caller_and_provider(
+    net: &Net,
+    skill: &str,
+    handler: Handler,
+) -> (Agent, Agent, [coworker_runtime::Serving; 2]) {
+    let (alice, bob) = (net.agent("alice").await, net.agent("bob").await);
+    bob.register(spec(skill, "", json!({}), json!({}), Tier::Known), handler, true).unwrap();
+    bob.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
+    let serving = [alice.serve().await.unwrap(), bob.serve().await.unwrap()];
+    (alice, bob, serving)
+}
+
 #[tokio::test]
 async fn progress_reaches_the_caller_and_cancel_stops_the_task() {
     let net = Net::start().await;
-    let (alice, bob) = (net.agent("alice").await, net.agent("bob").await);
-    bob.register(
-        spec("render", "", json!({}), json!({}), Tier::Known),
-        Handler::function(|_, context| async move {
-            context.progress(40, "frames 1-40");
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            Ok(json!({}))
-        }),
-        true,
-    )
-    .unwrap();
-    bob.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
-    let _a = alice.serve().await.unwrap();
-    let _b = bob.serve().await.unwrap();
+    let handler = Handler::function(|_, context| async move {
+        context.progress(40, "frames 1-40");
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        Ok(json!({}))
+    });
+    let (alice, bob, _serving) = caller_and_provider(&net, "render", handler).await;
     let mut events = alice.subscribe();
 
     let call = {
@@ -569,21 +575,13 @@ async fn progress_reaches_the_caller_and_cancel_stops_the_task() {
 #[tokio::test]
 async fn a_skills_last_progress_report_reaches_the_caller_before_its_result() {
     let net = Net::start().await;
-    let (alice, bob) = (net.agent("alice").await, net.agent("bob").await);
-    bob.register(
-        spec("quick", "", json!({}), json!({}), Tier::Known),
-        Handler::function(|_, context| async move {
-            for percent in [10, 50, 90] {
-                context.progress(percent, "working");
-            }
-            Ok(json!({}))
-        }),
-        true,
-    )
-    .unwrap();
-    bob.set_tier(alice.inbox_id(), Tier::Known).await.unwrap();
-    let _a = alice.serve().await.unwrap();
-    let _b = bob.serve().await.unwrap();
+    let handler = Handler::function(|_, context| async move {
+        for percent in [10, 50, 90] {
+            context.progress(percent, "working");
+        }
+        Ok(json!({}))
+    });
+    let (alice, bob, _serving) = caller_and_provider(&net, "quick", handler).await;
     for _ in 0..5 {
         let mut events = alice.subscribe();
         let done = alice.call(bob.inbox_id(), "quick", json!({}), CallOptions::default()).await;
